@@ -1,0 +1,108 @@
+"""`python -m board COMMAND`: the operator's command line (also installed as `board`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from board.config import Settings
+
+
+def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
+    from board.setup import initialize
+
+    admin = initialize(settings)
+    print(f"Database ready: {settings.database_url}")
+    if admin is not None:
+        print_admin(admin)
+    return 0
+
+
+def print_admin(admin) -> None:
+    print(f"Staff admin created: {admin.email}")
+    if admin.password:
+        print(f"One-time password (shown only now, change it after logging in): {admin.password}")
+
+
+def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
+    import sqlalchemy as sa
+
+    from board.db import migrate, sync_engine, users
+    from board.setup import create_staff
+
+    migrate(settings)
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        taken = connection.execute(sa.select(users.c.id).where(users.c.email == args.email.lower()))
+        if taken.first():
+            print(f"An account with {args.email} exists already.", file=sys.stderr)
+            return 1
+        staff = create_staff(connection, args.email, args.name, admin=args.admin)
+    engine.dispose()
+    print(f"Staff account created: {staff.email}")
+    print(f"One-time password (change it after logging in): {staff.password}")
+    return 0
+
+
+def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
+    from board.demo import fill_demo
+    from board.setup import initialize
+
+    initialize(settings)
+    fill_demo(
+        settings,
+        customers=args.customers,
+        topics=args.topics,
+        posts=args.posts,
+        seed=args.seed,
+    )
+    return 0
+
+
+def cmd_recount(settings: Settings, args: argparse.Namespace) -> int:
+    from board.db import sync_engine
+    from board.setup import recount
+
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        recount(connection)
+    engine.dispose()
+    print("Counters rebuilt.")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="board",
+        description="Supportboard's command line. Settings come from the BOARD_* environment.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    init = commands.add_parser("init", help="create or migrate the database and the first admin")
+    init.set_defaults(run=cmd_init)
+
+    staff = commands.add_parser("create-staff", help="add a staff account")
+    staff.add_argument("email")
+    staff.add_argument("name")
+    staff.add_argument("--admin", action="store_true", help="give the account admin rights")
+    staff.set_defaults(run=cmd_create_staff)
+
+    demo = commands.add_parser("demo", help="fill the database with German sample content")
+    demo.add_argument("--customers", type=int, default=200)
+    demo.add_argument("--topics", type=int, default=300)
+    demo.add_argument("--posts", type=int, default=3000, help="posts in all, first posts included")
+    demo.add_argument("--seed", type=int, default=1, help="same seed, same content")
+    demo.set_defaults(run=cmd_demo)
+
+    recount = commands.add_parser("recount", help="rebuild the forum's counters from the posts")
+    recount.set_defaults(run=cmd_recount)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    return args.run(Settings.from_env(), args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

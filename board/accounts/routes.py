@@ -1,0 +1,283 @@
+"""Registration, login and logout, the account page and the language switch."""
+
+from __future__ import annotations
+
+import re
+from datetime import timedelta
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from board import security
+from board.accounts import queries
+from board.config import SUPPORTED_LOCALES
+from board.db import utcnow
+from board.i18n import gettext as _
+from board.i18n import ngettext
+from board.web import (
+    client_ip,
+    current_user,
+    db,
+    field,
+    path_for,
+    read_form,
+    redirect,
+    render,
+    require_user,
+    safe_next,
+    set_cookie,
+    settings_of,
+)
+
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
+PASSWORD_MIN, PASSWORD_MAX = 10, 1000
+REGISTRATIONS_PER_HOUR = 10
+HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots fill in every field
+
+
+def _password_problem(password: str) -> str | None:
+    if len(password) < PASSWORD_MIN:
+        return _("The password needs at least %(count)s characters.", count=PASSWORD_MIN)
+    if len(password) > PASSWORD_MAX:
+        return _("The password may have at most %(count)s characters.", count=PASSWORD_MAX)
+    return None
+
+
+def _email_problem(email: str) -> str | None:
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        return _("Please enter a valid email address.")
+    return None
+
+
+# --- registration ------------------------------------------------------------------------
+
+
+async def register(request: Request) -> Response:
+    if request.method == "GET":
+        return render(request, "accounts/register.html", form={}, errors={})
+    form = await read_form(request)
+    values = {"name": field(form, "name", 120), "email": field(form, "email", 320)}
+    password = form.get("password") or ""
+    if field(form, HONEYPOT_FIELD):
+        return redirect(path_for(request, "index"))  # a bot: pretend nothing happened
+    ip = client_ip(request)
+    window = timedelta(hours=1)
+    if await security.recent_events(db(request), "register", ip, window) >= REGISTRATIONS_PER_HOUR:
+        errors = {"form": _("Too many registrations from your network. Please try again later.")}
+        return render(request, "accounts/register.html", 429, form=values, errors=errors)
+    errors = {}
+    if not values["name"]:
+        errors["name"] = _("Please enter your name.")
+    if problem := _email_problem(values["email"]):
+        errors["email"] = problem
+    if problem := _password_problem(password):
+        errors["password"] = problem
+    if not errors:
+        try:
+            user = await queries.create_customer(
+                db(request), values["name"], values["email"], security.hash_password(password)
+            )
+        except queries.EmailTaken:
+            errors["email"] = _(
+                "An account with this email address already exists. Please log in instead."
+            )
+    if errors:
+        return render(request, "accounts/register.html", 400, form=values, errors=errors)
+    await security.record_event(db(request), "register", ip)
+    response = redirect(path_for(request, "account").include_query_params(welcome=1))
+    await _start_session(request, response, user.id)
+    return response
+
+
+async def _start_session(request: Request, response: Response, user_id: int) -> None:
+    token = await security.create_session(
+        db(request), user_id, client_ip(request), request.headers.get("user-agent")
+    )
+    set_cookie(
+        response,
+        request,
+        security.SESSION_COOKIE,
+        token,
+        int(security.SESSION_LIFETIME.total_seconds()),
+    )
+
+
+# --- login -------------------------------------------------------------------------------
+
+
+async def _login_wait_minutes(request: Request, login_key: str) -> int:
+    """Minutes until the next attempt is allowed, per account and per client address."""
+    settings = settings_of(request)
+    window = timedelta(seconds=settings.login_failure_window_seconds)
+    checks = (
+        ("login-account", login_key, settings.login_failures_per_account),
+        ("login-address", client_ip(request), settings.login_failures_per_address),
+    )
+    for bucket, key, limit in checks:
+        if await security.recent_events(db(request), bucket, key, window) >= limit:
+            oldest = await security.oldest_recent_event(db(request), bucket, key, window)
+            remaining = window - (utcnow() - oldest)
+            return max(1, int(remaining.total_seconds() // 60) + 1)
+    return 0
+
+
+async def login(request: Request) -> Response:
+    next_path = safe_next(request.query_params.get("next"), "")
+    if request.method == "GET":
+        return render(request, "accounts/login.html", login="", next=next_path, errors={})
+    form = await read_form(request)
+    login_value = field(form, "login", 320)
+    next_path = safe_next(field(form, "next", 2000), "")
+    password = form.get("password") or ""
+    login_key = login_value.lower().removeprefix("#")
+    wait = await _login_wait_minutes(request, login_key)
+    if wait:
+        message = ngettext(
+            "Too many failed attempts. Please try again in %(num)s minute.",
+            "Too many failed attempts. Please try again in %(num)s minutes.",
+            wait,
+        )
+        return render(
+            request,
+            "accounts/login.html",
+            429,
+            login=login_value,
+            next=next_path,
+            errors={"form": message},
+        )
+    user = await queries.user_by_login(db(request), login_value) if login_value else None
+    if not security.verify_password(password, user.password_hash if user else None):
+        await security.record_event(db(request), "login-account", login_key)
+        await security.record_event(db(request), "login-address", client_ip(request))
+        # One message for an unknown account and a wrong password: no account enumeration.
+        message = _("Customer number, email or password is not correct.")
+        return render(
+            request,
+            "accounts/login.html",
+            400,
+            login=login_value,
+            next=next_path,
+            errors={"form": message},
+        )
+    await security.clear_events(db(request), "login-account", login_key)
+    if user.must_change_password:
+        target = str(path_for(request, "account"))
+    else:
+        target = next_path or str(path_for(request, "index"))
+    response = redirect(target)
+    old_token = request.cookies.get(security.SESSION_COOKIE)
+    if old_token:
+        await security.end_session(db(request), old_token)
+    await _start_session(request, response, user.id)
+    return response
+
+
+async def logout(request: Request) -> Response:
+    await read_form(request)
+    token = request.cookies.get(security.SESSION_COOKIE)
+    if token:
+        await security.end_session(db(request), token)
+    response = redirect(path_for(request, "index"))
+    response.delete_cookie(security.SESSION_COOKIE)
+    return response
+
+
+# --- account -----------------------------------------------------------------------------
+
+
+async def account(request: Request) -> Response:
+    user = require_user(request)
+    record = await queries.user_by_id(db(request), user.id)
+    if request.method == "GET":
+        return _render_account(request, record, saved=request.query_params.get("saved"))
+    form = await read_form(request)
+    if field(form, "action", 20) == "password":
+        return await _change_password(request, record, form)
+    return await _change_profile(request, record, form)
+
+
+def _render_account(request: Request, record, status_code: int = 200, **context) -> Response:
+    values = context.pop("form", None) or {
+        "name": record.name,
+        "email": record.email,
+        "locale": record.locale or "",
+    }
+    return render(
+        request,
+        "accounts/account.html",
+        status_code,
+        account=record,
+        form=values,
+        errors=context.pop("errors", {}),
+        password_errors=context.pop("password_errors", {}),
+        locales=SUPPORTED_LOCALES,
+        welcome=request.query_params.get("welcome"),
+        **context,
+    )
+
+
+async def _change_profile(request: Request, record, form) -> Response:
+    values = {
+        "name": field(form, "name", 120),
+        "email": field(form, "email", 320),
+        "locale": field(form, "locale", 8),
+    }
+    errors = {}
+    if not values["name"]:
+        errors["name"] = _("Please enter your name.")
+    if problem := _email_problem(values["email"]):
+        errors["email"] = problem
+    elif values["email"].lower() != record.email and not security.verify_password(
+        form.get("current_password") or "", record.password_hash
+    ):
+        errors["current_password"] = _("Please confirm the new email with your current password.")
+    locale = values["locale"] if values["locale"] in SUPPORTED_LOCALES else None
+    if not errors:
+        try:
+            await queries.update_profile(
+                db(request), record.id, values["name"], values["email"], locale
+            )
+        except queries.EmailTaken:
+            errors["email"] = _("This email address belongs to another account.")
+    if errors:
+        return _render_account(request, record, 400, form=values, errors=errors)
+    return redirect(path_for(request, "account").include_query_params(saved="profile"))
+
+
+async def _change_password(request: Request, record, form) -> Response:
+    errors = {}
+    if not security.verify_password(form.get("current_password") or "", record.password_hash):
+        errors["current_password"] = _("Your current password is not correct.")
+    new_password = form.get("password") or ""
+    if problem := _password_problem(new_password):
+        errors["password"] = problem
+    if errors:
+        return _render_account(request, record, 400, password_errors=errors)
+    await queries.set_password(db(request), record.id, security.hash_password(new_password))
+    # Whoever else held a session (a stolen one, another device) is logged out now.
+    await security.end_other_sessions(db(request), record.id, request.state.user.session_hash)
+    return redirect(path_for(request, "account").include_query_params(saved="password"))
+
+
+async def language(request: Request) -> Response:
+    """The language switch in the footer: stored on the account, or in a cookie for guests."""
+    form = await read_form(request)
+    locale = field(form, "locale", 8)
+    response = redirect(safe_next(field(form, "next", 2000)))
+    if locale not in SUPPORTED_LOCALES:
+        return response
+    user = current_user(request)
+    if user is not None:
+        await queries.set_locale(db(request), user.id, locale)
+    set_cookie(response, request, "board_locale", locale, 365 * 24 * 3600)
+    return response
+
+
+routes = [
+    Route("/register", register, methods=["GET", "POST"], name="register"),
+    Route("/login", login, methods=["GET", "POST"], name="login"),
+    Route("/logout", logout, methods=["POST"], name="logout"),
+    Route("/account", account, methods=["GET", "POST"], name="account"),
+    Route("/language", language, methods=["POST"], name="language"),
+]

@@ -1,0 +1,109 @@
+"""The application factory: routes, middleware, error pages and the lifespan."""
+
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+
+import sqlalchemy as sa
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.middleware import Middleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
+
+from board.accounts.routes import routes as account_routes
+from board.config import PROJECT_ROOT, Settings
+from board.db import close_database, make_database
+from board.forum.routes import routes as forum_routes
+from board.i18n import gettext as _
+from board.web import RequestContext, make_templates, path_for, redirect, render
+
+log = logging.getLogger("board")
+
+
+async def healthz(request: Request) -> Response:
+    try:
+        await request.app.state.db.fetch_val(sa.text("SELECT 1"))
+    except Exception:
+        log.exception("health check: database does not answer")
+        return JSONResponse({"status": "error"}, status_code=503)
+    return JSONResponse({"status": "ok"})
+
+
+ERROR_TEXTS = {
+    400: lambda: _("The request could not be understood."),
+    401: lambda: _("Please log in to continue."),
+    403: lambda: _("You are not allowed to do this."),
+    404: lambda: _("This page does not exist, or it is not yours to see."),
+    405: lambda: _("This page cannot be used that way."),
+    413: lambda: _("The upload is too large."),
+    429: lambda: _("Too many requests. Please wait a moment and try again."),
+    500: lambda: _("Something went wrong on our side. Please try again in a moment."),
+}
+
+
+async def http_error(request: Request, exc: HTTPException) -> Response:
+    if exc.status_code == 401 and request.method == "GET":
+        login_url = path_for(request, "login").include_query_params(next=request.url.path)
+        return redirect(login_url)
+    detail = exc.detail if exc.detail and exc.detail != _default_phrase(exc.status_code) else None
+    return _error_page(request, exc.status_code, detail, exc.headers)
+
+
+async def server_error(request: Request, exc: Exception) -> Response:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return _error_page(request, 500, None, None)
+
+
+def _default_phrase(status_code: int) -> str:
+    from http import HTTPStatus
+
+    return HTTPStatus(status_code).phrase
+
+
+def _error_page(request: Request, status_code: int, detail, headers) -> Response:
+    if "user" not in request.state._state:  # failed before the request context ran
+        request.state.user, request.state.csrf_seed, request.state.locale = None, None, "de"
+    message = detail or ERROR_TEXTS.get(status_code, ERROR_TEXTS[400])()
+    response = render(
+        request, "errors/error.html", status_code=status_code, code=status_code, message=message
+    )
+    if headers:
+        response.headers.update(headers)
+    return response
+
+
+def create_app(settings: Settings | None = None) -> Starlette:
+    settings = settings or Settings.from_env()
+
+    @asynccontextmanager
+    async def lifespan(app: Starlette):
+        await app.state.db.connect()
+        try:
+            yield
+        finally:
+            await close_database(app.state.db)
+
+    app = Starlette(
+        routes=[
+            *forum_routes,
+            *account_routes,
+            Route("/healthz", healthz, name="healthz"),
+            Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
+        ],
+        middleware=[
+            # Rewrites the client address from X-Forwarded-For, trusting only these proxies.
+            Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
+            Middleware(RequestContext),
+        ],
+        exception_handlers={HTTPException: http_error, Exception: server_error},
+        lifespan=lifespan,
+    )
+    app.state.settings = settings
+    app.state.db = make_database(settings)
+    app.state.templates = make_templates()
+    return app

@@ -1,0 +1,119 @@
+"""Settings: one frozen value read from the BOARD_* environment once."""
+
+from __future__ import annotations
+
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+SUPPORTED_LOCALES = ("de", "en")
+
+
+def _flag(value: str | None) -> bool:
+    return (value or "").strip().lower() in {"1", "true", "yes", "on"}
+
+
+def _load_or_create_secret(data_dir: Path) -> str:
+    """The secret is generated once and kept in the data folder, so restarts keep sessions."""
+    path = data_dir / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    secret = secrets.token_urlsafe(48)
+    # O_EXCL: when two workers start at once, the first one's key wins.
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        return path.read_text().strip()
+    with os.fdopen(fd, "w") as handle:
+        handle.write(secret)
+    return secret
+
+
+@dataclass(frozen=True)
+class Settings:
+    data_dir: Path
+    database_url: str
+    secret_key: str
+    host: str = "127.0.0.1"
+    port: int = 8000
+    base_url: str = "http://127.0.0.1:8000"
+    smtp_host: str | None = None
+    smtp_port: int = 25
+    smtp_user: str | None = None
+    smtp_password: str | None = None
+    smtp_starttls: bool = False
+    mail_from: str = "support@localhost"
+    admin_email: str | None = None
+    admin_password: str | None = None
+    locale: str = "de"
+    timezone: str = "Europe/Berlin"
+    forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
+    flood_seconds: int = 10
+    upload_max_mb: int = 20
+    upload_types: tuple[str, ...] = ("pdf", "zip", "jpg", "jpeg", "png", "docx", "xlsx", "xls")
+    # Login throttling: failures allowed per window, per account and per client address.
+    login_failures_per_account: int = 5
+    login_failures_per_address: int = 20
+    login_failure_window_seconds: int = 15 * 60
+    topics_per_page: int = 25
+    posts_per_page: int = 20
+    db_pool_size: int = 4
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str] | None = None, **overrides) -> Settings:
+        env = os.environ if environ is None else environ
+        data_dir = Path(env.get("BOARD_DATA_DIR") or PROJECT_ROOT / "data").resolve()
+        host = env.get("BOARD_HOST", "127.0.0.1")
+        port = int(env.get("BOARD_PORT", "8000"))
+        locale = env.get("BOARD_LOCALE", "de")
+        if locale not in SUPPORTED_LOCALES:
+            locale = "de"
+        settings = cls(
+            data_dir=data_dir,
+            database_url=env.get("BOARD_DATABASE_URL") or f"sqlite:///{data_dir / 'board.db'}",
+            secret_key=env.get("BOARD_SECRET_KEY") or _load_or_create_secret(data_dir),
+            host=host,
+            port=port,
+            base_url=(env.get("BOARD_BASE_URL") or f"http://{host}:{port}").rstrip("/"),
+            smtp_host=env.get("BOARD_SMTP_HOST") or None,
+            smtp_port=int(env.get("BOARD_SMTP_PORT", "25")),
+            smtp_user=env.get("BOARD_SMTP_USER") or None,
+            smtp_password=env.get("BOARD_SMTP_PASSWORD") or None,
+            smtp_starttls=_flag(env.get("BOARD_SMTP_STARTTLS")),
+            mail_from=env.get("BOARD_MAIL_FROM", "support@localhost"),
+            admin_email=env.get("BOARD_ADMIN_EMAIL") or None,
+            admin_password=env.get("BOARD_ADMIN_PASSWORD") or None,
+            locale=locale,
+            timezone=env.get("BOARD_TIMEZONE", "Europe/Berlin"),
+            forwarded_allow_ips=tuple(
+                ip.strip()
+                for ip in env.get("BOARD_FORWARDED_ALLOW_IPS", "127.0.0.1").split(",")
+                if ip.strip()
+            ),
+            flood_seconds=int(env.get("BOARD_FLOOD_SECONDS", "10")),
+            upload_max_mb=int(env.get("BOARD_UPLOAD_MAX_MB", "20")),
+            upload_types=tuple(
+                ext.strip().lower().lstrip(".")
+                for ext in env.get(
+                    "BOARD_UPLOAD_TYPES", "pdf,zip,jpg,jpeg,png,docx,xlsx,xls"
+                ).split(",")
+                if ext.strip()
+            ),
+        )
+        return replace(settings, **overrides) if overrides else settings
+
+    @property
+    def is_sqlite(self) -> bool:
+        return self.database_url.startswith("sqlite")
+
+    @property
+    def sqlite_path(self) -> Path:
+        return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def https(self) -> bool:
+        return self.base_url.startswith("https://")

@@ -1,0 +1,265 @@
+"""The database: SQLAlchemy Core tables, held-open connections, write transactions, migrations."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+
+import aiosqlite
+import sqlalchemy as sa
+from databases import Database
+from databases.backends.sqlite import SQLitePool
+
+from board.config import Settings
+
+metadata = sa.MetaData(
+    naming_convention={
+        "ix": "ix_%(table_name)s_%(column_0_N_name)s",
+        "uq": "uq_%(table_name)s_%(column_0_N_name)s",
+        "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+        "pk": "pk_%(table_name)s",
+        "ck": "ck_%(table_name)s_%(constraint_name)s",
+    }
+)
+
+
+def utcnow() -> datetime:
+    """Naive UTC: SQLite keeps no time zone, so every stored time is UTC by convention."""
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+users = sa.Table(
+    "users",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("customer_number", sa.Integer, unique=True),  # NULL for staff
+    sa.Column("email", sa.String(320), nullable=False, unique=True),  # stored lower-cased
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("title", sa.String(60)),  # shown under the name: "Inhaber", "Support"
+    sa.Column("role", sa.String(16), nullable=False, server_default="customer"),
+    sa.Column("password_hash", sa.String(255), nullable=False),
+    sa.Column("must_change_password", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("locale", sa.String(8)),  # NULL: follow the browser
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("post_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_posted_at", sa.DateTime),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+sessions = sa.Table(
+    "sessions",
+    metadata,
+    # SHA-256 of the cookie value: a copy of the database does not hand out live sessions.
+    sa.Column("id_hash", sa.String(64), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False, index=True),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_seen_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("ip", sa.String(64)),
+    sa.Column("user_agent", sa.String(255)),
+)
+
+rate_events = sa.Table(
+    "rate_events",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("bucket", sa.String(32), nullable=False),
+    sa.Column("key", sa.String(320), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_rate_events_lookup", "bucket", "key", "created_at"),
+)
+
+categories = sa.Table(
+    "categories",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("slug", sa.String(80), nullable=False, unique=True),
+    sa.Column("name", sa.String(120), nullable=False),
+    sa.Column("description", sa.Text, nullable=False, server_default=""),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("staff_only", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("staff_topics_only", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Counters and the last post are kept on the row, updated with every post.
+    sa.Column("topic_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("post_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_post_id", sa.Integer),
+)
+
+topics = sa.Table(
+    "topics",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("category_id", sa.Integer, sa.ForeignKey("categories.id"), nullable=False),
+    sa.Column("title", sa.String(200), nullable=False),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("pinned", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("locked", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("deleted_at", sa.DateTime),
+    sa.Column("post_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("first_post_id", sa.Integer),
+    sa.Column("last_post_id", sa.Integer),
+    sa.Column("last_post_at", sa.DateTime, nullable=False),
+    sa.Column("last_poster_id", sa.Integer, sa.ForeignKey("users.id")),
+    # The category page: pinned first, then by last activity.
+    sa.Index("ix_topics_category_order", "category_id", "pinned", "last_post_at"),
+    sa.Index("ix_topics_author", "author_id", "id"),
+)
+
+posts = sa.Table(
+    "posts",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("topic_id", sa.Integer, sa.ForeignKey("topics.id"), nullable=False),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),  # rendered once, on write
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("edited_at", sa.DateTime),
+    sa.Column("edited_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("deleted_at", sa.DateTime),  # soft delete: staff still see it
+    sa.Column("deleted_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Index("ix_posts_topic", "topic_id", "id"),
+    sa.Index("ix_posts_author", "author_id", "id"),
+)
+
+
+# --- connections -------------------------------------------------------------------------
+
+SQLITE_PRAGMAS = (
+    "PRAGMA foreign_keys = ON",
+    "PRAGMA busy_timeout = 5000",
+    "PRAGMA synchronous = NORMAL",
+)
+
+
+class HeldSQLitePool(SQLitePool):
+    """Keeps aiosqlite connections open between queries.
+
+    `databases` opens a new connection (and thread) for every query outside an explicit
+    connection, which costs about 1 ms per query and loses per-connection PRAGMAs
+    (DESIGN.md). This pool opens up to `size` connections, sets the PRAGMAs once per
+    connection and hands them out again.
+    """
+
+    def __init__(self, url, size: int, **options) -> None:
+        super().__init__(url, **options)
+        self._size = size
+        self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
+        self._opened: list[aiosqlite.Connection] = []
+        self.on_statement: Callable[[str], None] | None = None
+
+    async def acquire(self) -> aiosqlite.Connection:
+        if self._idle.empty() and len(self._opened) < self._size:
+            connection = await super().acquire()
+            for pragma in SQLITE_PRAGMAS:
+                await connection.execute(pragma)
+            await connection.set_trace_callback(self._trace)
+            self._opened.append(connection)
+            return connection
+        return await self._idle.get()
+
+    async def release(self, connection: aiosqlite.Connection) -> None:
+        if connection.in_transaction:  # a failed request must not leave a write lock behind
+            await connection.rollback()
+        self._idle.put_nowait(connection)
+
+    def _trace(self, statement: str) -> None:
+        if self.on_statement is not None:
+            self.on_statement(statement)
+
+    async def close(self) -> None:
+        for connection in self._opened:
+            await connection.close()
+        self._opened.clear()
+        self._idle = asyncio.Queue()
+
+
+def make_database(settings: Settings) -> Database:
+    database = Database(settings.database_url)
+    if settings.is_sqlite:
+        backend = database._backend
+        backend._pool = HeldSQLitePool(backend._database_url, settings.db_pool_size)
+    return database
+
+
+async def close_database(database: Database) -> None:
+    pool = getattr(database._backend, "_pool", None)
+    if isinstance(pool, HeldSQLitePool):
+        await pool.close()
+    await database.disconnect()
+
+
+def statement_listener(database: Database, callback: Callable[[str], None] | None) -> None:
+    """Calls `callback` with every SQL statement SQLite runs (tests count queries with it)."""
+    database._backend._pool.on_statement = callback
+
+
+@asynccontextmanager
+async def write_transaction(database: Database) -> AsyncIterator[None]:
+    """A write transaction that takes SQLite's write lock up front.
+
+    A plain BEGIN starts as a reader and fails with "database is locked" when it later
+    needs to write while another connection writes; BEGIN IMMEDIATE waits (busy_timeout)
+    for the lock instead.
+    """
+    if database.url.dialect != "sqlite":
+        async with database.transaction():
+            yield
+        return
+    async with database.connection() as connection:
+        await connection.execute("BEGIN IMMEDIATE")
+        try:
+            yield
+        except BaseException:
+            await connection.execute("ROLLBACK")
+            raise
+        await connection.execute("COMMIT")
+
+
+# --- schema ------------------------------------------------------------------------------
+
+MIGRATIONS_DIR = Path(__file__).parent / "migrations"
+
+
+def sync_url(settings: Settings) -> str:
+    return settings.database_url
+
+
+def alembic_config(settings: Settings):
+    from alembic.config import Config
+
+    config = Config()
+    config.set_main_option("script_location", str(MIGRATIONS_DIR))
+    config.set_main_option("sqlalchemy.url", sync_url(settings).replace("%", "%%"))
+    return config
+
+
+def migrate(settings: Settings) -> None:
+    """Brings the schema to the newest migration; safe to run on every start."""
+    from alembic import command
+
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    if settings.is_sqlite:
+        engine = sa.create_engine(sync_url(settings))
+        with engine.connect() as connection:
+            # WAL is a property of the file: readers never wait for the writer.
+            connection.exec_driver_sql("PRAGMA journal_mode = WAL")
+        engine.dispose()
+    command.upgrade(alembic_config(settings), "head")
+
+
+def sync_engine(settings: Settings) -> sa.Engine:
+    """A synchronous engine for the command line (init, demo): same tables, same PRAGMAs."""
+    engine = sa.create_engine(sync_url(settings))
+    if settings.is_sqlite:
+
+        @sa.event.listens_for(engine, "connect")
+        def _pragmas(dbapi_connection, _record):
+            for pragma in SQLITE_PRAGMAS:
+                dbapi_connection.execute(pragma)
+
+    return engine

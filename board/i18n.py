@@ -1,0 +1,110 @@
+"""Languages: gettext catalogs (Babel), the request's locale, and dates in the reader's style.
+
+Message ids are English; German lives in translations/de/LC_MESSAGES/messages.po, read
+straight from the .po file at start-up so there is no compile step to forget.
+"""
+
+from __future__ import annotations
+
+import gettext as gettext_module
+import io
+from contextvars import ContextVar
+from datetime import datetime
+from functools import cache
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+from babel import Locale
+from babel.dates import format_date, format_time
+from babel.messages.mofile import write_mo
+from babel.messages.pofile import read_po
+from babel.numbers import format_decimal
+
+from board.config import SUPPORTED_LOCALES
+
+TRANSLATIONS_DIR = Path(__file__).parent / "translations"
+
+current_locale: ContextVar[str] = ContextVar("current_locale", default="de")
+current_timezone: ContextVar[str] = ContextVar("current_timezone", default="Europe/Berlin")
+
+
+@cache
+def _catalog(locale: str) -> gettext_module.NullTranslations:
+    po_path = TRANSLATIONS_DIR / locale / "LC_MESSAGES" / "messages.po"
+    if not po_path.exists():
+        return gettext_module.NullTranslations()  # English: the message ids themselves
+    with po_path.open("rb") as po_file:
+        catalog = read_po(po_file, locale=locale)
+    buffer = io.BytesIO()
+    write_mo(buffer, catalog)
+    buffer.seek(0)
+    return gettext_module.GNUTranslations(buffer)
+
+
+def gettext(message: str, **variables) -> str:
+    text = _catalog(current_locale.get()).gettext(message)
+    return text % variables if variables else text
+
+
+def ngettext(singular: str, plural: str, n: int, **variables) -> str:
+    text = _catalog(current_locale.get()).ngettext(singular, plural, n)
+    return text % {"num": n, **variables}
+
+
+_ = gettext
+
+
+# Jinja's newstyle gettext formats the %(name)s placeholders itself: it gets the bare lookups.
+def template_gettext(message: str) -> str:
+    return _catalog(current_locale.get()).gettext(message)
+
+
+def template_ngettext(singular: str, plural: str, n: int) -> str:
+    return _catalog(current_locale.get()).ngettext(singular, plural, n)
+
+
+def negotiate_locale(user_locale: str | None, accept_language: str, default: str) -> str:
+    """The user's setting wins, then the browser's Accept-Language, then BOARD_LOCALE."""
+    if user_locale in SUPPORTED_LOCALES:
+        return user_locale
+    wanted = []
+    for part in accept_language.split(","):
+        tag, _sep, quality = part.strip().partition(";q=")
+        if not tag:
+            continue
+        try:
+            weight = float(quality) if quality else 1.0
+        except ValueError:
+            continue
+        wanted.append((weight, tag.strip()))
+    preferred = [tag for _weight, tag in sorted(wanted, key=lambda item: -item[0])]
+    match = Locale.negotiate(preferred, SUPPORTED_LOCALES, sep="-")
+    return str(match) if match else default
+
+
+def _local(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(current_timezone.get()))
+
+
+def format_datetime(moment: datetime | None) -> str:
+    """`08.09.2005, 10:45` in German, `Sep 8, 2005, 10:45 AM` in English."""
+    if moment is None:
+        return ""
+    local = _local(moment)
+    locale = current_locale.get()
+    day = format_date(local, "medium", locale=locale)
+    return f"{day}, {format_time(local, 'short', locale=locale)}"
+
+
+def format_day(moment: datetime | None) -> str:
+    if moment is None:
+        return ""
+    return format_date(_local(moment), "medium", locale=current_locale.get())
+
+
+def format_number(number: int) -> str:
+    return format_decimal(number, locale=current_locale.get())
+
+
+def iso(moment: datetime | None) -> str:
+    return _local(moment).isoformat(timespec="minutes") if moment else ""

@@ -1,0 +1,96 @@
+"""Who may see and do what: every access rule of the product lives here.
+
+`ensure_can_*` raise for one object (a private thing is a 404, never a 403 that confirms
+it exists); `can_*` answer the same question for templates; `visible_*` return the
+where-clause that list queries use.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+
+from board.db import categories, posts, topics
+from board.security import CurrentUser
+
+Row = Any  # a database record with the columns the rule reads
+
+
+def is_staff(user: CurrentUser | None) -> bool:
+    return user is not None and user.is_staff
+
+
+# --- forum -------------------------------------------------------------------------------
+
+
+def visible_categories(user: CurrentUser | None) -> sa.ColumnElement[bool]:
+    return sa.true() if is_staff(user) else categories.c.staff_only.is_(False)
+
+
+def visible_topics(user: CurrentUser | None) -> sa.ColumnElement[bool]:
+    return sa.true() if is_staff(user) else topics.c.deleted_at.is_(None)
+
+
+def visible_posts(user: CurrentUser | None) -> sa.ColumnElement[bool]:
+    return sa.true() if is_staff(user) else posts.c.deleted_at.is_(None)
+
+
+def can_read_category(user: CurrentUser | None, category: Row) -> bool:
+    return is_staff(user) or not category.staff_only
+
+
+def ensure_can_read_category(user: CurrentUser | None, category: Row) -> None:
+    if not can_read_category(user, category):
+        raise HTTPException(404)
+
+
+def can_read_topic(user: CurrentUser | None, topic: Row) -> bool:
+    """`topic` carries its category's `staff_only` flag (queries join it)."""
+    if is_staff(user):
+        return True
+    return not topic.staff_only and topic.deleted_at is None
+
+
+def ensure_can_read_topic(user: CurrentUser | None, topic: Row) -> None:
+    if not can_read_topic(user, topic):
+        raise HTTPException(404)
+
+
+def can_start_topic(user: CurrentUser | None, category: Row) -> bool:
+    if user is None or not can_read_category(user, category):
+        return False
+    return is_staff(user) or not category.staff_topics_only
+
+
+def can_reply(user: CurrentUser | None, topic: Row) -> bool:
+    if user is None or not can_read_topic(user, topic):
+        return False
+    return not topic.locked or is_staff(user)
+
+
+def can_moderate(user: CurrentUser | None) -> bool:
+    return is_staff(user)
+
+
+def ensure_can_moderate(user: CurrentUser | None) -> None:
+    if not can_moderate(user):
+        raise HTTPException(403)
+
+
+def can_edit_post(user: CurrentUser | None, post: Row, topic: Row) -> bool:
+    if user is None:
+        return False
+    if is_staff(user):
+        return True
+    # Authors edit their own posts while the topic is open and the post is not removed.
+    return post.author_id == user.id and not topic.locked and post.deleted_at is None
+
+
+def can_delete_post(user: CurrentUser | None) -> bool:
+    return is_staff(user)
+
+
+def can_see_deleted(user: CurrentUser | None) -> bool:
+    return is_staff(user)

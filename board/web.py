@@ -1,0 +1,241 @@
+"""The request cycle shared by every feature: templates, forms with CSRF, guards, redirects."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import jinja2
+from databases import Database
+from starlette.datastructures import URL, FormData
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import RedirectResponse, Response
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from board import i18n
+from board.config import PROJECT_ROOT, Settings
+from board.i18n import gettext as _
+from board.security import (
+    ANON_COOKIE,
+    SESSION_COOKIE,
+    CurrentUser,
+    csrf_token,
+    csrf_valid,
+    new_anon_id,
+    user_for_session,
+)
+
+TEMPLATES_DIR = PROJECT_ROOT / "templates"
+
+
+def make_templates() -> Jinja2Templates:
+    env = jinja2.Environment(
+        loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
+        autoescape=True,
+        extensions=["jinja2.ext.i18n"],
+        trim_blocks=True,
+        lstrip_blocks=True,
+    )
+    env.install_gettext_callables(i18n.template_gettext, i18n.template_ngettext, newstyle=True)
+    env.filters["datetime"] = i18n.format_datetime
+    env.filters["day"] = i18n.format_day
+    env.filters["number"] = i18n.format_number
+    env.filters["iso"] = i18n.iso
+    env.filters["initials"] = initials
+    templates = Jinja2Templates(env=env)
+    # Links are site-relative paths: they never depend on the Host header of the request.
+    env.globals["url_for"] = _template_url_for
+    return templates
+
+
+@jinja2.pass_context
+def _template_url_for(context: dict, name: str, /, **params: Any) -> URL:
+    return path_for(context["request"], name, **params)
+
+
+def path_for(request: Request, name: str, /, **params: Any) -> URL:
+    return URL(str(request.app.url_path_for(name, **params)))
+
+
+def initials(name: str) -> str:
+    parts = [part for part in name.split() if part[:1].isalpha()]
+    if not parts:
+        return (name[:1] or "?").upper()
+    return (parts[0][0] + (parts[-1][0] if len(parts) > 1 else "")).upper()
+
+
+# --- per-request state -------------------------------------------------------------------
+
+
+class RequestContext:
+    """Loads the visitor (session cookie), picks the language and adds security headers.
+
+    Pure ASGI rather than BaseHTTPMiddleware, so the endpoint runs in the same task and
+    the `databases` connection and the locale context variable carry through.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        request = Request(scope)
+        settings: Settings = scope["app"].state.settings
+        i18n.current_timezone.set(settings.timezone)
+        is_static = scope["path"].startswith("/static/")
+        user: CurrentUser | None = None
+        new_anon: str | None = None
+        if not is_static:
+            token = request.cookies.get(SESSION_COOKIE)
+            if token:
+                user = await user_for_session(scope["app"].state.db, token)
+            anon = request.cookies.get(ANON_COOKIE)
+            if user is None and not anon:
+                anon = new_anon = new_anon_id()
+            scope.setdefault("state", {})
+            scope["state"]["user"] = user
+            scope["state"]["csrf_seed"] = user.session_hash if user else anon
+        locale = i18n.negotiate_locale(
+            user.locale if user else request.cookies.get("board_locale"),
+            request.headers.get("accept-language", ""),
+            settings.locale,
+        )
+        i18n.current_locale.set(locale)
+        if not is_static:
+            scope["state"]["locale"] = locale
+
+        async def send_with_headers(message: Message) -> None:
+            if message["type"] == "http.response.start":
+                headers = list(message.get("headers", []))
+                headers.extend(security_headers(settings, private=user is not None))
+                if new_anon:
+                    headers.append((b"set-cookie", cookie_header(settings, ANON_COOKIE, new_anon)))
+                message = {**message, "headers": headers}
+            await send(message)
+
+        await self.app(scope, receive, send_with_headers)
+
+
+CSP = (
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data: https:; "
+    "object-src 'none'; base-uri 'self'; frame-ancestors 'none'; form-action 'self'"
+)
+
+
+def security_headers(settings: Settings, private: bool) -> list[tuple[bytes, bytes]]:
+    headers = [
+        (b"content-security-policy", CSP.encode()),
+        (b"x-content-type-options", b"nosniff"),
+        (b"referrer-policy", b"same-origin"),
+    ]
+    if private:
+        headers.append((b"cache-control", b"no-store"))
+    if settings.https:
+        headers.append((b"strict-transport-security", b"max-age=31536000"))
+    return headers
+
+
+def cookie_header(settings: Settings, name: str, value: str, max_age: int | None = None) -> bytes:
+    parts = [f"{name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    if max_age is not None:
+        parts.append(f"Max-Age={max_age}")
+    if settings.https:
+        parts.append("Secure")
+    return "; ".join(parts).encode()
+
+
+def set_cookie(response: Response, request: Request, name: str, value: str, max_age: int) -> None:
+    response.set_cookie(
+        name,
+        value,
+        max_age=max_age,
+        httponly=True,
+        samesite="lax",
+        secure=request.app.state.settings.https,
+    )
+
+
+# --- helpers endpoints use ---------------------------------------------------------------
+
+
+def db(request: Request) -> Database:
+    return request.app.state.db
+
+
+def settings_of(request: Request) -> Settings:
+    return request.app.state.settings
+
+
+def current_user(request: Request) -> CurrentUser | None:
+    return request.state.user
+
+
+def require_user(request: Request) -> CurrentUser:
+    user = current_user(request)
+    if user is None:
+        raise HTTPException(401)
+    return user
+
+
+def client_ip(request: Request) -> str:
+    """The client address after ProxyHeadersMiddleware applied BOARD_FORWARDED_ALLOW_IPS."""
+    return request.client.host if request.client else "unknown"
+
+
+async def read_form(request: Request) -> FormData:
+    """The submitted form, refused with 403 unless it carries this visitor's CSRF token."""
+    form = await request.form(max_files=20, max_fields=50)
+    settings = settings_of(request)
+    if not csrf_valid(settings.secret_key, request.state.csrf_seed, form.get("csrf_token")):
+        raise HTTPException(403, _("The form has expired. Please reload the page and try again."))
+    return form
+
+
+def field(form: FormData, name: str, max_length: int = 100_000) -> str:
+    value = form.get(name)
+    return value.strip()[:max_length] if isinstance(value, str) else ""
+
+
+def render(request: Request, template: str, status_code: int = 200, **context: Any) -> Response:
+    user = current_user(request)
+    seed = request.state.csrf_seed
+    return request.app.state.templates.TemplateResponse(
+        request,
+        template,
+        {
+            "user": user,
+            "locale": request.state.locale,
+            "csrf_token": csrf_token(settings_of(request).secret_key, seed) if seed else "",
+            **context,
+        },
+        status_code=status_code,
+    )
+
+
+def redirect(url: URL | str, anchor: str | None = None) -> RedirectResponse:
+    target = str(url) + (f"#{anchor}" if anchor else "")
+    return RedirectResponse(target, status_code=303)
+
+
+def safe_next(target: str | None, fallback: str = "/") -> str:
+    """Only paths of this site: `//evil.example`, `/\\evil` and absolute URLs fall back."""
+    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+        return fallback
+    if any(ch in target for ch in "\r\n\t"):
+        return fallback
+    return target
+
+
+def page_number(request: Request) -> int:
+    try:
+        return max(1, min(int(request.query_params.get("page", "1")), 1_000_000))
+    except ValueError:
+        return 1
+
+
+def page_count(total: int, per_page: int) -> int:
+    return max(1, math.ceil(total / per_page))
