@@ -11,6 +11,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from databases import Database
 from passlib.context import CryptContext
+from starlette.concurrency import run_in_threadpool
 
 from board.db import rate_events, sessions, users, utcnow
 
@@ -35,6 +36,15 @@ def verify_password(password: str, password_hash: str | None) -> bool:
         password_context.verify(password, _DUMMY_HASH)
         return False
     return password_context.verify(password, password_hash)
+
+
+# argon2 takes ~150 ms of CPU by design; off the event loop, other requests keep flowing.
+async def hash_password_async(password: str) -> str:
+    return await run_in_threadpool(hash_password, password)
+
+
+async def verify_password_async(password: str, password_hash: str | None) -> bool:
+    return await run_in_threadpool(verify_password, password, password_hash)
 
 
 def _digest(token: str) -> str:

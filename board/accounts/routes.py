@@ -75,8 +75,9 @@ async def register(request: Request) -> Response:
         errors["password"] = problem
     if not errors:
         try:
+            password_hash = await security.hash_password_async(password)
             user = await queries.create_customer(
-                db(request), values["name"], values["email"], security.hash_password(password)
+                db(request), values["name"], values["email"], password_hash
             )
         except queries.EmailTaken:
             errors["email"] = _(
@@ -130,7 +131,10 @@ async def login(request: Request) -> Response:
     login_value = field(form, "login", 320)
     next_path = safe_next(field(form, "next", 2000), "")
     password = form.get("password") or ""
-    login_key = login_value.lower().removeprefix("#")
+    user = await queries.user_by_login(db(request), login_value) if login_value else None
+    # Failures count against the account however it was named (number or email), and
+    # against the typed name when no such account exists.
+    login_key = f"user:{user.id}" if user else f"login:{login_value.lower()}"
     wait = await _login_wait_minutes(request, login_key)
     if wait:
         message = ngettext(
@@ -146,8 +150,7 @@ async def login(request: Request) -> Response:
             next=next_path,
             errors={"form": message},
         )
-    user = await queries.user_by_login(db(request), login_value) if login_value else None
-    if not security.verify_password(password, user.password_hash if user else None):
+    if not await security.verify_password_async(password, user.password_hash if user else None):
         await security.record_event(db(request), "login-account", login_key)
         await security.record_event(db(request), "login-address", client_ip(request))
         # One message for an unknown account and a wrong password: no account enumeration.
@@ -228,7 +231,7 @@ async def _change_profile(request: Request, record, form) -> Response:
         errors["name"] = _("Please enter your name.")
     if problem := _email_problem(values["email"]):
         errors["email"] = problem
-    elif values["email"].lower() != record.email and not security.verify_password(
+    elif values["email"].lower() != record.email and not await security.verify_password_async(
         form.get("current_password") or "", record.password_hash
     ):
         errors["current_password"] = _("Please confirm the new email with your current password.")
@@ -247,14 +250,16 @@ async def _change_profile(request: Request, record, form) -> Response:
 
 async def _change_password(request: Request, record, form) -> Response:
     errors = {}
-    if not security.verify_password(form.get("current_password") or "", record.password_hash):
+    current_password = form.get("current_password") or ""
+    if not await security.verify_password_async(current_password, record.password_hash):
         errors["current_password"] = _("Your current password is not correct.")
     new_password = form.get("password") or ""
     if problem := _password_problem(new_password):
         errors["password"] = problem
     if errors:
         return _render_account(request, record, 400, password_errors=errors)
-    await queries.set_password(db(request), record.id, security.hash_password(new_password))
+    password_hash = await security.hash_password_async(new_password)
+    await queries.set_password(db(request), record.id, password_hash)
     # Whoever else held a session (a stolen one, another device) is logged out now.
     await security.end_other_sessions(db(request), record.id, request.state.user.session_hash)
     return redirect(path_for(request, "account").include_query_params(saved="password"))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import sqlalchemy as sa
@@ -222,10 +222,9 @@ async def _ensure_no_flood(db: Database, author: CurrentUser, flood_seconds: int
 
 
 async def _insert_post(
-    db: Database, topic_id: int, author: CurrentUser, body: str, flood_seconds: int
+    db: Database, topic_id: int, author: CurrentUser, body: str, flood_seconds: int, now: datetime
 ) -> int:
     await _ensure_no_flood(db, author, flood_seconds)
-    now = utcnow()
     author_id = author.id
     post_id = await db.fetch_val(
         posts.insert()
@@ -264,7 +263,7 @@ async def add_topic(
             )
             .returning(topics.c.id)
         )
-        post_id = await _insert_post(db, topic_id, author, body, flood_seconds)
+        post_id = await _insert_post(db, topic_id, author, body, flood_seconds, now)
         await db.execute(
             topics.update()
             .where(topics.c.id == topic_id)
@@ -287,14 +286,15 @@ async def add_reply(
 ) -> int:
     author_id = author.id
     async with write_transaction(db):
-        post_id = await _insert_post(db, topic.id, author, body, flood_seconds)
+        now = utcnow()
+        post_id = await _insert_post(db, topic.id, author, body, flood_seconds, now)
         await db.execute(
             topics.update()
             .where(topics.c.id == topic.id)
             .values(
                 post_count=topics.c.post_count + 1,
                 last_post_id=post_id,
-                last_post_at=utcnow(),
+                last_post_at=now,
                 last_poster_id=author_id,
             )
         )

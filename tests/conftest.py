@@ -1,0 +1,229 @@
+"""Fixtures: a fresh app on a real SQLite file per test, clients, and people who act."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import socket
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from board.app import create_app
+from board.config import Settings
+from board.db import categories, sync_engine, users
+from board.setup import initialize
+
+ADMIN_EMAIL = "chefin@example.com"
+ADMIN_PASSWORD = "admin-passwort-123"
+PASSWORD = "kunden-passwort-1"
+CSRF_PATTERN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
+
+
+def make_settings(data_dir: Path, **overrides) -> Settings:
+    env = {
+        "BOARD_DATA_DIR": str(data_dir),
+        "BOARD_ADMIN_EMAIL": ADMIN_EMAIL,
+        "BOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
+        "BOARD_FLOOD_SECONDS": "0",
+    }
+    return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture
+def settings_overrides() -> dict:
+    """Tests override single settings with `@pytest.mark.parametrize` or by redefining this."""
+    return {}
+
+
+@pytest.fixture
+def settings(tmp_path: Path, settings_overrides: dict) -> Settings:
+    return make_settings(tmp_path / "data", **settings_overrides)
+
+
+@pytest.fixture
+def app(settings: Settings):
+    initialize(settings)
+    return create_app(settings)
+
+
+@pytest.fixture
+def client(app) -> Iterator[TestClient]:
+    with TestClient(app, follow_redirects=False) as test_client:
+        yield test_client
+
+
+@pytest.fixture
+def new_client(app, client: TestClient) -> Callable[[], TestClient]:
+    """Another visitor with its own cookies, served by the same running app."""
+
+    def make() -> TestClient:
+        other = TestClient(app, follow_redirects=False)
+        other.portal = client.portal  # the lifespan's event loop, which owns the DB pool
+        return other
+
+    return make
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_PATTERN.search(html)
+    assert match, "page carries no CSRF token"
+    return match.group(1)
+
+
+def submit(client: TestClient, path: str, data: dict, form_page: str = "/", **kwargs):
+    """Posts a form the way a browser does: with the CSRF token of a page it just loaded."""
+    token = csrf_from(client.get(form_page).text)
+    return client.post(path, data={"csrf_token": token, **data}, **kwargs)
+
+
+@dataclass
+class Person:
+    client: TestClient
+    user_id: int
+    email: str
+    password: str
+    customer_number: int | None = None
+
+    def get(self, path: str, **kwargs):
+        return self.client.get(path, **kwargs)
+
+    def submit(self, path: str, data: dict, **kwargs):
+        return submit(self.client, path, data, **kwargs)
+
+
+def register(client: TestClient, name: str, email: str, password: str = PASSWORD):
+    return submit(
+        client,
+        "/register",
+        {"name": name, "email": email, "password": password},
+        form_page="/register",
+    )
+
+
+def login(client: TestClient, login_value: str, password: str):
+    return submit(
+        client, "/login", {"login": login_value, "password": password}, form_page="/login"
+    )
+
+
+def user_row(settings: Settings, email: str):
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        row = connection.execute(sa.select(users).where(users.c.email == email.lower())).first()
+    engine.dispose()
+    return row
+
+
+@pytest.fixture
+def people(settings: Settings, new_client):
+    """Makes registered, logged-in customers and staff, each in their own client."""
+
+    def customer(name: str = "Erika Mustermann", email: str | None = None) -> Person:
+        email = email or f"{name.split()[0].lower()}@example.com"
+        visitor = new_client()
+        response = register(visitor, name, email)
+        assert response.status_code == 303, response.text
+        row = user_row(settings, email)
+        return Person(visitor, row.id, email, PASSWORD, row.customer_number)
+
+    def staff(admin: bool = True) -> Person:
+        visitor = new_client()
+        if admin:
+            email, password = ADMIN_EMAIL, ADMIN_PASSWORD
+        else:
+            from board.setup import create_staff
+
+            email, password = "support@example.com", "support-passwort-1"
+            engine = sync_engine(settings)
+            with engine.begin() as connection:
+                create_staff(connection, email, "Sven Support", password=password)
+            engine.dispose()
+        assert login(visitor, email, password).status_code == 303
+        return Person(visitor, user_row(settings, email).id, email, password)
+
+    class People:
+        pass
+
+    made = People()
+    made.customer = customer
+    made.staff = staff
+    return made
+
+
+def category_id(settings: Settings, slug: str) -> int:
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        value = connection.execute(
+            sa.select(categories.c.id).where(categories.c.slug == slug)
+        ).scalar_one()
+    engine.dispose()
+    return value
+
+
+# --- the real server and browser for end-to-end tests -------------------------------------
+
+CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
+
+
+def pytest_collection_modifyitems(config, items):
+    """Browser tests last: sync Playwright leaves an event loop behind in this process."""
+    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+    if not Path(CHROMIUM).exists():
+        reason = f"Chromium not found at {CHROMIUM}"
+        if os.environ.get("BOARD_E2E") == "required":
+            raise pytest.UsageError(f"{reason}, but BOARD_E2E=required")
+        for item in items:
+            if "page" in getattr(item, "fixturenames", ()):
+                item.add_marker(pytest.mark.skip(reason=f"{reason} (install Debian's chromium)"))
+
+
+@pytest.fixture(scope="session")
+def browser_type_launch_args(browser_type_launch_args):
+    return {
+        **browser_type_launch_args,
+        "executable_path": CHROMIUM,
+        "args": [
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-quic",
+            "--no-first-run",
+        ],
+    }
+
+
+@pytest.fixture
+def live_server(app) -> Iterator[str]:
+    """The app under a real uvicorn on a loopback port this test bound itself."""
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(app, log_level="warning", lifespan="on"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 15
+    while not server.started:
+        if time.monotonic() > deadline:
+            raise RuntimeError("uvicorn did not start")
+        time.sleep(0.05)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()

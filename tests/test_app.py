@@ -1,0 +1,349 @@
+"""The application as a whole: first start, schema, access matrix, CSRF, errors, headers."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+import pytest
+import sqlalchemy as sa
+from starlette.testclient import TestClient
+
+from board.app import create_app
+from board.config import Settings
+from board.db import categories, posts, sync_engine, topics, users
+from board.setup import initialize
+from tests.conftest import ADMIN_EMAIL, csrf_from, make_settings
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+# --- first start and schema ----------------------------------------------------------------
+
+
+def test_first_start_creates_admin_categories_and_welcome_topic(settings):
+    initialize(settings)
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        admin = connection.execute(sa.select(users).where(users.c.role == "admin")).one()
+        names = connection.execute(sa.select(categories.c.name, categories.c.staff_topics_only))
+        welcome = connection.execute(sa.select(topics)).one()
+    engine.dispose()
+    assert admin.email == ADMIN_EMAIL
+    assert dict(names.all()) == {
+        "Ankündigungen": True,
+        "Shop- und Kundenbereich": False,
+        "Bestellung & Versand": False,
+        "Technik & Fragen": False,
+    }
+    assert welcome.title == "Willkommen im Support-Forum" and welcome.pinned
+
+
+def test_secret_key_is_generated_once_into_the_data_folder(tmp_path):
+    first = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    second = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    assert first.secret_key == second.secret_key and len(first.secret_key) >= 40
+    assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
+
+
+def test_migrations_produce_exactly_the_declared_tables(settings):
+    from alembic.autogenerate import compare_metadata
+    from alembic.migration import MigrationContext
+
+    from board.db import metadata
+
+    initialize(settings)
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        differences = compare_metadata(MigrationContext.configure(connection), metadata)
+    engine.dispose()
+    assert differences == []
+
+
+def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(client, app):
+    database = app.state.db
+    assert client.portal.call(database.fetch_val, "PRAGMA journal_mode") == "wal"
+    assert client.portal.call(database.fetch_val, "PRAGMA foreign_keys") == 1
+    assert client.portal.call(database.fetch_val, "PRAGMA busy_timeout") == 5000
+
+
+def test_every_list_query_has_an_index(settings):
+    initialize(settings)
+    engine = sync_engine(settings)
+    plans = {
+        "category page": "SELECT * FROM topics WHERE category_id = 1 "
+        "ORDER BY pinned DESC, last_post_at DESC LIMIT 25",
+        "topic page": "SELECT * FROM posts WHERE topic_id = 1 ORDER BY id LIMIT 20",
+        "profile": "SELECT * FROM posts WHERE author_id = 1 ORDER BY id DESC LIMIT 20",
+        "sessions of a user": "SELECT * FROM sessions WHERE user_id = 1",
+        "rate limit": "SELECT count(*) FROM rate_events WHERE bucket = 'a' AND key = 'b' "
+        "AND created_at > '2026-01-01'",
+    }
+    with engine.connect() as connection:
+        for name, query in plans.items():
+            plan = " ".join(
+                row[-1] for row in connection.exec_driver_sql("EXPLAIN QUERY PLAN " + query)
+            )
+            assert "USING INDEX" in plan or "USING COVERING INDEX" in plan, (name, plan)
+            assert "TEMP B-TREE" not in plan, (name, plan)
+    engine.dispose()
+
+
+def test_healthz_answers_ok_when_the_database_answers(client):
+    response = client.get("/healthz")
+    assert response.status_code == 200 and response.json() == {"status": "ok"}
+
+
+def test_healthz_reports_a_database_that_does_not_answer(tmp_path):
+    settings = make_settings(tmp_path, database_url=f"sqlite:///{tmp_path}/missing/dir/x.db")
+    with TestClient(create_app(settings)) as broken:
+        response = broken.get("/healthz")
+    assert response.status_code == 503 and response.json() == {"status": "error"}
+
+
+def test_writes_from_many_clients_at_once_never_fail_with_a_locked_database(people, settings):
+    writers = [people.customer(f"Kunde{number} Eilig", f"eilig{number}@example.com")
+               for number in range(6)]
+    statuses: list[int] = []
+
+    def write(person, number):
+        for round_ in range(4):
+            response = person.submit(
+                "/c/technik-und-fragen/new",
+                {"title": f"Frage {number}/{round_}", "body": "Gleichzeitig geschrieben"},
+            )
+            statuses.append(response.status_code)
+
+    threads = [threading.Thread(target=write, args=(p, n)) for n, p in enumerate(writers)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [303] * 24
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        count = connection.execute(
+            sa.select(sa.func.count()).select_from(posts).where(
+                posts.c.body == "Gleichzeitig geschrieben"
+            )
+        ).scalar_one()
+    engine.dispose()
+    assert count == 24
+
+
+# --- the command line ----------------------------------------------------------------------
+
+
+def run_command(args: list[str], data_dir: Path) -> subprocess.CompletedProcess:
+    env = {"PATH": "/usr/bin:/bin", "BOARD_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
+    return subprocess.run(
+        [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def test_run_py_help_explains_host_port_and_workers(tmp_path):
+    result = run_command(["run.py", "--help"], tmp_path)
+    assert result.returncode == 0
+    for option in ("--host", "--port", "--workers", "BOARD_"):
+        assert option in result.stdout
+
+
+def test_init_and_create_staff_print_one_time_passwords(tmp_path):
+    init = run_command(["-m", "board", "init"], tmp_path)
+    assert init.returncode == 0, init.stderr
+    assert "admin@localhost" in init.stdout and "One-time password" in init.stdout
+    again = run_command(["-m", "board", "init"], tmp_path)
+    assert "One-time password" not in again.stdout
+    staff = run_command(["-m", "board", "create-staff", "Ina@Shop.de", "Ina Support"], tmp_path)
+    assert staff.returncode == 0, staff.stderr
+    password = staff.stdout.rsplit(":", 1)[1].strip()
+    assert len(password) >= 12
+    duplicate = run_command(["-m", "board", "create-staff", "ina@shop.de", "Ina"], tmp_path)
+    assert duplicate.returncode == 1 and "exists" in duplicate.stderr
+    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    with TestClient(create_app(settings), follow_redirects=False) as visitor:
+        token = csrf_from(visitor.get("/login").text)
+        response = visitor.post(
+            "/login", data={"login": "ina@shop.de", "password": password, "csrf_token": token}
+        )
+        assert response.status_code == 303 and response.headers["location"] == "/account"
+
+
+def test_demo_fills_a_browsable_forum(tmp_path):
+    result = run_command(
+        ["-m", "board", "demo", "--customers", "12", "--topics", "15", "--posts", "90"], tmp_path
+    )
+    assert result.returncode == 0, result.stderr
+    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        customers = connection.execute(
+            sa.select(sa.func.count()).where(users.c.role == "customer")
+        ).scalar_one()
+        post_total = connection.execute(sa.select(sa.func.count()).select_from(posts)).scalar()
+        topic_total = connection.execute(sa.select(sa.func.count()).select_from(topics)).scalar()
+        busiest = connection.execute(
+            sa.select(topics.c.id).order_by(topics.c.post_count.desc()).limit(1)
+        ).scalar_one()
+    engine.dispose()
+    assert customers == 12
+    assert topic_total == 15 + 1 and post_total == 90 + 1  # plus the welcome topic
+    with TestClient(create_app(settings)) as visitor:
+        assert visitor.get("/").status_code == 200
+        assert visitor.get(f"/t/{busiest}").status_code == 200
+
+
+# --- access: every named route for every role -----------------------------------------------
+
+ROLES = ("anon", "customer", "other_customer", "staff", "admin")
+
+# route name -> (method, path template, form data, expected status per role in ROLES order)
+MATRIX = {
+    "index": ("GET", "/", None, (200, 200, 200, 200, 200)),
+    "category": ("GET", "/c/technik-und-fragen", None, (200, 200, 200, 200, 200)),
+    "new_topic": (
+        "POST",
+        "/c/technik-und-fragen/new",
+        {"title": "Neu", "body": "Text"},
+        (401, 303, 303, 303, 303),
+    ),
+    "topic": ("GET", "/t/{topic}", None, (200, 200, 200, 200, 200)),
+    "reply": ("POST", "/t/{topic}/reply", {"body": "Antwort"}, (401, 303, 303, 303, 303)),
+    "moderate": ("POST", "/t/{topic}/moderate", {"action": "pin"}, (401, 403, 403, 303, 303)),
+    "post": ("GET", "/p/{post}", None, (303, 303, 303, 303, 303)),
+    "edit_post": ("POST", "/p/{post}/edit", {"body": "Neu"}, (401, 303, 403, 303, 303)),
+    "delete_post": ("POST", "/p/{post}/delete", {}, (401, 403, 403, 303, 303)),
+    "profile": ("GET", "/u/{author}", None, (200, 200, 200, 200, 200)),
+    "register": ("GET", "/register", None, (200, 200, 200, 200, 200)),
+    "login": ("GET", "/login", None, (200, 200, 200, 200, 200)),
+    "logout": ("POST", "/logout", {}, (303, 303, 303, 303, 303)),
+    "account": ("GET", "/account", None, (303, 200, 200, 200, 200)),
+    "language": ("POST", "/language", {"locale": "en"}, (303, 303, 303, 303, 303)),
+    "healthz": ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
+    "static": ("GET", "/static/css/board.css", None, (200, 200, 200, 200, 200)),
+}
+
+
+def test_every_named_route_is_in_the_access_matrix(app):
+    names = {route.name for route in app.routes}
+    assert names == set(MATRIX)
+
+
+@pytest.fixture
+def cast(people, client):
+    """One person per role, and a topic with a reply written by `customer`."""
+    members = {
+        "anon": client,
+        "customer": people.customer(),
+        "other_customer": people.customer("Max Muster"),
+        "staff": people.staff(admin=False),
+        "admin": people.staff(),
+    }
+    author = members["customer"]
+    response = author.submit(
+        "/c/technik-und-fragen/new", {"title": "Matrix", "body": "Erster Beitrag"}
+    )
+    topic_id = int(response.headers["location"].rsplit("/", 1)[1])
+    author.submit(f"/t/{topic_id}/reply", {"body": "Zweiter Beitrag"})
+    post_id = max(int(part) for part in _post_ids(client.get(f"/t/{topic_id}").text))
+    ids = {"topic": topic_id, "post": post_id, "author": author.user_id}
+    return members, ids
+
+
+def _post_ids(html: str) -> list[str]:
+    import re
+
+    return re.findall(r'id="p(\d+)"', html)
+
+
+@pytest.mark.parametrize("route_name", sorted(MATRIX))
+def test_access_matrix(cast, route_name):
+    members, ids = cast
+    method, template, data, expected = MATRIX[route_name]
+    path = template.format(**ids)
+    for role, status in zip(ROLES, expected, strict=True):
+        member = members[role]
+        visitor = member if role == "anon" else member.client
+        if method == "GET":
+            response = visitor.get(path)
+        else:
+            token = csrf_from(visitor.get("/").text)
+            response = visitor.post(path, data={"csrf_token": token, **data})
+        assert response.status_code == status, (role, route_name, response.text[:300])
+
+
+POST_ROUTES = sorted(name for name, spec in MATRIX.items() if spec[0] == "POST") + [
+    "register",
+    "login",
+    "account",
+]
+
+
+@pytest.mark.parametrize("route_name", POST_ROUTES)
+def test_every_post_without_a_csrf_token_is_refused(cast, route_name):
+    members, ids = cast
+    paths = {"register": "/register", "login": "/login", "account": "/account"}
+    path = paths.get(route_name) or MATRIX[route_name][1].format(**ids)
+    data = MATRIX[route_name][2] if route_name in MATRIX and MATRIX[route_name][2] else {}
+    for role in ("customer", "admin"):
+        response = members[role].client.post(path, data={**data, "name": "x", "body": "x"})
+        assert response.status_code == 403, (role, route_name)
+    # Nothing changed: still logged in, topic not pinned, the post not deleted.
+    assert "Abmelden" in members["admin"].get("/").text
+    page = members["admin"].get(f"/t/{ids['topic']}").text
+    assert "Angepinnt" not in page and "Gelöscht" not in page
+
+
+# --- errors and headers ---------------------------------------------------------------------
+
+
+def test_server_error_shows_a_friendly_page_without_a_stack_trace(settings):
+    initialize(settings)
+    app = create_app(settings)
+
+    async def broken(request):
+        raise RuntimeError("secret internals")
+
+    app.add_route("/broken", broken)
+    with TestClient(app, raise_server_exceptions=False) as visitor:
+        response = visitor.get("/broken")
+    assert response.status_code == 500
+    assert "Bei uns ist etwas schiefgegangen" in response.text
+    assert "secret internals" not in response.text and "Traceback" not in response.text
+    assert 'class="site-header"' in response.text
+
+
+def test_security_headers_on_every_page(client, people):
+    response = client.get("/")
+    csp = response.headers["content-security-policy"]
+    assert "script-src 'self'" in csp and "unsafe-inline" not in csp
+    assert "object-src 'none'" in csp and "frame-ancestors 'none'" in csp
+    assert "base-uri 'self'" in csp
+    assert response.headers["x-content-type-options"] == "nosniff"
+    assert "cache-control" not in response.headers  # public pages may be cached
+    erika = people.customer()
+    assert erika.get("/").headers["cache-control"] == "no-store"  # private pages not
+
+
+def test_templates_have_no_inline_scripts_or_handlers():
+    import re
+
+    for template in (ROOT / "templates").rglob("*.html"):
+        text = template.read_text()
+        assert not re.search(r"<script(?![^>]*\bsrc=)[^>]*>", text), template
+        assert not re.search(r"\son[a-z]+=", text), template
+        assert "style=" not in text, template
+
+
+def test_static_stylesheet_is_served(client):
+    response = client.get("/static/css/board.css")
+    assert response.status_code == 200 and "@media" in response.text
+
+
+def test_method_not_allowed_gets_a_page_not_a_trace(client):
+    response = client.get("/logout")
+    assert response.status_code == 405
+    assert 'class="site-header"' in response.text
+
