@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -15,6 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
+from board import maintenance
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
@@ -83,9 +86,13 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await app.state.db.connect()
+        housekeeping = asyncio.create_task(maintenance.run_forever(app.state.db))
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             await close_database(app.state.db)
 
     app = Starlette(

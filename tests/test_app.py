@@ -28,11 +28,13 @@ def test_first_start_creates_admin_categories_and_welcome_topic(settings):
     engine = sync_engine(settings)
     with engine.connect() as connection:
         admin = connection.execute(sa.select(users).where(users.c.role == "admin")).one()
-        names = connection.execute(sa.select(categories.c.name, categories.c.staff_topics_only))
+        names = connection.execute(
+            sa.select(categories.c.name, categories.c.staff_topics_only)
+        ).all()
         welcome = connection.execute(sa.select(topics)).one()
     engine.dispose()
     assert admin.email == ADMIN_EMAIL
-    assert dict(names.all()) == {
+    assert dict(names) == {
         "Ankündigungen": True,
         "Shop- und Kundenbereich": False,
         "Bestellung & Versand": False,
@@ -104,8 +106,9 @@ def test_healthz_reports_a_database_that_does_not_answer(tmp_path):
 
 
 def test_writes_from_many_clients_at_once_never_fail_with_a_locked_database(people, settings):
-    writers = [people.customer(f"Kunde{number} Eilig", f"eilig{number}@example.com")
-               for number in range(6)]
+    writers = [
+        people.customer(f"Kunde{number} Eilig", f"eilig{number}@example.com") for number in range(6)
+    ]
     statuses: list[int] = []
 
     def write(person, number):
@@ -125,9 +128,9 @@ def test_writes_from_many_clients_at_once_never_fail_with_a_locked_database(peop
     engine = sync_engine(settings)
     with engine.connect() as connection:
         count = connection.execute(
-            sa.select(sa.func.count()).select_from(posts).where(
-                posts.c.body == "Gleichzeitig geschrieben"
-            )
+            sa.select(sa.func.count())
+            .select_from(posts)
+            .where(posts.c.body == "Gleichzeitig geschrieben")
         ).scalar_one()
     engine.dispose()
     assert count == 24
@@ -347,3 +350,36 @@ def test_method_not_allowed_gets_a_page_not_a_trace(client):
     assert response.status_code == 405
     assert 'class="site-header"' in response.text
 
+
+def test_housekeeping_forgets_old_rate_events_and_expired_sessions(client, app, settings):
+    from datetime import timedelta
+
+    from board import maintenance
+    from board.db import rate_events, sessions, utcnow
+    from tests.conftest import login
+
+    login(client, ADMIN_EMAIL, "wrong-password-1")  # one fresh rate event
+    login(client, ADMIN_EMAIL, "admin-passwort-123")  # one live session
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        connection.execute(
+            rate_events.insert().values(
+                bucket="login-address", key="old", created_at=utcnow() - timedelta(days=2)
+            )
+        )
+        connection.execute(
+            sessions.insert().values(
+                id_hash="x" * 64,
+                user_id=1,
+                created_at=utcnow() - timedelta(days=40),
+                last_seen_at=utcnow() - timedelta(days=40),
+                expires_at=utcnow() - timedelta(days=10),
+            )
+        )
+    client.portal.call(maintenance.run_once, app.state.db)
+    with engine.connect() as connection:
+        keys = connection.execute(sa.select(rate_events.c.key)).scalars().all()
+        hashes = connection.execute(sa.select(sessions.c.id_hash)).scalars().all()
+    engine.dispose()
+    assert keys == ["testclient"]  # the fresh failure's address; success cleared the account
+    assert "x" * 64 not in hashes and len(hashes) == 1
