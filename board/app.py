@@ -17,13 +17,15 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from board import maintenance
+from board import mail, maintenance
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
 from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
-from board.web import RequestContext, make_templates, path_for, redirect, render
+from board.inbox.routes import MAX_FILES
+from board.inbox.routes import routes as inbox_routes
+from board.web import BodyLimit, RequestContext, make_templates, path_for, redirect, render
 
 log = logging.getLogger("board")
 
@@ -86,19 +88,26 @@ def create_app(settings: Settings | None = None) -> Starlette:
     @asynccontextmanager
     async def lifespan(app: Starlette):
         await app.state.db.connect()
-        housekeeping = asyncio.create_task(maintenance.run_forever(app.state.db))
+        app.state.mail_wake = asyncio.Event()
+        workers = [
+            asyncio.create_task(maintenance.run_forever(app.state.db)),
+            asyncio.create_task(mail.run_forever(app.state.db, settings, app.state.mail_wake)),
+        ]
         try:
             yield
         finally:
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            for worker in workers:
+                worker.cancel()
+            for worker in workers:
+                with contextlib.suppress(asyncio.CancelledError):
+                    await worker
             await close_database(app.state.db)
 
     app = Starlette(
         routes=[
             *forum_routes,
             *account_routes,
+            *inbox_routes,
             Route("/healthz", healthz, name="healthz"),
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],
@@ -106,6 +115,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Rewrites the client address from X-Forwarded-For, trusting only these proxies.
             Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
             Middleware(RequestContext),
+            Middleware(BodyLimit, max_files=MAX_FILES),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

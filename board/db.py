@@ -127,6 +127,88 @@ posts = sa.Table(
 )
 
 
+conversations = sa.Table(
+    "conversations",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("number", sa.Integer, nullable=False, unique=True),  # the ticket number, #1042
+    sa.Column("kind", sa.String(16), nullable=False, server_default="support"),
+    sa.Column("subject", sa.String(400), nullable=False),  # first 100 characters of the text
+    sa.Column("subject_cut", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("status", sa.String(16), nullable=False, server_default="open"),
+    sa.Column("customer_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: a guest
+    sa.Column("guest_name", sa.String(120)),
+    sa.Column("guest_email", sa.String(320)),
+    # SHA-256 of the guest's secret link token; the token itself is only in the guest's mail.
+    sa.Column("guest_token_hash", sa.String(64), unique=True),
+    sa.Column("assignee_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("last_message_at", sa.DateTime, nullable=False),
+    sa.Column("last_customer_message_at", sa.DateTime),
+    sa.Column("first_response_at", sa.DateTime),
+    # Derived, kept with every message: what lists show without counting.
+    sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_public_message_id", sa.Integer),  # newest message the customer can see
+    sa.Column("last_public_author_id", sa.Integer),
+    sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
+    sa.Index("ix_conversations_guest_email", "guest_email"),
+    sa.Index("ix_conversations_queue", "kind", "status", "last_customer_message_at"),
+)
+
+messages = sa.Table(
+    "messages",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("author_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: the guest
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("body_html", sa.Text, nullable=False),
+    sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),  # staff notes
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_messages_conversation", "conversation_id", "id"),
+)
+
+attachments = sa.Table(
+    "attachments",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+    # Repeated from the message so the download's access check is one lookup.
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("filename", sa.String(200), nullable=False),  # display name only
+    sa.Column("content_type", sa.String(100), nullable=False),
+    sa.Column("size", sa.Integer, nullable=False),
+    sa.Column("sha256", sa.String(64), nullable=False),  # where the bytes are stored
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_attachments_message", "message_id"),
+)
+
+read_markers = sa.Table(
+    "read_markers",
+    metadata,
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), primary_key=True),
+    sa.Column("last_read_message_id", sa.Integer, nullable=False),
+    sa.Column("read_at", sa.DateTime, nullable=False),
+)
+
+outbox = sa.Table(
+    "outbox",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("to_address", sa.String(320), nullable=False),
+    sa.Column("to_name", sa.String(120)),
+    sa.Column("subject", sa.String(300), nullable=False),
+    sa.Column("body_text", sa.Text, nullable=False),  # emptied once sent: it may hold a link
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("last_error", sa.Text),
+    sa.Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+)
+
+
 # --- connections -------------------------------------------------------------------------
 
 SQLITE_PRAGMAS = (

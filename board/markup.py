@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import regex
 from markdown_it import MarkdownIt
 
 # "js-default" is CommonMark plus tables and strikethrough with raw HTML switched off;
@@ -21,3 +22,40 @@ _markdown.add_render_rule("link_open", _link_open)
 def render_markdown(text: str) -> str:
     """HTML for a user's markdown; stored beside the source so pages never render twice."""
     return _markdown.render(text)
+
+
+SUBJECT_LENGTH = 100
+_WHITESPACE = regex.compile(r"\s+")
+_GRAPHEME = regex.compile(r"\X")
+
+
+def plain_text(markdown_text: str) -> str:
+    """The text a reader sees: markup, link targets and image addresses removed."""
+    pieces: list[str] = []
+    for block in _markdown.parse(markdown_text):
+        if block.type == "inline" and block.children:
+            for token in block.children:
+                if token.type in ("text", "code_inline"):
+                    pieces.append(token.content)
+                elif token.type in ("softbreak", "hardbreak"):
+                    pieces.append(" ")
+                elif token.type == "image":
+                    pieces.append(token.content)  # the alt text
+        elif block.type in ("fence", "code_block"):
+            pieces.append(block.content)
+        if block.nesting == -1 or block.type in ("fence", "code_block", "hr"):
+            pieces.append(" ")  # a block ends: words of two paragraphs must not fuse
+    return _WHITESPACE.sub(" ", "".join(pieces)).strip()
+
+
+def subject_from(markdown_text: str, length: int = SUBJECT_LENGTH) -> tuple[str, bool]:
+    """The first `length` user-perceived characters of the plain text, and whether it was cut.
+
+    Counts grapheme clusters (`\\X`), so an emoji with joiners or a letter with a combining
+    accent is one character and is never split.
+    """
+    text = plain_text(markdown_text)
+    clusters = _GRAPHEME.findall(text)
+    if len(clusters) <= length:
+        return text, False
+    return "".join(clusters[:length]).rstrip(), True

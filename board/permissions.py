@@ -12,7 +12,7 @@ from typing import Any
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
 
-from board.db import categories, posts, topics
+from board.db import categories, conversations, messages, posts, topics
 from board.security import CurrentUser
 
 Row = Any  # a database record with the columns the rule reads
@@ -94,3 +94,42 @@ def can_delete_post(user: CurrentUser | None) -> bool:
 
 def can_see_deleted(user: CurrentUser | None) -> bool:
     return is_staff(user)
+
+
+# --- conversations -----------------------------------------------------------------------
+
+
+def visible_conversations(user: CurrentUser | None) -> sa.ColumnElement[bool]:
+    """Staff see every conversation; a customer only their own; nobody else any."""
+    if is_staff(user):
+        return sa.true()
+    if user is None:
+        return sa.false()
+    return conversations.c.customer_id == user.id
+
+
+def visible_messages(user: CurrentUser | None) -> sa.ColumnElement[bool]:
+    """Internal notes are for staff: customer pages, guest links and mails never show them."""
+    return sa.true() if is_staff(user) else messages.c.internal.is_(False)
+
+
+def can_see_conversation(user: CurrentUser | None, conversation: Row) -> bool:
+    if user is None:
+        return False
+    return is_staff(user) or conversation.customer_id == user.id
+
+
+def ensure_can_see_conversation(user: CurrentUser | None, conversation: Row) -> None:
+    if not can_see_conversation(user, conversation):
+        raise HTTPException(404)
+
+
+def can_reply_to_conversation(user: CurrentUser | None, conversation: Row) -> bool:
+    """Announcements go out to everyone and take no replies; spam takes none either."""
+    if not can_see_conversation(user, conversation):
+        return False
+    return conversation.kind != "announcement" and (is_staff(user) or conversation.status != "spam")
+
+
+def guest_can_reply(conversation: Row) -> bool:
+    return conversation.status != "spam"

@@ -7,7 +7,7 @@ from typing import Any
 
 import jinja2
 from databases import Database
-from starlette.datastructures import URL, FormData
+from starlette.datastructures import URL, FormData, Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import RedirectResponse, Response
@@ -17,6 +17,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from board import i18n
 from board.config import PROJECT_ROOT, Settings
 from board.i18n import gettext as _
+from board.inbox.queries import unread_count
 from board.security import (
     ANON_COOKIE,
     SESSION_COOKIE,
@@ -33,7 +34,8 @@ TEMPLATES_DIR = PROJECT_ROOT / "templates"
 def make_templates() -> Jinja2Templates:
     env = jinja2.Environment(
         loader=jinja2.FileSystemLoader(TEMPLATES_DIR),
-        autoescape=True,
+        # HTML is escaped; plain-text mail templates (.txt) are not.
+        autoescape=jinja2.select_autoescape(["html"], default_for_string=True, default=False),
         extensions=["jinja2.ext.i18n"],
         trim_blocks=True,
         lstrip_blocks=True,
@@ -97,6 +99,9 @@ class RequestContext:
             if user is None and not anon:
                 anon = new_anon = new_anon_id()
             scope.setdefault("state", {})
+            if user is not None and not user.is_staff and scope["method"] == "GET":
+                # The header badge on every page: one indexed count, pages only.
+                scope["state"]["unread_count"] = await unread_count(scope["app"].state.db, user.id)
             scope["state"]["user"] = user
             scope["state"]["csrf_seed"] = user.session_hash if user else anon
         locale = i18n.negotiate_locale(
@@ -111,13 +116,54 @@ class RequestContext:
         async def send_with_headers(message: Message) -> None:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
-                headers.extend(security_headers(settings, private=user is not None))
+                present = {name.lower() for name, _value in headers}
+                headers.extend(
+                    header
+                    for header in security_headers(settings, private=user is not None)
+                    if header[0] not in present  # a response's own choice wins
+                )
                 if new_anon:
                     headers.append((b"set-cookie", cookie_header(settings, ANON_COOKIE, new_anon)))
                 message = {**message, "headers": headers}
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+
+
+class BodyLimit:
+    """Refuses request bodies beyond what any form here can need, before they are parsed.
+
+    Starlette spools uploads to disk without a size bound; this stops a huge or endless
+    body early (413) instead of letting it fill the disk. Per-file limits are checked
+    again, per file, by board.uploads.
+    """
+
+    def __init__(self, app: ASGIApp, max_files: int = 10) -> None:
+        self.app = app
+        self.max_files = max_files
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope["method"] in ("GET", "HEAD"):
+            await self.app(scope, receive, send)
+            return
+        settings: Settings = scope["app"].state.settings
+        limit = (self.max_files * settings.upload_max_mb + 1) * 1024 * 1024
+        declared = Headers(scope=scope).get("content-length", "")
+        declared_size = int(declared) if declared.isdigit() else 0
+        received = 0
+
+        # Raised while the endpoint reads the body, so the error page handler answers it.
+        async def counting_receive() -> Message:
+            nonlocal received
+            if declared_size > limit:
+                raise HTTPException(413)
+            message = await receive()
+            received += len(message.get("body", b""))
+            if received > limit:
+                raise HTTPException(413)
+            return message
+
+        await self.app(scope, counting_receive, send)
 
 
 CSP = (
@@ -186,11 +232,12 @@ def client_ip(request: Request) -> str:
     return request.client.host if request.client else "unknown"
 
 
-async def read_form(request: Request) -> FormData:
+async def read_form(request: Request, max_files: int = 0) -> FormData:
     """The submitted form, refused with 403 unless it carries this visitor's CSRF token."""
-    form = await request.form(max_files=20, max_fields=50)
+    form = await request.form(max_files=max_files, max_fields=50)
     settings = settings_of(request)
     if not csrf_valid(settings.secret_key, request.state.csrf_seed, form.get("csrf_token")):
+        await form.close()  # spooled uploads are deleted, not left to the garbage collector
         raise HTTPException(403, _("The form has expired. Please reload the page and try again."))
     return form
 
@@ -210,6 +257,7 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "user": user,
             "locale": request.state.locale,
             "csrf_token": csrf_token(settings_of(request).secret_key, seed) if seed else "",
+            "unread_count": request.state._state.get("unread_count", 0),
             **context,
         },
         status_code=status_code,

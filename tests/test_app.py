@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import subprocess
 import sys
 import threading
@@ -226,6 +227,20 @@ MATRIX = {
     "language": ("POST", "/language", {"locale": "en"}, (303, 303, 303, 303, 303)),
     "healthz": ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
     "static": ("GET", "/static/css/board.css", None, (200, 200, 200, 200, 200)),
+    "inbox": ("GET", "/inbox", None, (303, 200, 200, 200, 200)),
+    "new_message": ("POST", "/inbox/new", {"body": "Frage"}, (401, 303, 303, 403, 403)),
+    "read_all": ("POST", "/inbox/read-all", {}, (401, 303, 303, 303, 303)),
+    "conversation": ("GET", "/inbox/{number}", None, (303, 200, 404, 200, 200)),
+    "conversation_reply": (
+        "POST",
+        "/inbox/{number}/reply",
+        {"body": "Antwort"},
+        (401, 303, 404, 303, 303),
+    ),
+    "attachment": ("GET", "/attachments/{attachment}/a.pdf", None, (404, 200, 404, 200, 200)),
+    "contact": ("GET", "/contact", None, (200, 303, 303, 200, 200)),
+    "guest_conversation": ("GET", "/g/{token}", None, (200, 200, 200, 200, 200)),
+    "guest_reply": ("POST", "/g/{token}/reply", {"body": "Gast"}, (303, 303, 303, 303, 303)),
 }
 
 
@@ -251,13 +266,36 @@ def cast(people, client):
     topic_id = int(response.headers["location"].rsplit("/", 1)[1])
     author.submit(f"/t/{topic_id}/reply", {"body": "Zweiter Beitrag"})
     post_id = max(int(part) for part in _post_ids(client.get(f"/t/{topic_id}").text))
-    ids = {"topic": topic_id, "post": post_id, "author": author.user_id}
+    inbox_page = author.get("/inbox/new").text
+    written = author.client.post(
+        "/inbox/new",
+        data={"csrf_token": csrf_from(inbox_page), "body": "Meine Rechnung"},
+        files=[("attachments", ("a.pdf", b"%PDF-1.4\n%%EOF\n", "application/pdf"))],
+    )
+    number = int(written.headers["location"].rsplit("/", 1)[1])
+    attachment = int(re.search(r"/attachments/(\d+)/", author.get(f"/inbox/{number}").text)[1])
+    contact_page = client.get("/contact").text
+    guest = client.post(
+        "/contact",
+        data={
+            "csrf_token": csrf_from(contact_page),
+            "name": "Gast",
+            "email": "gast@example.com",
+            "body": "Gastfrage",
+        },
+    )
+    ids = {
+        "topic": topic_id,
+        "post": post_id,
+        "author": author.user_id,
+        "number": number,
+        "attachment": attachment,
+        "token": guest.headers["location"].rsplit("/", 1)[1],
+    }
     return members, ids
 
 
 def _post_ids(html: str) -> list[str]:
-    import re
-
     return re.findall(r'id="p(\d+)"', html)
 
 
@@ -281,13 +319,19 @@ POST_ROUTES = sorted(name for name, spec in MATRIX.items() if spec[0] == "POST")
     "register",
     "login",
     "account",
+    "contact",
 ]
 
 
 @pytest.mark.parametrize("route_name", POST_ROUTES)
 def test_every_post_without_a_csrf_token_is_refused(cast, route_name):
     members, ids = cast
-    paths = {"register": "/register", "login": "/login", "account": "/account"}
+    paths = {
+        "register": "/register",
+        "login": "/login",
+        "account": "/account",
+        "contact": "/contact",
+    }
     path = paths.get(route_name) or MATRIX[route_name][1].format(**ids)
     data = MATRIX[route_name][2] if route_name in MATRIX and MATRIX[route_name][2] else {}
     for role in ("customer", "admin"):

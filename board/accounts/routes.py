@@ -44,7 +44,7 @@ def _password_problem(password: str) -> str | None:
     return None
 
 
-def _email_problem(email: str) -> str | None:
+def email_problem(email: str) -> str | None:
     if not EMAIL_PATTERN.match(email) or len(email) > 320:
         return _("Please enter a valid email address.")
     return None
@@ -69,7 +69,7 @@ async def register(request: Request) -> Response:
     errors = {}
     if not values["name"]:
         errors["name"] = _("Please enter your name.")
-    if problem := _email_problem(values["email"]):
+    if problem := email_problem(values["email"]):
         errors["email"] = problem
     if problem := _password_problem(password):
         errors["password"] = problem
@@ -229,7 +229,7 @@ async def _change_profile(request: Request, record, form) -> Response:
     errors = {}
     if not values["name"]:
         errors["name"] = _("Please enter your name.")
-    if problem := _email_problem(values["email"]):
+    if problem := email_problem(values["email"]):
         errors["email"] = problem
     elif values["email"].lower() != record.email and not await security.verify_password_async(
         form.get("current_password") or "", record.password_hash

@@ -1,0 +1,367 @@
+"""Every SQL statement of the customer area: conversations, messages, attachments, markers."""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Sequence
+from datetime import datetime
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
+from starlette.exceptions import HTTPException
+
+from board import permissions
+from board.db import (
+    attachments,
+    conversations,
+    messages,
+    read_markers,
+    users,
+    utcnow,
+    write_transaction,
+)
+from board.markup import render_markdown, subject_from
+from board.security import CurrentUser
+from board.uploads import StoredFile
+
+Record = Any
+FIRST_TICKET_NUMBER = 1001
+KINDS = ("support", "announcement", "invoice")
+
+author = users.alias("author")
+assignee = users.alias("assignee")
+
+
+def token_hash(token: str) -> str:
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+# --- unread ------------------------------------------------------------------------------
+
+
+def _marker_join(user_id: int):
+    return conversations.outerjoin(
+        read_markers,
+        sa.and_(
+            read_markers.c.conversation_id == conversations.c.id,
+            read_markers.c.user_id == user_id,
+        ),
+    )
+
+
+def _is_unread():
+    """Something the customer can see arrived after what they last read."""
+    return conversations.c.last_public_message_id > sa.func.coalesce(
+        read_markers.c.last_read_message_id, 0
+    )
+
+
+async def unread_count(db: Database, user_id: int) -> int:
+    return await db.fetch_val(
+        sa.select(sa.func.count())
+        .select_from(_marker_join(user_id))
+        .where(conversations.c.customer_id == user_id, _is_unread())
+    )
+
+
+async def mark_read(db: Database, user_id: int, conversation: Record) -> None:
+    if conversation.last_public_message_id is None:
+        return
+    await _upsert_marker(db, user_id, conversation.id, conversation.last_public_message_id)
+
+
+async def _upsert_marker(db: Database, user_id: int, conversation_id: int, message_id: int) -> None:
+    dialect = postgresql if db.url.dialect == "postgresql" else sqlite
+    statement = dialect.insert(read_markers).values(
+        user_id=user_id,
+        conversation_id=conversation_id,
+        last_read_message_id=message_id,
+        read_at=utcnow(),
+    )
+    statement = statement.on_conflict_do_update(
+        index_elements=[read_markers.c.user_id, read_markers.c.conversation_id],
+        set_={
+            "last_read_message_id": sa.func.max(
+                read_markers.c.last_read_message_id, statement.excluded.last_read_message_id
+            )
+            if dialect is sqlite
+            else sa.func.greatest(
+                read_markers.c.last_read_message_id, statement.excluded.last_read_message_id
+            ),
+            "read_at": statement.excluded.read_at,
+        },
+    )
+    await db.execute(statement)
+
+
+async def mark_all_read(db: Database, user_id: int) -> None:
+    async with write_transaction(db):
+        unread = await db.fetch_all(
+            sa.select(conversations.c.id, conversations.c.last_public_message_id)
+            .select_from(_marker_join(user_id))
+            .where(conversations.c.customer_id == user_id, _is_unread())
+        )
+        for row in unread:
+            await _upsert_marker(db, user_id, row.id, row.last_public_message_id)
+
+
+# --- lists -------------------------------------------------------------------------------
+
+
+def _search_condition(query: str):
+    """Ticket number (`#1042`, `1042`) or words of the subject or the visible messages."""
+    number = query.strip().removeprefix("#")
+    if number.isdigit():
+        return conversations.c.number == int(number)
+    conditions = []
+    for word in query.split()[:8]:
+        pattern = f"%{word.replace('%', '').replace('_', '')}%"
+        in_text = (
+            sa.select(messages.c.id)
+            .where(
+                messages.c.conversation_id == conversations.c.id,
+                messages.c.internal.is_(False),
+                messages.c.body.ilike(pattern),
+            )
+            .exists()
+        )
+        conditions.append(sa.or_(conversations.c.subject.ilike(pattern), in_text))
+    return sa.and_(*conditions) if conditions else sa.true()
+
+
+def _inbox_filter(user: CurrentUser, kind: str | None, query: str | None):
+    conditions = [conversations.c.customer_id == user.id]
+    if kind in KINDS:
+        conditions.append(conversations.c.kind == kind)
+    if query:
+        conditions.append(_search_condition(query))
+    return sa.and_(*conditions)
+
+
+async def inbox_page(
+    db: Database, user: CurrentUser, kind: str | None, query: str | None, page: int, per_page: int
+) -> list[Record]:
+    """A page of the customer's conversations, newest activity first, with unread state."""
+    statement = (
+        sa.select(
+            conversations,
+            assignee.c.name.label("assignee_name"),
+            _is_unread().label("unread"),
+        )
+        .select_from(
+            _marker_join(user.id).outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+        )
+        .where(_inbox_filter(user, kind, query))
+        .order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return await db.fetch_all(statement)
+
+
+async def inbox_count(db: Database, user: CurrentUser, kind: str | None, query: str | None) -> int:
+    return await db.fetch_val(
+        sa.select(sa.func.count())
+        .select_from(conversations)
+        .where(_inbox_filter(user, kind, query))
+    )
+
+
+# --- one conversation --------------------------------------------------------------------
+
+CONVERSATION = sa.select(conversations, assignee.c.name.label("assignee_name")).select_from(
+    conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+)
+
+
+async def conversation_or_404(db: Database, number: int, viewer: CurrentUser | None) -> Record:
+    conversation = await db.fetch_one(CONVERSATION.where(conversations.c.number == number))
+    if conversation is None:
+        raise HTTPException(404)
+    permissions.ensure_can_see_conversation(viewer, conversation)
+    return conversation
+
+
+async def conversation_for_token(db: Database, token: str) -> Record:
+    if not token or len(token) > 100:
+        raise HTTPException(404)
+    conversation = await db.fetch_one(
+        CONVERSATION.where(conversations.c.guest_token_hash == token_hash(token))
+    )
+    if conversation is None:
+        raise HTTPException(404)
+    return conversation
+
+
+async def messages_of(db: Database, conversation_id: int, viewer: CurrentUser | None) -> list[dict]:
+    """All messages the viewer may see, oldest first, each with its author and files."""
+    rows = await db.fetch_all(
+        sa.select(
+            messages,
+            author.c.name.label("author_name"),
+            author.c.role.label("author_role"),
+            author.c.title.label("author_title"),
+        )
+        .select_from(messages.outerjoin(author, author.c.id == messages.c.author_id))
+        .where(messages.c.conversation_id == conversation_id, permissions.visible_messages(viewer))
+        .order_by(messages.c.id)
+    )
+    files = await db.fetch_all(
+        sa.select(attachments)
+        .where(attachments.c.message_id.in_([row.id for row in rows]))
+        .order_by(attachments.c.id)
+    )
+    by_message: dict[int, list[Record]] = {}
+    for file in files:
+        by_message.setdefault(file.message_id, []).append(file)
+    return [{**row._mapping, "attachments": by_message.get(row.id, [])} for row in rows]
+
+
+async def attachment_or_404(db: Database, attachment_id: int) -> Record:
+    row = await db.fetch_one(
+        sa.select(
+            attachments,
+            conversations.c.customer_id,
+            conversations.c.guest_token_hash,
+            messages.c.internal,
+        )
+        .select_from(
+            attachments.join(
+                conversations, conversations.c.id == attachments.c.conversation_id
+            ).join(messages, messages.c.id == attachments.c.message_id)
+        )
+        .where(attachments.c.id == attachment_id)
+    )
+    if row is None:
+        raise HTTPException(404)
+    return row
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+async def _next_number(db: Database) -> int:
+    highest = await db.fetch_val(sa.select(sa.func.max(conversations.c.number)))
+    return max(FIRST_TICKET_NUMBER, (highest or 0) + 1)
+
+
+async def open_conversation(
+    db: Database,
+    body: str,
+    files: Sequence[StoredFile],
+    customer: CurrentUser | None = None,
+    guest: tuple[str, str, str] | None = None,
+    kind: str = "support",
+    side_effects=None,
+) -> Record:
+    """A new conversation with its first message. `guest` is (name, email, link token).
+
+    `side_effects(conversation)` runs inside the same transaction (mail to the outbox).
+    """
+    subject, cut = subject_from(body)
+    async with write_transaction(db):
+        now = utcnow()
+        values = dict(
+            number=await _next_number(db),
+            kind=kind,
+            subject=subject,
+            subject_cut=cut,
+            status="open",
+            created_at=now,
+            last_message_at=now,
+        )
+        if customer is not None:
+            values["customer_id"] = customer.id
+        else:
+            name, email, token = guest
+            values.update(guest_name=name, guest_email=email, guest_token_hash=token_hash(token))
+        conversation_id = await db.fetch_val(
+            conversations.insert().values(**values).returning(conversations.c.id)
+        )
+        conversation = await db.fetch_one(CONVERSATION.where(conversations.c.id == conversation_id))
+        await _add_message(db, conversation, customer, body, files, now)
+        if side_effects is not None:
+            await side_effects(conversation)
+    return conversation
+
+
+async def add_reply(
+    db: Database,
+    conversation: Record,
+    author_user: CurrentUser | None,
+    body: str,
+    files: Sequence[StoredFile],
+) -> int:
+    async with write_transaction(db):
+        return await _add_message(db, conversation, author_user, body, files, utcnow())
+
+
+async def _add_message(
+    db: Database,
+    conversation: Record,
+    author_user: CurrentUser | None,
+    body: str,
+    files: Sequence[StoredFile],
+    now: datetime,
+    internal: bool = False,
+) -> int:
+    """Inserts the message and its files and keeps the conversation's derived columns."""
+    author_id = author_user.id if author_user else None
+    message_id = await db.fetch_val(
+        messages.insert()
+        .values(
+            conversation_id=conversation.id,
+            author_id=author_id,
+            body=body,
+            body_html=render_markdown(body),
+            internal=internal,
+            created_at=now,
+        )
+        .returning(messages.c.id)
+    )
+    for file in files:
+        await db.execute(
+            attachments.insert().values(
+                message_id=message_id,
+                conversation_id=conversation.id,
+                filename=file.filename,
+                content_type=file.content_type,
+                size=file.size,
+                sha256=file.sha256,
+                created_at=now,
+            )
+        )
+    from_staff = author_user is not None and author_user.is_staff
+    changes: dict[str, Any] = {"last_message_at": now}
+    if not internal:
+        changes.update(
+            message_count=conversations.c.message_count + 1,
+            last_public_message_id=message_id,
+            last_public_author_id=author_id,
+        )
+    if not from_staff:
+        # The customer (or guest) wrote: the ball is in the shop's court again, even when
+        # the conversation had been solved.
+        changes.update(last_customer_message_at=now, status="open")
+    await db.execute(
+        conversations.update().where(conversations.c.id == conversation.id).values(**changes)
+    )
+    if author_user is not None and not internal:
+        await _upsert_marker(db, author_user.id, conversation.id, message_id)
+    return message_id
+
+
+async def claim_guest_conversation(db: Database, conversation: Record, user: CurrentUser) -> bool:
+    """A customer who opened the secret link with the same email takes it into their inbox."""
+    if conversation.customer_id is not None or user.is_staff:
+        return False
+    if (conversation.guest_email or "").lower() != user.email:
+        return False
+    await db.execute(
+        conversations.update()
+        .where(conversations.c.id == conversation.id, conversations.c.customer_id.is_(None))
+        .values(customer_id=user.id)
+    )
+    return True

@@ -1,0 +1,327 @@
+"""The customer area ("Postfach"): conversations, replies, attachments, guest links."""
+
+from __future__ import annotations
+
+import secrets
+from datetime import timedelta
+
+from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import FormData, UploadFile
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import FileResponse, Response
+from starlette.routing import Route
+
+from board import mail, permissions, security
+from board.accounts.routes import HONEYPOT_FIELD, email_problem
+from board.i18n import gettext as _
+from board.inbox import queries
+from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
+from board.web import (
+    client_ip,
+    current_user,
+    db,
+    field,
+    page_count,
+    page_number,
+    path_for,
+    read_form,
+    redirect,
+    render,
+    require_user,
+    settings_of,
+)
+
+BODY_MAX = 60_000
+MAX_FILES = 10
+PER_PAGE = 20
+GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments download
+GUEST_MESSAGES_PER_HOUR = 5
+INLINE_TYPES = {"image/png", "image/jpeg"}
+
+
+async def _read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
+    """The body and the stored files of a message form, or the errors that refuse it."""
+    form = await read_form(request, max_files=MAX_FILES * 3)
+    try:
+        return await _store_message_files(request, form)
+    finally:
+        await form.close()  # the spooled uploads; what was kept is in the store by now
+
+
+async def _store_message_files(
+    request: Request, form: FormData
+) -> tuple[FormData, str, list[StoredFile], dict]:
+    body = field(form, "body", BODY_MAX)
+    errors: dict[str, str] = {}
+    uploads = [
+        upload
+        for upload in form.getlist("attachments")
+        if isinstance(upload, UploadFile) and upload.filename
+    ]
+    stored: list[StoredFile] = []
+    if len(uploads) > MAX_FILES:
+        errors["attachments"] = _(
+            "Please attach at most %(count)s files to one message.", count=MAX_FILES
+        )
+        return form, body, stored, errors
+    settings = settings_of(request)
+    problems = []
+    for upload in uploads:
+        try:
+            stored.append(
+                await run_in_threadpool(
+                    store_upload,
+                    upload.file,
+                    upload.filename,
+                    settings.data_dir,
+                    settings.upload_types,
+                    settings.upload_max_mb * 1024 * 1024,
+                )
+            )
+        except UploadRejected as rejected:
+            problems.append(rejected.message)
+    if problems:
+        errors["attachments"] = " ".join(problems)
+    if not body:
+        errors["body"] = _("Please write your message.")
+    return form, body, stored, errors
+
+
+# --- the customer's inbox ----------------------------------------------------------------
+
+
+async def inbox(request: Request) -> Response:
+    user = require_user(request)
+    kind = request.query_params.get("kind", "all")
+    kind_filter = kind if kind in queries.KINDS else None
+    query = request.query_params.get("q", "").strip()[:200]
+    page = page_number(request)
+    rows = await queries.inbox_page(db(request), user, kind_filter, query, page, PER_PAGE)
+    total = await queries.inbox_count(db(request), user, kind_filter, query)
+    return render(
+        request,
+        "inbox/list.html",
+        conversations=rows,
+        kind=kind_filter or "all",
+        kinds=queries.KINDS,
+        query=query,
+        page=page,
+        pages=page_count(total, PER_PAGE),
+        total=total,
+    )
+
+
+async def new_message(request: Request) -> Response:
+    user = require_user(request)
+    if user.is_staff:
+        raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
+    if request.method == "GET":
+        return render(request, "inbox/new.html", body="", errors={})
+    form, body, files, errors = await _read_message_form(request)
+    if errors:
+        return render(request, "inbox/new.html", 400, body=body, errors=errors)
+    conversation = await queries.open_conversation(db(request), body, files, customer=user)
+    return redirect(path_for(request, "conversation", number=conversation.number))
+
+
+async def conversation(request: Request) -> Response:
+    user = require_user(request)
+    record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    return await _render_conversation(request, record, user)
+
+
+async def _render_conversation(
+    request: Request, record, user, status_code: int = 200, **form_state
+) -> Response:
+    thread = await queries.messages_of(db(request), record.id, user)
+    if record.customer_id == user.id:
+        await queries.mark_read(db(request), user.id, record)  # opening it marks it read
+    return render(
+        request,
+        "inbox/conversation.html",
+        status_code,
+        conversation=record,
+        thread=thread,
+        can_reply=permissions.can_reply_to_conversation(user, record),
+        reply_url=path_for(request, "conversation_reply", number=record.number),
+        body=form_state.pop("body", ""),
+        errors=form_state.pop("errors", {}),
+        unread_count=await queries.unread_count(db(request), user.id) if not user.is_staff else 0,
+    )
+
+
+async def conversation_reply(request: Request) -> Response:
+    user = require_user(request)
+    record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    form, body, files, errors = await _read_message_form(request)
+    if not permissions.can_reply_to_conversation(user, record):
+        raise HTTPException(403, _("This conversation takes no replies."))
+    if errors:
+        return await _render_conversation(request, record, user, 400, body=body, errors=errors)
+    message_id = await queries.add_reply(db(request), record, user, body, files)
+    return redirect(
+        path_for(request, "conversation", number=record.number), anchor=f"m{message_id}"
+    )
+
+
+async def read_all(request: Request) -> Response:
+    user = require_user(request)
+    await read_form(request)
+    await queries.mark_all_read(db(request), user.id)
+    return redirect(path_for(request, "inbox"))
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+def _guest_tokens(request: Request) -> list[str]:
+    return [token for token in request.cookies.get(GUEST_COOKIE, "").split(".") if token][:10]
+
+
+async def attachment(request: Request) -> Response:
+    file = await queries.attachment_or_404(db(request), request.path_params["attachment_id"])
+    user = current_user(request)
+    is_party = user is not None and (user.is_staff or file.customer_id == user.id)
+    holds_link = file.guest_token_hash is not None and any(
+        queries.token_hash(token) == file.guest_token_hash for token in _guest_tokens(request)
+    )
+    if not (is_party or holds_link) or (file.internal and not (user and user.is_staff)):
+        raise HTTPException(404)  # not a 403: nobody learns that the file exists
+    path = stored_path(settings_of(request).data_dir, file.sha256)
+    if not path.exists():
+        raise HTTPException(404)
+    inline = file.content_type in INLINE_TYPES
+    return FileResponse(
+        path,
+        media_type=file.content_type,
+        filename=file.filename,
+        content_disposition_type="inline" if inline else "attachment",
+        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+    )
+
+
+# --- guests ------------------------------------------------------------------------------
+
+
+async def contact(request: Request) -> Response:
+    user = current_user(request)
+    if user is not None and not user.is_staff:
+        return redirect(path_for(request, "new_message"))  # customers write from the inbox
+    if request.method == "GET":
+        return render(request, "inbox/contact.html", form={}, errors={})
+    form, body, files, errors = await _read_message_form(request)
+    values = {"name": field(form, "name", 120), "email": field(form, "email", 320), "body": body}
+    if field(form, HONEYPOT_FIELD):
+        return redirect(path_for(request, "index"))
+    ip = client_ip(request)
+    window = timedelta(hours=1)
+    if await security.recent_events(db(request), "contact", ip, window) >= GUEST_MESSAGES_PER_HOUR:
+        errors = {"form": _("Too many messages from your network. Please try again later.")}
+        return render(request, "inbox/contact.html", 429, form=values, errors=errors)
+    if not values["name"]:
+        errors["name"] = _("Please enter your name.")
+    if problem := email_problem(values["email"]):
+        errors["email"] = problem
+    if errors:
+        return render(request, "inbox/contact.html", 400, form=values, errors=errors)
+    token = secrets.token_urlsafe(32)
+    link = f"{settings_of(request).base_url}{path_for(request, 'guest_conversation', token=token)}"
+
+    async def mail_the_link(record) -> None:
+        await mail.queue_mail(
+            db(request),
+            values["email"],
+            values["name"],
+            _("Your request #%(number)s", number=record.number),
+            render_mail(request, "mail/guest_link.txt", conversation=record, link=link),
+        )
+
+    await queries.open_conversation(
+        db(request),
+        body,
+        files,
+        guest=(values["name"], values["email"].lower(), token),
+        side_effects=mail_the_link,
+    )
+    await security.record_event(db(request), "contact", ip)
+    request.app.state.mail_wake.set()
+    response = redirect(path_for(request, "guest_conversation", token=token))
+    _remember_guest_token(request, response, token)
+    return response
+
+
+def render_mail(request: Request, template: str, **context) -> str:
+    return request.app.state.templates.get_template(template).render(
+        settings=settings_of(request), **context
+    )
+
+
+def _remember_guest_token(request: Request, response: Response, token: str) -> None:
+    tokens = [t for t in _guest_tokens(request) if t != token][:9] + [token]
+    response.set_cookie(
+        GUEST_COOKIE,
+        ".".join(tokens),
+        max_age=180 * 24 * 3600,
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).https,
+    )
+
+
+async def guest_conversation(request: Request) -> Response:
+    token = request.path_params["token"]
+    record = await queries.conversation_for_token(db(request), token)
+    user = current_user(request)
+    if user is not None and await queries.claim_guest_conversation(db(request), record, user):
+        return redirect(path_for(request, "conversation", number=record.number))
+    response = await _render_guest(request, record, token)
+    _remember_guest_token(request, response, token)
+    return response
+
+
+async def _render_guest(request, record, token, status_code=200, **form_state) -> Response:
+    thread = await queries.messages_of(db(request), record.id, None)
+    response = render(
+        request,
+        "inbox/conversation.html",
+        status_code,
+        conversation=record,
+        thread=thread,
+        guest=True,
+        can_reply=permissions.guest_can_reply(record),
+        reply_url=path_for(request, "guest_reply", token=token),
+        body=form_state.pop("body", ""),
+        errors=form_state.pop("errors", {}),
+    )
+    # The URL holds the secret: it must not leak to other sites or caches.
+    response.headers["Referrer-Policy"] = "no-referrer"
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+async def guest_reply(request: Request) -> Response:
+    token = request.path_params["token"]
+    record = await queries.conversation_for_token(db(request), token)
+    form, body, files, errors = await _read_message_form(request)
+    if not permissions.guest_can_reply(record):
+        raise HTTPException(403, _("This conversation takes no replies."))
+    if errors:
+        return await _render_guest(request, record, token, 400, body=body, errors=errors)
+    message_id = await queries.add_reply(db(request), record, None, body, files)
+    return redirect(path_for(request, "guest_conversation", token=token), anchor=f"m{message_id}")
+
+
+routes = [
+    Route("/inbox", inbox, name="inbox"),
+    Route("/inbox/new", new_message, methods=["GET", "POST"], name="new_message"),
+    Route("/inbox/read-all", read_all, methods=["POST"], name="read_all"),
+    Route("/inbox/{number:int}", conversation, name="conversation"),
+    Route(
+        "/inbox/{number:int}/reply", conversation_reply, methods=["POST"], name="conversation_reply"
+    ),
+    Route("/attachments/{attachment_id:int}/{filename}", attachment, name="attachment"),
+    Route("/contact", contact, methods=["GET", "POST"], name="contact"),
+    Route("/g/{token}", guest_conversation, name="guest_conversation"),
+    Route("/g/{token}/reply", guest_reply, methods=["POST"], name="guest_reply"),
+]

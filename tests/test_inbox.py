@@ -1,0 +1,404 @@
+"""The customer area through HTTP: conversations, unread state, attachments, guests, access."""
+
+from __future__ import annotations
+
+import io
+import re
+
+import pytest
+import sqlalchemy as sa
+from PIL import Image
+
+from board import mail
+from board.db import attachments, conversations, messages, outbox, sync_engine, utcnow
+from tests.conftest import csrf_from, submit
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def png_bytes() -> bytes:
+    buffer = io.BytesIO()
+    Image.new("RGB", (8, 8), "red").save(buffer, "PNG")
+    return buffer.getvalue()
+
+
+def write(person, body, files=(), path="/inbox/new"):
+    """Sends a message form with files, as the browser does (multipart)."""
+    page = person.get(path if path.endswith("/new") else "/inbox").text
+    upload = [("attachments", (name, data, mime)) for name, data, mime in files]
+    return person.client.post(
+        path,
+        data={"csrf_token": csrf_from(page), "body": body},
+        files=upload or [("attachments", ("", b"", "application/octet-stream"))],
+    )
+
+
+def open_conversation(person, body="Mein Paket ist nicht angekommen.", files=()):
+    response = write(person, body, files)
+    assert response.status_code == 303, response.text[:2000]
+    return int(response.headers["location"].rsplit("/", 1)[1])
+
+
+def rows(settings, query):
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        result = connection.execute(query).all()
+    engine.dispose()
+    return result
+
+
+def execute(settings, statement):
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        connection.execute(statement)
+    engine.dispose()
+
+
+def unread_badge(person) -> int:
+    match = re.search(r'id="unread-count"[^>]*>(\d+)<', person.get("/").text)
+    assert match, "no unread badge in the header"
+    return int(match.group(1))
+
+
+# --- writing -----------------------------------------------------------------------------
+
+
+def test_new_message_page_shows_the_house_rules(people):
+    page = people.customer().get("/inbox/new").text
+    assert "Keine Anrede nötig" in page
+    assert "Die ersten 100 Zeichen werden zum Betreff" in page
+    assert "Keine zusätzliche E-Mail nötig" in page
+    assert 'href="/"' in page and "im Forum suchen" in page
+
+
+def test_a_message_becomes_a_conversation_with_ticket_number_and_subject(people, settings):
+    erika = people.customer()
+    body = "**Rücksendung** für Bestellung 4711:\n\n" + "Der Pullover ist zu klein. " * 8
+    number = open_conversation(erika, body)
+    assert number == 1001
+    page = erika.get(f"/inbox/{number}").text
+    subject = re.search(r'<h1 id="subject">(.*?)</h1>', page, re.S).group(1)
+    assert subject.startswith("Rücksendung für Bestellung 4711: Der Pullover ist zu klein.")
+    assert subject.endswith("…") and 90 < len(subject) <= 101
+    assert "#1001" in page and "<strong>Rücksendung</strong>" in page
+    assert open_conversation(erika, "Zweite Frage") == 1002
+
+
+def test_empty_message_is_refused_and_keeps_nothing_half_done(people, settings):
+    erika = people.customer()
+    response = write(erika, "   ", [("rechnung.pdf", PDF, "application/pdf")])
+    assert response.status_code == 400
+    assert "Bitte schreiben Sie Ihre Nachricht." in response.text
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 0
+
+
+def test_overview_lists_newest_activity_first_with_counts_and_unread(people, settings):
+    erika, staff = people.customer(), people.staff()
+    first = open_conversation(erika, "Erste Anfrage zur Lieferung")
+    second = open_conversation(erika, "Zweite Anfrage zur Rechnung")
+    page = erika.get("/inbox").text
+    assert page.index("Zweite Anfrage") < page.index("Erste Anfrage")
+    assert "is-unread" not in page  # own messages are read
+    assert staff.submit(f"/inbox/{first}/reply", {"body": "Ist unterwegs."}).status_code == 303
+    page = erika.get("/inbox").text
+    assert page.index("Erste Anfrage") < page.index("Zweite Anfrage")
+    first_row = re.search(r'<li class="conversation-row is-unread">.*?</li>', page, re.S).group(0)
+    assert "Erste Anfrage" in first_row and "#1001" in first_row and "2 Nachrichten" in first_row
+    assert "unread-dot" in first_row
+    assert second
+
+
+def test_unread_badge_opening_and_mark_all_read(people):
+    erika, staff = people.customer(), people.staff()
+    numbers = [open_conversation(erika, f"Frage {n}") for n in range(3)]
+    assert unread_badge(erika) == 0
+    for number in numbers:
+        staff.submit(f"/inbox/{number}/reply", {"body": "Antwort vom Team"})
+    assert unread_badge(erika) == 3
+    page = erika.get(f"/inbox/{numbers[0]}").text  # opening marks it read
+    assert re.search(r'id="unread-count"[^>]*>2<', page)
+    assert unread_badge(erika) == 2
+    assert erika.submit("/inbox/read-all", {}).status_code == 303
+    assert unread_badge(erika) == 0
+    assert "is-unread" not in erika.get("/inbox").text
+
+
+def test_staff_opening_a_conversation_does_not_mark_it_read_for_the_customer(people):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    staff.submit(f"/inbox/{number}/reply", {"body": "Antwort"})
+    staff.get(f"/inbox/{number}")
+    assert unread_badge(erika) == 1
+
+
+def test_filter_by_kind_and_pagination(people, settings):
+    erika = people.customer()
+    for n in range(21):
+        open_conversation(erika, f"Anfrage Nummer {n}")
+    execute(
+        settings,
+        conversations.update().where(conversations.c.number == 1001).values(kind="invoice"),
+    )
+    invoices = erika.get("/inbox?kind=invoice").text
+    assert "Anfrage Nummer 0" in invoices and "Anfrage Nummer 1<" not in invoices
+    first_page = erika.get("/inbox").text
+    assert "Anfrage Nummer 20" in first_page and 'href="/inbox?kind=all&amp;q=&amp;page=2"' in (
+        first_page
+    )
+    assert "Anfrage Nummer 0" in erika.get("/inbox?page=2").text
+
+
+def test_search_finds_own_conversations_by_words_and_ticket_number(people):
+    erika, max_ = people.customer(), people.customer("Max Muster")
+    open_conversation(erika, "Die Lieferung nach Österreich dauert zu lange")
+    other = open_conversation(max_, "Geheimnis: meine Lieferung ist beschädigt")
+    by_word = erika.get("/inbox?q=Österreich").text
+    assert "Lieferung nach Österreich" in by_word
+    assert "Geheimnis" not in erika.get("/inbox?q=Lieferung").text
+    assert "Lieferung nach Österreich" in erika.get("/inbox?q=%231001").text
+    assert "Lieferung nach Österreich" in erika.get("/inbox?q=1001").text
+    assert "Geheimnis" not in erika.get(f"/inbox?q={other}").text
+    assert "passt zu" in erika.get("/inbox?q=Pinguin").text  # "No conversation matches"
+
+
+def test_a_customer_reply_reopens_a_solved_conversation(people, settings):
+    erika = people.customer()
+    number = open_conversation(erika)
+    execute(
+        settings,
+        conversations.update().where(conversations.c.number == number).values(status="solved"),
+    )
+    assert erika.submit(f"/inbox/{number}/reply", {"body": "Doch noch eine Frage"}).status_code
+    status = rows(settings, sa.select(conversations.c.status))[0][0]
+    assert status == "open"
+
+
+def test_announcements_take_no_replies(people, settings):
+    erika = people.customer()
+    number = open_conversation(erika, "Neue Öffnungszeiten")
+    execute(
+        settings,
+        conversations.update().where(conversations.c.number == number).values(kind="announcement"),
+    )
+    response = erika.submit(f"/inbox/{number}/reply", {"body": "Danke"})
+    assert response.status_code == 403
+
+
+def test_internal_notes_never_reach_the_customer(people, settings):
+    erika = people.customer()
+    number = open_conversation(erika)
+    conversation_id = rows(settings, sa.select(conversations.c.id))[0][0]
+    execute(
+        settings,
+        messages.insert().values(
+            conversation_id=conversation_id,
+            author_id=1,
+            body="Kunde ist schwierig",
+            body_html="<p>Kunde ist schwierig</p>",
+            internal=True,
+            created_at=utcnow(),
+        ),
+    )
+    assert "Kunde ist schwierig" not in erika.get(f"/inbox/{number}").text
+    assert "Kunde ist schwierig" not in erika.get("/inbox?q=schwierig").text
+    assert "Kunde ist schwierig" in people.staff().get(f"/inbox/{number}").text
+
+
+# --- access ------------------------------------------------------------------------------
+
+
+def test_another_customers_conversation_and_files_are_404(people, client, settings):
+    erika, max_, staff = people.customer(), people.customer("Max Muster"), people.staff()
+    number = open_conversation(erika, "Meine Rechnung", [("rechnung.pdf", PDF, "application/pdf")])
+    attachment_id = rows(settings, sa.select(attachments.c.id))[0][0]
+    file_url = f"/attachments/{attachment_id}/rechnung.pdf"
+    assert max_.get(f"/inbox/{number}").status_code == 404
+    assert max_.submit(f"/inbox/{number}/reply", {"body": "Hallo"}).status_code == 404
+    assert max_.get(file_url).status_code == 404
+    assert client.get(file_url).status_code == 404
+    assert client.get(f"/inbox/{number}").status_code == 303  # guests go to the login
+    assert staff.get(f"/inbox/{number}").status_code == 200
+    assert staff.get(file_url).status_code == 200
+    assert erika.get(file_url).content == PDF
+    assert rows(settings, sa.select(sa.func.count()).select_from(messages))[0][0] == 1
+
+
+# --- attachments -------------------------------------------------------------------------
+
+
+def test_files_are_attached_and_downloaded_safely(people, settings):
+    erika = people.customer()
+    number = open_conversation(
+        erika,
+        "Foto und Rechnung anbei",
+        [("rechnung.pdf", PDF, "application/pdf"), ("schaden.png", png_bytes(), "image/png")],
+    )
+    page = erika.get(f"/inbox/{number}").text
+    links = re.findall(r'href="(/attachments/\d+/[^"]+)"', page)
+    assert [link.rsplit("/", 1)[1] for link in links] == ["rechnung.pdf", "schaden.png"]
+    pdf = erika.get(links[0])
+    assert pdf.headers["content-disposition"].startswith("attachment;")
+    assert pdf.headers["x-content-type-options"] == "nosniff"
+    assert pdf.headers["content-type"] == "application/pdf"
+    image = erika.get(links[1])
+    assert image.headers["content-disposition"].startswith("inline;")
+    stored = rows(settings, sa.select(attachments.c.sha256, attachments.c.filename))
+    data_dir = settings.data_dir / "uploads"
+    stored_names = {path.name for path in data_dir.rglob("*") if path.is_file()}
+    assert {row.sha256 for row in stored} <= stored_names
+    assert not any("rechnung" in name for name in stored_names)
+
+
+@pytest.mark.parametrize(
+    ("name", "data", "message"),
+    [
+        ("programm.exe", b"MZ\x90\x00" + b"\x00" * 100, "programm.exe"),
+        ("rechnung.pdf", png_bytes(), "rechnung.pdf"),  # a picture disguised as a PDF
+        ("notiz.txt", b"nur Text", "notiz.txt"),
+    ],
+)
+def test_refused_files_name_the_file_and_keep_the_text(people, settings, name, data, message):
+    erika = people.customer()
+    response = write(erika, "Bitte prüfen Sie den Anhang", [(name, data, "application/pdf")])
+    assert response.status_code == 400
+    assert message in response.text and 'id="error-files"' in response.text
+    assert "Bitte prüfen Sie den Anhang" in response.text
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 0
+
+
+@pytest.mark.parametrize("settings_overrides", [{"upload_max_mb": 1}])
+def test_an_oversized_file_is_refused_and_leaves_no_file(people, settings):
+    erika = people.customer()
+    big = b"%PDF-1.4\n" + b"0" * (1024 * 1024 + 10)
+    response = write(erika, "Großes PDF", [("gross.pdf", big, "application/pdf")])
+    assert response.status_code == 400
+    assert "gross.pdf" in response.text and "1 MB" in response.text
+    assert "Großes PDF" in response.text
+    uploads = settings.data_dir / "uploads"
+    assert not [path for path in uploads.rglob("*") if path.is_file()]
+
+
+def test_too_many_files_are_refused(people, settings):
+    erika = people.customer()
+    files = [(f"datei{n}.pdf", PDF, "application/pdf") for n in range(11)]
+    response = write(erika, "Elf Dateien", files)
+    assert response.status_code == 400
+    assert "höchstens 10 Dateien" in response.text and "Elf Dateien" in response.text
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 0
+
+
+def test_path_traversal_in_a_filename_is_neutralised(people, settings):
+    erika = people.customer()
+    number = open_conversation(
+        erika, "Anhang", [("../../../etc/passwd.pdf", PDF, "application/pdf")]
+    )
+    assert rows(settings, sa.select(attachments.c.filename))[0][0] == "passwd.pdf"
+    assert "passwd.pdf" in erika.get(f"/inbox/{number}").text
+    assert not (settings.data_dir.parent / "etc").exists()
+
+
+# --- guests ------------------------------------------------------------------------------
+
+
+def guest_writes(client, body="Wo bleibt meine Bestellung?", email="gast@example.com", files=()):
+    page = client.get("/contact").text
+    upload = [("attachments", (name, data, mime)) for name, data, mime in files]
+    return client.post(
+        "/contact",
+        data={"csrf_token": csrf_from(page), "name": "Gustav Gast", "email": email, "body": body},
+        files=upload or [("attachments", ("", b"", "application/octet-stream"))],
+    )
+
+
+def test_guest_writes_gets_a_secret_link_by_mail_and_replies(client, new_client, app, settings):
+    response = guest_writes(client, files=[("beleg.pdf", PDF, "application/pdf")])
+    assert response.status_code == 303
+    link = response.headers["location"]
+    token = link.rsplit("/", 1)[1]
+    stored = rows(settings, sa.select(conversations.c.guest_token_hash))[0][0]
+    assert stored != token and len(stored) == 64  # only the hash is kept
+
+    page = client.get(link)
+    assert page.headers["referrer-policy"] == "no-referrer"
+    assert "Wo bleibt meine Bestellung?" in page.text and "#1001" in page.text
+    file_link = re.search(r'href="(/attachments/[^"]+)"', page.text).group(1)
+    assert client.get(file_link).content == PDF
+    assert new_client().get(file_link).status_code == 404  # without the link: nothing
+
+    client.portal.call(mail.run_once, app.state.db, settings)
+    eml = next((settings.data_dir / "outbox").glob("*.eml")).read_text()
+    assert f"/g/{token}" in eml and "#1001" in eml
+    assert "Wo bleibt meine Bestellung?" not in eml  # the doorbell carries no message
+    assert rows(settings, sa.select(outbox.c.body_text))[0][0] == ""  # forgotten once sent
+
+    stranger = new_client()
+    reply_page = stranger.get(link).text  # whoever holds the link may reply
+    response = stranger.post(
+        f"{link}/reply", data={"csrf_token": csrf_from(reply_page), "body": "Nachtrag vom Gast"}
+    )
+    assert response.status_code == 303
+    assert "Nachtrag vom Gast" in client.get(link).text
+
+
+def test_unknown_guest_token_is_404(client):
+    assert client.get("/g/unbekannt").status_code == 404
+    assert submit(client, "/g/unbekannt/reply", {"body": "x"}).status_code == 404
+
+
+def test_guest_contact_has_a_honeypot_and_a_rate_limit(client, settings):
+    page = client.get("/contact").text
+    bot = client.post(
+        "/contact",
+        data={
+            "csrf_token": csrf_from(page),
+            "name": "Bot",
+            "email": "bot@example.com",
+            "body": "Spam",
+            "website": "http://spam.example",
+        },
+    )
+    assert bot.status_code == 303
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 0
+    for number in range(5):
+        assert guest_writes(client, f"Nachricht {number}").status_code == 303
+    limited = guest_writes(client, "Noch eine")
+    assert limited.status_code == 429 and "Noch eine" in limited.text
+
+
+def test_guest_form_refuses_a_bad_email_and_keeps_the_text(client):
+    response = guest_writes(client, "Mein Text bleibt", email="kein-at-zeichen")
+    assert response.status_code == 400
+    assert "Mein Text bleibt" in response.text and "gültige E-Mail-Adresse" in response.text
+
+
+def test_guest_conversation_joins_the_inbox_of_the_customer_with_that_email(client, people):
+    response = guest_writes(client, email="erika@example.com")
+    link = response.headers["location"]
+    erika = people.customer(email="erika@example.com")
+    opened = erika.get(link)
+    assert opened.status_code == 303 and opened.headers["location"] == "/inbox/1001"
+    assert "Wo bleibt meine Bestellung?" in erika.get("/inbox").text
+    # Someone else's account does not take it over.
+    max_ = people.customer("Max Muster")
+    assert max_.get(link).status_code == 200
+    assert "Wo bleibt meine Bestellung?" not in max_.get("/inbox").text
+
+
+def test_logged_in_customers_write_from_the_inbox_not_the_contact_form(people):
+    erika = people.customer()
+    assert erika.get("/contact").headers["location"] == "/inbox/new"
+
+
+@pytest.mark.parametrize("settings_overrides", [{"upload_max_mb": 1}])
+def test_a_request_body_beyond_any_form_is_refused_early(people, settings):
+    erika = people.customer()
+    page = erika.get("/inbox/new").text
+    huge = b"%PDF-1.4\n" + b"0" * (12 * 1024 * 1024)  # more than 10 files of 1 MB
+    response = erika.client.post(
+        "/inbox/new",
+        data={"csrf_token": csrf_from(page), "body": "Riesig"},
+        files=[("attachments", ("riesig.pdf", huge, "application/pdf"))],
+    )
+    assert response.status_code == 413
+    assert 'class="site-header"' in response.text
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 0
