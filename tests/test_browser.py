@@ -19,6 +19,14 @@ def log_in(page: Page, base: str, login_value: str, password: str) -> None:
     page.get_by_role("button", name="Anmelden").click()
 
 
+def register(page: Page, base: str) -> None:
+    page.goto(f"{base}/register")
+    page.get_by_label("Name").fill("Erika Mustermann")
+    page.get_by_label("E-Mail").fill("erika@example.com")
+    page.get_by_label("Passwort").fill("mein-sicheres-passwort")
+    page.get_by_role("button", name="Registrieren").click()
+
+
 def test_customer_registers_writes_markdown_and_staff_locks_the_topic(
     live_server: str, page: Page, browser
 ):
@@ -26,11 +34,7 @@ def test_customer_registers_writes_markdown_and_staff_locks_the_topic(
     base = live_server
 
     # Register; the header shows the new customer number.
-    page.goto(f"{base}/register")
-    page.get_by_label("Name").fill("Erika Mustermann")
-    page.get_by_label("E-Mail").fill("erika@example.com")
-    page.get_by_label("Passwort").fill("mein-sicheres-passwort")
-    page.get_by_role("button", name="Registrieren").click()
+    register(page, base)
     expect(page.locator("#customer-number")).to_contain_text("10001")
 
     # Log out, log back in with the customer number.
@@ -94,3 +98,65 @@ def test_keyboard_user_can_skip_to_content(live_server: str, page: Page):
     expect(skip).to_be_focused()
     page.keyboard.press("Enter")
     assert page.url.endswith("#main")
+
+
+PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
+
+
+def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, page: Page, browser):
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = live_server
+    register(page, base)
+
+    page.get_by_role("link", name="Postfach").click()
+    page.get_by_role("link", name="Neue Nachricht schreiben").click()
+    expect(page.locator(".house-rules")).to_contain_text("Die ersten 100 Zeichen")
+    text = "Die Rechnung zu Bestellung 4711 stimmt nicht, der Rabatt von 10 % fehlt. " * 2
+    page.get_by_label("Ihre Nachricht").fill(text)
+
+    # Drop a PDF onto the text box, as from the desktop.
+    drop = page.evaluate_handle(
+        """(bytes) => {
+            const transfer = new DataTransfer();
+            const type = {type: "application/pdf"};
+            const file = new File([new Uint8Array(bytes)], "rechnung.pdf", type);
+            transfer.items.add(file);
+            return transfer;
+        }""",
+        list(PDF),
+    )
+    page.dispatch_event("#field-body", "drop", {"dataTransfer": drop})
+    expect(page.locator(".chosen-files li")).to_contain_text("rechnung.pdf")
+    page.get_by_role("button", name="Nachricht senden").click()
+
+    expect(page.locator("#subject")).to_contain_text("Die Rechnung zu Bestellung 4711")
+    expect(page.locator("#subject")).to_contain_text("…")
+    expect(page.locator("#ticket-number")).to_have_text("#1001")
+
+    # Staff answer; the overview shows it unread until the customer opens it.
+    staff_context = browser.new_context()
+    staff_page = staff_context.new_page()
+    log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff_page.goto(f"{base}/inbox/1001")
+    staff_page.get_by_label("Ihre Antwort").fill("Danke, wir korrigieren die Rechnung.")
+    staff_page.get_by_role("button", name="Antwort senden").click()
+    staff_context.close()
+
+    page.goto(f"{base}/inbox")
+    row = page.locator(".conversation-row").first
+    expect(row).to_contain_text("#1001")
+    expect(row).to_contain_text("Die Rechnung zu Bestellung 4711")
+    expect(row.locator(".unread-dot")).to_have_count(1)
+    expect(page.locator("#unread-count")).to_have_text("1")
+    page.screenshot(path=str(ARTIFACTS / "inbox-overview.png"), full_page=True)
+
+    row.get_by_role("link").click()
+    expect(page.locator("#unread-count")).to_have_text("0")
+    expect(page.locator(".thread .message")).to_have_count(2)
+    with page.expect_download() as download_info:
+        page.get_by_role("link", name="rechnung.pdf").click()
+    download = download_info.value
+    assert download.suggested_filename == "rechnung.pdf"
+    with open(download.path(), "rb") as downloaded:
+        assert downloaded.read() == PDF
+    page.screenshot(path=str(ARTIFACTS / "inbox-conversation.png"), full_page=True)
