@@ -90,6 +90,10 @@ if [[ "$TOPIC_ID" == "None" ]]; then
     exit 1
 fi
 
+if (( CATEGORY_TOPICS <= 19 * 25 )); then  # topics_per_page is 25
+    echo "forum.sh: $SLUG has $CATEGORY_TOPICS topics, so page 20 is past the end" >&2
+fi
+
 PAGES=(
     "/|forum index"
     "/c/$SLUG|category, page 1"
@@ -140,7 +144,7 @@ $(printf '%s\n' "${ROWS[@]}")"
 cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
 memory="$(awk '/^MemTotal/ {printf "%.1f GiB", $2 / 1048576}' /proc/meminfo 2>/dev/null || true)"
 commit="$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo unknown)"
-if [[ -n "$(git -C "$ROOT" status --porcelain 2>/dev/null)" ]]; then commit="$commit (uncommitted changes)"; fi
+if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)" ]]; then commit="$commit (uncommitted changes)"; fi
 
 {
     [[ -s "$RESULTS" ]] || printf '# Benchmark results\n\nAppended by the scripts in bench/ (see README.md); newest last.\n'

@@ -82,8 +82,13 @@ def negotiate_locale(user_locale: str | None, accept_language: str, default: str
     return str(match) if match else default
 
 
+# Babel parses a locale string on every call; pages format dozens of dates, so parse once.
+_babel_locale = cache(Locale.parse)
+_UTC = ZoneInfo("UTC")
+
+
 def _local(moment: datetime) -> datetime:
-    return moment.replace(tzinfo=ZoneInfo("UTC")).astimezone(ZoneInfo(current_timezone.get()))
+    return moment.replace(tzinfo=_UTC).astimezone(ZoneInfo(current_timezone.get()))
 
 
 def format_datetime(moment: datetime | None) -> str:
@@ -91,7 +96,7 @@ def format_datetime(moment: datetime | None) -> str:
     if moment is None:
         return ""
     local = _local(moment)
-    locale = current_locale.get()
+    locale = _babel_locale(current_locale.get())
     day = format_date(local, "medium", locale=locale)
     return f"{day}, {format_time(local, 'short', locale=locale)}"
 
@@ -99,11 +104,11 @@ def format_datetime(moment: datetime | None) -> str:
 def format_day(moment: datetime | None) -> str:
     if moment is None:
         return ""
-    return format_date(_local(moment), "medium", locale=current_locale.get())
+    return format_date(_local(moment), "medium", locale=_babel_locale(current_locale.get()))
 
 
 def format_number(number: int) -> str:
-    return format_decimal(number, locale=current_locale.get())
+    return format_decimal(number, locale=_babel_locale(current_locale.get()))
 
 
 def iso(moment: datetime | None) -> str:

@@ -16,8 +16,13 @@ PO_FILE = ROOT / "board/translations/de/LC_MESSAGES/messages.po"
 
 
 def extracted_messages() -> set[str]:
-    method_map = [("board/**.py", "python"), ("templates/**.html", "jinja2")]
-    options = {"templates/**.html": {"extensions": "jinja2.ext.i18n"}}
+    method_map = [
+        ("board/**.py", "python"),
+        ("templates/**.html", "jinja2"),
+        ("templates/**.txt", "jinja2"),
+    ]
+    jinja = {"extensions": "jinja2.ext.i18n"}
+    options = {"templates/**.html": jinja, "templates/**.txt": jinja}
     keywords = {"_": None, "gettext": None, "ngettext": (1, 2)}
     found = set()
     for _filename, _line, message, _comments, _context in extract_from_dir(

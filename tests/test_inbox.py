@@ -68,7 +68,7 @@ def test_new_message_page_shows_the_house_rules(people):
     assert "Keine Anrede nötig" in page
     assert "Die ersten 100 Zeichen werden zum Betreff" in page
     assert "Keine zusätzliche E-Mail nötig" in page
-    assert 'href="/"' in page and "im Forum suchen" in page
+    assert 'href="/"' in page and "im Forum stöbern" in page
 
 
 def test_a_message_becomes_a_conversation_with_ticket_number_and_subject(people, settings):

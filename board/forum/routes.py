@@ -10,6 +10,7 @@ from starlette.routing import Route
 from board import permissions
 from board.forum import queries
 from board.i18n import gettext as _
+from board.i18n import ngettext
 from board.web import (
     current_user,
     db,
@@ -88,10 +89,12 @@ async def new_topic(request: Request) -> Response:
 
 
 def _flood_message(seconds: int) -> str:
-    return _(
-        "You are posting too quickly. Please wait %(seconds)s seconds and send again; "
+    return ngettext(
+        "You are posting too quickly. Please wait %(num)s second and send again; "
         "your text is still here.",
-        seconds=seconds,
+        "You are posting too quickly. Please wait %(num)s seconds and send again; "
+        "your text is still here.",
+        seconds,
     )
 
 

@@ -156,7 +156,7 @@ async def conversation_reply(request: Request) -> Response:
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
     form, body, files, errors = await _read_message_form(request)
     if not permissions.can_reply_to_conversation(user, record):
-        raise HTTPException(403, _("This conversation takes no replies."))
+        raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
         return await _render_conversation(request, record, user, 400, body=body, errors=errors)
     message_id = await queries.add_reply(db(request), record, user, body, files)
@@ -305,7 +305,7 @@ async def guest_reply(request: Request) -> Response:
     record = await queries.conversation_for_token(db(request), token)
     form, body, files, errors = await _read_message_form(request)
     if not permissions.guest_can_reply(record):
-        raise HTTPException(403, _("This conversation takes no replies."))
+        raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
         return await _render_guest(request, record, token, 400, body=body, errors=errors)
     message_id = await queries.add_reply(db(request), record, None, body, files)
