@@ -204,6 +204,12 @@ def browser_type_launch_args(browser_type_launch_args):
     }
 
 
+@pytest.fixture(scope="session")
+def browser_context_args(browser_context_args):
+    # A German shopper's browser: Accept-Language decides the page language.
+    return {**browser_context_args, "locale": "de-DE", "accept_downloads": True}
+
+
 @pytest.fixture
 def live_server(app) -> Iterator[str]:
     """The app under a real uvicorn on a loopback port this test bound itself."""

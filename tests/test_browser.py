@@ -63,7 +63,7 @@ def test_customer_registers_writes_markdown_and_staff_locks_the_topic(
     page.screenshot(path=str(ARTIFACTS / "forum-topic-customer.png"), full_page=True)
 
     # Staff locks the topic in their own browser session.
-    staff_context = browser.new_context()
+    staff_context = browser.new_context(locale="de-DE")
     staff_page = staff_context.new_page()
     log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
     staff_page.goto(topic_url)
@@ -81,7 +81,7 @@ def test_customer_registers_writes_markdown_and_staff_locks_the_topic(
 
 
 def test_phone_layout_keeps_the_forum_readable(live_server: str, browser):
-    context = browser.new_context(viewport={"width": 375, "height": 740})
+    context = browser.new_context(viewport={"width": 375, "height": 740}, locale="de-DE")
     page = context.new_page()
     page.goto(f"{live_server}/t/1")
     width = page.evaluate("document.documentElement.scrollWidth")
@@ -134,7 +134,7 @@ def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, p
     expect(page.locator("#ticket-number")).to_have_text("#1001")
 
     # Staff answer; the overview shows it unread until the customer opens it.
-    staff_context = browser.new_context()
+    staff_context = browser.new_context(locale="de-DE")
     staff_page = staff_context.new_page()
     log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
     staff_page.goto(f"{base}/inbox/1001")
