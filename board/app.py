@@ -25,6 +25,7 @@ from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
 from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
+from board.pagecache import GuestPageCache
 from board.web import BodyLimit, RequestContext, make_templates, path_for, redirect, render
 
 log = logging.getLogger("board")
@@ -115,6 +116,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             # Rewrites the client address from X-Forwarded-For, trusting only these proxies.
             Middleware(ProxyHeadersMiddleware, trusted_hosts=list(settings.forwarded_allow_ips)),
             Middleware(RequestContext),
+            Middleware(GuestPageCache),
             Middleware(BodyLimit, max_files=MAX_FILES),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},

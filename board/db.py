@@ -209,6 +209,15 @@ outbox = sa.Table(
 )
 
 
+cache_versions = sa.Table(
+    "cache_versions",
+    metadata,
+    # Bumped in the same transaction as every change to public forum pages; cached guest
+    # pages of an older version are stale. A row, so several workers agree on it.
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("version", sa.Integer, nullable=False, server_default="0"),
+)
+
 # --- connections -------------------------------------------------------------------------
 
 SQLITE_PRAGMAS = (

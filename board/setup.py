@@ -8,7 +8,16 @@ from dataclasses import dataclass
 import sqlalchemy as sa
 
 from board.config import Settings
-from board.db import categories, migrate, posts, sync_engine, topics, users, utcnow
+from board.db import (
+    cache_versions,
+    categories,
+    migrate,
+    posts,
+    sync_engine,
+    topics,
+    users,
+    utcnow,
+)
 from board.markup import render_markdown
 from board.security import hash_password
 
@@ -185,3 +194,9 @@ def recount(connection: sa.Connection) -> None:
     )
     for statement in statements:
         connection.execute(sa.text(statement))
+    # Cached guest pages of a running server show the old counters: let them go.
+    connection.execute(
+        cache_versions.update()
+        .where(cache_versions.c.name == "forum")
+        .values(version=cache_versions.c.version + 1)
+    )

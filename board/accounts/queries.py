@@ -8,6 +8,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from board.db import users, utcnow, write_transaction
+from board.pagecache import bump_forum_version
 
 Record = Any
 FIRST_CUSTOMER_NUMBER = 10001
@@ -72,6 +73,7 @@ async def update_profile(
             .where(users.c.id == user_id)
             .values(name=name, email=email.lower(), locale=locale)
         )
+        await bump_forum_version(db)  # the name shows beside the user's posts
 
 
 async def set_password(db: Database, user_id: int, password_hash: str) -> None:

@@ -12,6 +12,7 @@ from starlette.exceptions import HTTPException
 from board import permissions
 from board.db import categories, posts, topics, users, utcnow, write_transaction
 from board.markup import render_markdown
+from board.pagecache import bump_forum_version
 from board.security import CurrentUser
 
 Record = Any
@@ -278,6 +279,7 @@ async def add_topic(
                 last_post_id=post_id,
             )
         )
+        await bump_forum_version(db)
     return topic_id
 
 
@@ -303,6 +305,7 @@ async def add_reply(
             .where(categories.c.id == topic.category_id)
             .values(post_count=categories.c.post_count + 1, last_post_id=post_id)
         )
+        await bump_forum_version(db)
     return post_id
 
 
@@ -321,6 +324,7 @@ async def edit_post(
             await db.execute(
                 topics.update().where(topics.c.first_post_id == post_id).values(title=title)
             )
+        await bump_forum_version(db)
 
 
 async def _refresh_last_posts(db: Database, topic_id: int, category_ids: set[int]) -> None:
@@ -397,10 +401,13 @@ async def soft_delete_post(db: Database, post: Record, topic: Record, staff_id: 
                 .values(post_count=categories.c.post_count - 1)
             )
         await _refresh_last_posts(db, topic.id, {topic.category_id})
+        await bump_forum_version(db)
 
 
 async def set_topic_flags(db: Database, topic_id: int, **flags: bool) -> None:
-    await db.execute(topics.update().where(topics.c.id == topic_id).values(**flags))
+    async with write_transaction(db):
+        await db.execute(topics.update().where(topics.c.id == topic_id).values(**flags))
+        await bump_forum_version(db)
 
 
 async def move_topic(db: Database, topic: Record, target_category_id: int) -> None:
@@ -421,6 +428,7 @@ async def move_topic(db: Database, topic: Record, target_category_id: int) -> No
                     )
                 )
         await _refresh_last_posts(db, topic.id, {topic.category_id, target_category_id})
+        await bump_forum_version(db)
 
 
 async def category_by_id(db: Database, category_id: int) -> Record | None:
