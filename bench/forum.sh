@@ -111,34 +111,53 @@ to_ms() {
     }'
 }
 
+# A logged-in customer gets pages rendered for them (unread badge, reply forms), never the
+# guests' cached copies: the second pass measures the full render path.
+CUSTOMER_EMAIL="$("$PYTHON" -c 'import sqlite3, sys; print(sqlite3.connect(sys.argv[1]).execute(
+    "SELECT email FROM users WHERE role = '"'customer'"' ORDER BY id LIMIT 1").fetchone()[0])' "$DATA/board.db")"
+JAR="$DATA/cookies.txt"
+TOKEN="$(curl -fsS -c "$JAR" "$BASE/login" | grep -o 'name="csrf_token" value="[0-9a-f]*"' | head -n 1 | sed 's/.*value="//; s/"$//')"
+curl -fsS -b "$JAR" -c "$JAR" -o /dev/null \
+    --data-urlencode "csrf_token=$TOKEN" --data-urlencode "login=$CUSTOMER_EMAIL" \
+    --data-urlencode "password=demo-passwort" "$BASE/login"
+SESSION="$(awk '$6 == "board_session" {print $7}' "$JAR")"
+[[ -n "$SESSION" ]] || { echo "forum.sh: could not log in as $CUSTOMER_EMAIL" >&2; exit 1; }
+
 ROWS=()
-echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s warm-up each)"
-for entry in "${PAGES[@]}"; do
-    path="${entry%%|*}"
-    label="${entry#*|}"
-    status="$(curl -s -o "$DATA/page.html" -w '%{http_code}' "$BASE$path")"
+measure() {  # path, label, who, extra curl/wrk header (or empty)
+    local path="$1" label="$2" who="$3" header="$4" status out rps p50 p99 errors
+    local -a hdr=()
+    [[ -n "$header" ]] && hdr=(-H "$header")
+    status="$(curl -s -o "$DATA/page.html" -w '%{http_code}' "${hdr[@]}" "$BASE$path")"
     if [[ "$status" != "200" ]]; then
         echo "  $path answers HTTP $status, skipped" >&2
-        ROWS+=("| \`$path\` | $label | HTTP $status | – | – | – |")
-        continue
+        ROWS+=("| \`$path\` | $label | $who | HTTP $status | – | – | – |")
+        return
     fi
-    kib="$(( $(wc -c <"$DATA/page.html") / 1024 ))"
     if [[ "$WARMUP" -gt 0 ]]; then
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$BASE$path" >/dev/null
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "${hdr[@]}" "$BASE$path" >/dev/null
     fi
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "$BASE$path")"
+    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "${hdr[@]}" "$BASE$path")"
     rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
     errors="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {
         for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i } END {print n + 0}' <<<"$out")"
-    ROWS+=("| \`$path\` | $label | $rps | $p50 | $p99 | $errors |")
-    printf '  %-32s %8s req/s   p50 %7s ms   p99 %7s ms   errors %s\n' \
-        "$path" "$rps" "$p50" "$p99" "$errors"
+    ROWS+=("| \`$path\` | $label | $who | $rps | $p50 | $p99 | $errors |")
+    printf '  %-32s %-9s %8s req/s   p50 %7s ms   p99 %7s ms   errors %s\n' \
+        "$path" "$who" "$rps" "$p50" "$p99" "$errors"
+}
+
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s warm-up each)"
+for entry in "${PAGES[@]}"; do
+    measure "${entry%%|*}" "${entry#*|}" guest ""
+done
+for entry in "${PAGES[@]}"; do
+    measure "${entry%%|*}" "${entry#*|}" customer "Cookie: board_session=$SESSION"
 done
 
-TABLE="| URL | page | requests/s | p50 ms | p99 ms | errors |
-|---|---|---:|---:|---:|---:|
+TABLE="| URL | page | visitor | requests/s | p50 ms | p99 ms | errors |
+|---|---|---|---:|---:|---:|---:|
 $(printf '%s\n' "${ROWS[@]}")"
 
 cpu="$(awk -F': ' '/^model name/ {print $2; exit}' /proc/cpuinfo 2>/dev/null || true)"
@@ -151,7 +170,7 @@ if [[ -n "$(git -C "$ROOT" status --porcelain --untracked-files=no 2>/dev/null)"
     printf '\n## Forum pages, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf -- '- command: `CUSTOMERS=%s TOPICS=%s POSTS=%s WORKERS=%s bench/forum.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
         "$CUSTOMERS" "$TOPICS" "$POSTS" "$WORKERS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
-    printf -- '- server: `python run.py --workers %s`, SQLite, `BOARD_FLOOD_SECONDS=0`, anonymous requests, wrk on the same machine; demo fill took %.0f s\n' \
+    printf -- '- server: `python run.py --workers %s`, SQLite, `BOARD_FLOOD_SECONDS=0`, guests (cached pages) and one logged-in customer (rendered per request), wrk on the same machine; demo fill took %.0f s\n' \
         "$WORKERS" "$fill_seconds"
     printf -- '- data: category `%s` (%s topics), topic %s (%s posts)\n' "$SLUG" "$CATEGORY_TOPICS" "$TOPIC_ID" "$TOPIC_POSTS"
     printf -- '- machine: %s CPUs (%s), %s RAM, %s, %s, %s\n' \

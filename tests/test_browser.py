@@ -160,3 +160,22 @@ def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, p
     with open(download.path(), "rb") as downloaded:
         assert downloaded.read() == PDF
     page.screenshot(path=str(ARTIFACTS / "inbox-conversation.png"), full_page=True)
+
+
+def test_an_english_speaking_guest_writes_through_the_contact_form(live_server: str, browser):
+    context = browser.new_context(locale="en-GB")
+    page = context.new_page()
+    page.goto(f"{live_server}/contact")
+    expect(page.get_by_role("heading", level=1)).to_have_text("Write to us")
+    page.get_by_label("Name").fill("Grace Guest")
+    page.get_by_label("Email").fill("grace@example.com")
+    page.get_by_label("Your message").fill("Do you ship to **Norway**? My order is 4711.")
+    page.get_by_role("button", name="Send message").click()
+    expect(page.locator("#subject")).to_have_text("Do you ship to Norway? My order is 4711.")
+    expect(page.locator("#ticket-number")).to_have_text("#1001")
+    expect(page.get_by_text("Keep the link to this page")).to_be_visible()
+    page.get_by_label("Your reply").fill("Also: is express delivery possible?")
+    page.get_by_role("button", name="Send reply").click()
+    expect(page.locator(".thread .message")).to_have_count(2)
+    page.screenshot(path=str(ARTIFACTS / "guest-conversation-en.png"), full_page=True)
+    context.close()

@@ -105,6 +105,7 @@ def test_overview_lists_newest_activity_first_with_counts_and_unread(people, set
     first_row = re.search(r'<li class="conversation-row is-unread">.*?</li>', page, re.S).group(0)
     assert "Erste Anfrage" in first_row and "#1001" in first_row and "2 Nachrichten" in first_row
     assert "unread-dot" in first_row
+    assert "betreut von Administrator" in first_row  # the staff member who answered
     assert second
 
 

@@ -345,6 +345,12 @@ async def _add_message(
         # The customer (or guest) wrote: the ball is in the shop's court again, even when
         # the conversation had been solved.
         changes.update(last_customer_message_at=now, status="open")
+    elif not internal:
+        # The first staff member to answer looks after the conversation from then on.
+        changes.update(
+            assignee_id=sa.func.coalesce(conversations.c.assignee_id, author_id),
+            first_response_at=sa.func.coalesce(conversations.c.first_response_at, now),
+        )
     await db.execute(
         conversations.update().where(conversations.c.id == conversation.id).values(**changes)
     )
