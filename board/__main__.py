@@ -48,6 +48,12 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     from board.demo import fill_demo
     from board.setup import initialize
 
+    if args.posts < args.topics:
+        print(
+            "--posts counts every post, first posts included: it must be >= --topics.",
+            file=sys.stderr,
+        )
+        return 2
     initialize(settings)
     fill_demo(
         settings,

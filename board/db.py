@@ -241,17 +241,34 @@ class HeldSQLitePool(SQLitePool):
         self._size = size
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._opened: list[aiosqlite.Connection] = []
+        self._opening: set[asyncio.Task] = set()
         self.on_statement: Callable[[str], None] | None = None
 
     async def acquire(self) -> aiosqlite.Connection:
-        if self._idle.empty() and len(self._opened) < self._size:
-            connection = await super().acquire()
-            for pragma in SQLITE_PRAGMAS:
-                await connection.execute(pragma)
-            await connection.set_trace_callback(self._trace)
-            self._opened.append(connection)
-            return connection
+        if self._idle.empty() and len(self._opened) + len(self._opening) < self._size:
+            # Opened in a task of its own: when the caller is cancelled midway (a background
+            # worker at shutdown), the connection still lands in the pool and gets closed.
+            task = asyncio.ensure_future(self._open())
+            self._opening.add(task)
+            task.add_done_callback(self._opening.discard)
+            try:
+                return await asyncio.shield(task)
+            except asyncio.CancelledError:
+                task.add_done_callback(self._return_if_opened)
+                raise
         return await self._idle.get()
+
+    async def _open(self) -> aiosqlite.Connection:
+        connection = await super().acquire()
+        self._opened.append(connection)
+        for pragma in SQLITE_PRAGMAS:
+            await connection.execute(pragma)
+        await connection.set_trace_callback(self._trace)
+        return connection
+
+    def _return_if_opened(self, task: asyncio.Task) -> None:
+        if not task.cancelled() and task.exception() is None:
+            self._idle.put_nowait(task.result())
 
     async def release(self, connection: aiosqlite.Connection) -> None:
         if connection.in_transaction:  # a failed request must not leave a write lock behind
@@ -263,6 +280,8 @@ class HeldSQLitePool(SQLitePool):
             self.on_statement(statement)
 
     async def close(self) -> None:
+        if self._opening:
+            await asyncio.gather(*self._opening, return_exceptions=True)
         for connection in self._opened:
             await connection.close()
         self._opened.clear()

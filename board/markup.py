@@ -7,7 +7,9 @@ from markdown_it import MarkdownIt
 
 # "js-default" is CommonMark plus tables and strikethrough with raw HTML switched off;
 # markdown-it-py's own default preset would let <script> through.
-_markdown = MarkdownIt("js-default", {"linkify": False, "typographer": False})
+# `breaks`: a single newline is a line break, as people expect from a forum ("Viele Grüße
+# ⏎ Anna"), not a space as in CommonMark.
+_markdown = MarkdownIt("js-default", {"linkify": False, "typographer": False, "breaks": True})
 
 
 def _link_open(renderer, tokens, index, options, env):

@@ -46,21 +46,24 @@ DEFAULT_CATEGORIES = (
 )
 
 WELCOME_TITLE = "Willkommen im Support-Forum"
-WELCOME_BODY = """\
-Schön, dass Sie da sind! Hier finden Sie Antworten auf häufige Fragen rund um
-**Bestellung, Versand und unsere Produkte**.
-
-So geht es am schnellsten:
-
-1. **Suchen Sie zuerst** – viele Fragen wurden hier schon beantwortet.
-2. Für Fragen zu *Ihrer* Bestellung schreiben Sie uns über Ihr **Postfach**:
-   Ihre Nachricht bleibt dort als eigener Vorgang mit Ticketnummer.
-3. Im Forum helfen sich Kundinnen und Kunden auch gegenseitig.
-
-Bitte nennen Sie im Forum keine Bestell- oder Rechnungsnummern.
-
-Ihr Support-Team
-"""
+# One line per paragraph or list item: single newlines are line breaks in posts.
+WELCOME_BODY = "\n".join(
+    [
+        "Schön, dass Sie da sind! Hier finden Sie Antworten auf häufige Fragen rund um "
+        "**Bestellung, Versand und unsere Produkte**.",
+        "",
+        "So geht es am schnellsten:",
+        "",
+        "1. **Suchen Sie zuerst** – viele Fragen wurden hier schon beantwortet.",
+        "2. Für Fragen zu *Ihrer* Bestellung schreiben Sie uns über Ihr **Postfach**: "
+        "Ihre Nachricht bleibt dort als eigener Vorgang mit Ticketnummer.",
+        "3. Im Forum helfen sich Kundinnen und Kunden auch gegenseitig.",
+        "",
+        "Bitte nennen Sie im Forum keine Bestell- oder Rechnungsnummern.",
+        "",
+        "Ihr Support-Team",
+    ]
+)
 
 
 @dataclass(frozen=True)

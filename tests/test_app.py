@@ -430,3 +430,19 @@ def test_housekeeping_forgets_old_rate_events_and_expired_sessions(client, app, 
     engine.dispose()
     assert keys == ["testclient"]  # the fresh failure's address; success cleared the account
     assert "x" * 64 not in hashes and len(hashes) == 1
+
+
+def test_quick_start_and_stop_leaves_no_connection_open(settings):
+    import gc
+    import warnings
+
+    initialize(settings)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        for _ in range(15):
+            # Shutdown cancels the background workers while they may be opening a connection.
+            with TestClient(create_app(settings)):
+                pass
+        gc.collect()
+    leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
+    assert leaks == []

@@ -385,3 +385,16 @@ def test_incremental_counters_match_a_full_recount(people, settings):
         recount(connection)
     engine.dispose()
     assert snapshot() == before
+
+
+def test_a_page_past_the_end_of_a_category_shows_its_last_page(people, client):
+    staff = people.staff()
+    open_topic(staff, "Einziges Thema")
+    page = client.get(f"/c/{TECH}?page=999")
+    assert page.status_code == 200 and "Einziges Thema" in page.text
+
+
+def test_single_newlines_are_line_breaks(people, client):
+    erika = people.customer()
+    topic_id = open_topic(erika, "Gruß", "Danke für die Hilfe!\nViele Grüße\nErika")
+    assert "Viele Grüße<br>\nErika" in client.get(f"/t/{topic_id}").text

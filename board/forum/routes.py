@@ -42,9 +42,9 @@ async def _render_category(request: Request, status_code: int = 200, **form_stat
     viewer = current_user(request)
     category = await queries.category_or_404(db(request), request.path_params["slug"], viewer)
     per_page = settings_of(request).topics_per_page
-    page = page_number(request)
-    topics = await queries.topics_in_category(db(request), category.id, viewer, page, per_page)
     total = await queries.count_topics(db(request), category, viewer)
+    page = min(page_number(request), page_count(total, per_page))  # past the end: the last
+    topics = await queries.topics_in_category(db(request), category.id, viewer, page, per_page)
     return render(
         request,
         "forum/category.html",
