@@ -176,13 +176,16 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: sync Playwright leaves an event loop behind in this process."""
-    items.sort(key=lambda item: "page" in getattr(item, "fixturenames", ()))
+    def uses_browser(item) -> bool:
+        return bool({"page", "browser"} & set(getattr(item, "fixturenames", ())))
+
+    items.sort(key=uses_browser)
     if not Path(CHROMIUM).exists():
         reason = f"Chromium not found at {CHROMIUM}"
         if os.environ.get("BOARD_E2E") == "required":
             raise pytest.UsageError(f"{reason}, but BOARD_E2E=required")
         for item in items:
-            if "page" in getattr(item, "fixturenames", ()):
+            if uses_browser(item):
                 item.add_marker(pytest.mark.skip(reason=f"{reason} (install Debian's chromium)"))
 
 
