@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+from collections import namedtuple
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import NamedTuple
 
 import aiosqlite
 import sqlalchemy as sa
@@ -328,6 +330,82 @@ async def write_transaction(database: Database) -> AsyncIterator[None]:
             await connection.execute("ROLLBACK")
             raise
         await connection.execute("COMMIT")
+
+
+# --- reads on every page view -------------------------------------------------------------
+
+
+class _Prepared(NamedTuple):
+    compiled: sa.engine.Compiled
+    row_type: type
+    result_processors: tuple
+    expanding: bool  # an IN list whose length varies: left to `databases`
+
+
+_prepared: dict[tuple, _Prepared] = {}
+
+
+def _prepare(statement: sa.Select, dialect, cache_key) -> _Prepared:
+    # Compiled with its cache key, so later statements of the same shape hand in their
+    # own values (construct_params(extracted_parameters=...)), as SQLAlchemy's engine does.
+    compiled = dialect.statement_compiler(dialect, statement, cache_key=cache_key)
+    columns = compiled._result_columns
+    return _Prepared(
+        compiled=compiled,
+        row_type=namedtuple("Row", [column[0] for column in columns], rename=True),
+        result_processors=tuple(
+            column[3]._cached_result_processor(dialect, None) for column in columns
+        ),
+        expanding="POSTCOMPILE" in compiled.string,
+    )
+
+
+async def fetch_rows(database: Database, statement: sa.Select) -> list:
+    """`database.fetch_all` for the queries every page view runs.
+
+    `databases` compiles each statement anew and wraps rows in Records whose attribute
+    access runs type processors every time: 1.4 ms for a page of 20 posts, where the
+    query itself takes 0.4 ms. Here the compiled SQL is cached by SQLAlchemy's statement
+    cache key and rows are named tuples, converted once, with the same attribute names.
+    """
+    if database.url.dialect != "sqlite":
+        return await database.fetch_all(statement)
+    dialect = database._backend._dialect
+    cache_key = statement._generate_cache_key()
+    prepared = _prepared.get(cache_key.key)
+    if prepared is None:
+        prepared = _prepared[cache_key.key] = _prepare(statement, dialect, cache_key)
+    if prepared.expanding:
+        return await database.fetch_all(statement)
+    compiled = prepared.compiled
+    values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
+    processors = compiled._bind_processors
+    args = [
+        processors[name](values[name]) if name in processors else values[name]
+        for name in compiled.positiontup or ()
+    ]
+    async with database.connection() as connection:
+        cursor = await connection.raw_connection.execute(compiled.string, args)
+        raw_rows = await cursor.fetchall()
+        await cursor.close()
+    make, converters = prepared.row_type._make, prepared.result_processors
+    return [
+        make(
+            convert(value) if convert is not None else value
+            for convert, value in zip(converters, row, strict=True)
+        )
+        for row in raw_rows
+    ]
+
+
+async def fetch_row(database: Database, statement: sa.Select):
+    rows = await fetch_rows(database, statement)
+    return rows[0] if rows else None
+
+
+async def fetch_value(database: Database, statement: sa.Select):
+    row = await fetch_row(database, statement)
+    return row[0] if row is not None else None
 
 
 # --- schema ------------------------------------------------------------------------------

@@ -17,7 +17,7 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from board.db import cache_versions
+from board.db import cache_versions, fetch_value
 from board.security import csrf_token
 
 # Same length as a token (64 hex digits), so Content-Length stays right after the swap.
@@ -36,8 +36,8 @@ async def bump_forum_version(db: Database) -> None:
 
 
 async def forum_version(db: Database) -> int:
-    version = await db.fetch_val(
-        sa.select(cache_versions.c.version).where(cache_versions.c.name == "forum")
+    version = await fetch_value(
+        db, sa.select(cache_versions.c.version).where(cache_versions.c.name == "forum")
     )
     return version or 0
 

@@ -13,7 +13,7 @@ from databases import Database
 from passlib.context import CryptContext
 from starlette.concurrency import run_in_threadpool
 
-from board.db import rate_events, sessions, users, utcnow
+from board.db import fetch_row, rate_events, sessions, users, utcnow
 
 SESSION_COOKIE = "board_session"
 ANON_COOKIE = "board_anon"  # lets guests carry a CSRF token before they log in
@@ -95,7 +95,8 @@ async def create_session(db: Database, user_id: int, ip: str | None, user_agent:
 
 async def user_for_session(db: Database, token: str) -> CurrentUser | None:
     id_hash = _digest(token)
-    row = await db.fetch_one(
+    row = await fetch_row(
+        db,
         sa.select(
             users.c.id,
             users.c.name,
@@ -112,7 +113,7 @@ async def user_for_session(db: Database, token: str) -> CurrentUser | None:
             sessions.c.id_hash == id_hash,
             sessions.c.expires_at > utcnow(),
             users.c.is_active.is_(True),
-        )
+        ),
     )
     if row is None:
         return None

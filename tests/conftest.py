@@ -176,6 +176,7 @@ ARTIFACTS = Path(__file__).resolve().parent.parent / "test-artifacts"
 
 def pytest_collection_modifyitems(config, items):
     """Browser tests last: sync Playwright leaves an event loop behind in this process."""
+
     def uses_browser(item) -> bool:
         return bool({"page", "browser"} & set(getattr(item, "fixturenames", ())))
 

@@ -446,3 +446,31 @@ def test_quick_start_and_stop_leaves_no_connection_open(settings):
         gc.collect()
     leaks = [w for w in caught if issubclass(w.category, ResourceWarning)]
     assert leaks == []
+
+
+def test_fast_reads_match_what_databases_returns(client, app, people):
+    from board.db import fetch_row, fetch_rows, posts
+
+    staff = people.staff()
+    for title in ("Erstes", "Zweites"):
+        staff.submit("/c/technik-und-fragen/new", {"title": title, "body": "Text"})
+    database = app.state.db
+
+    def query(topic_id, deleted_ok):
+        return (
+            sa.select(topics, categories.c.staff_only, categories.c.name.label("category"))
+            .select_from(topics.join(categories, categories.c.id == topics.c.category_id))
+            .where(topics.c.id >= topic_id, sa.true() if deleted_ok else topics.c.pinned.is_(False))
+            .order_by(topics.c.id)
+        )
+
+    for topic_id, deleted_ok in ((1, True), (2, False), (3, True)):  # one shape, new values
+        fast = client.portal.call(fetch_rows, database, query(topic_id, deleted_ok))
+        slow = client.portal.call(database.fetch_all, query(topic_id, deleted_ok))
+        assert [tuple(row) for row in fast] == [tuple(row._mapping.values()) for row in slow]
+        assert all(isinstance(row.created_at, type(slow[0].created_at)) for row in fast)
+        assert all(row.pinned in (True, False) for row in fast)
+    ids = sa.select(posts.c.id).where(posts.c.id.in_([1, 2, 3])).order_by(posts.c.id)
+    assert [row.id for row in client.portal.call(fetch_rows, database, ids)] == [1, 2, 3]
+    missing = sa.select(topics).where(topics.c.id == 999)
+    assert client.portal.call(fetch_row, database, missing) is None

@@ -10,7 +10,16 @@ from databases import Database
 from starlette.exceptions import HTTPException
 
 from board import permissions
-from board.db import categories, posts, topics, users, utcnow, write_transaction
+from board.db import (
+    categories,
+    fetch_row,
+    fetch_rows,
+    posts,
+    topics,
+    users,
+    utcnow,
+    write_transaction,
+)
 from board.markup import render_markdown
 from board.pagecache import bump_forum_version
 from board.security import CurrentUser
@@ -45,7 +54,7 @@ async def category_index(db: Database, viewer: CurrentUser | None) -> list[Recor
         .where(permissions.visible_categories(viewer))
         .order_by(categories.c.position, categories.c.id)
     )
-    return await db.fetch_all(query)
+    return await fetch_rows(db, query)
 
 
 async def categories_for_move(db: Database) -> list[Record]:
@@ -57,7 +66,7 @@ async def categories_for_move(db: Database) -> list[Record]:
 
 
 async def category_or_404(db: Database, slug: str, viewer: CurrentUser | None) -> Record:
-    category = await db.fetch_one(sa.select(categories).where(categories.c.slug == slug))
+    category = await fetch_row(db, sa.select(categories).where(categories.c.slug == slug))
     if category is None:
         raise HTTPException(404)
     permissions.ensure_can_read_category(viewer, category)
@@ -84,7 +93,7 @@ async def topics_in_category(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    return await db.fetch_all(query)
+    return await fetch_rows(db, query)
 
 
 async def count_topics(db: Database, category: Record, viewer: CurrentUser | None) -> int:
@@ -103,7 +112,7 @@ TOPIC_WITH_CATEGORY = sa.select(
 
 
 async def topic_or_404(db: Database, topic_id: int, viewer: CurrentUser | None) -> Record:
-    topic = await db.fetch_one(TOPIC_WITH_CATEGORY.where(topics.c.id == topic_id))
+    topic = await fetch_row(db, TOPIC_WITH_CATEGORY.where(topics.c.id == topic_id))
     if topic is None:
         raise HTTPException(404)
     permissions.ensure_can_read_topic(viewer, topic)
@@ -129,7 +138,7 @@ async def posts_of_topic(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    return await db.fetch_all(query)
+    return await fetch_rows(db, query)
 
 
 async def count_posts(db: Database, topic: Record, viewer: CurrentUser | None) -> int:

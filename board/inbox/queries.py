@@ -16,6 +16,9 @@ from board import permissions
 from board.db import (
     attachments,
     conversations,
+    fetch_row,
+    fetch_rows,
+    fetch_value,
     messages,
     read_markers,
     users,
@@ -59,10 +62,11 @@ def _is_unread():
 
 
 async def unread_count(db: Database, user_id: int) -> int:
-    return await db.fetch_val(
+    return await fetch_value(
+        db,
         sa.select(sa.func.count())
         .select_from(_marker_join(user_id))
-        .where(conversations.c.customer_id == user_id, _is_unread())
+        .where(conversations.c.customer_id == user_id, _is_unread()),
     )
 
 
@@ -158,7 +162,7 @@ async def inbox_page(
         .limit(per_page)
         .offset((page - 1) * per_page)
     )
-    return await db.fetch_all(statement)
+    return await fetch_rows(db, statement)
 
 
 async def inbox_count(db: Database, user: CurrentUser, kind: str | None, query: str | None) -> int:
@@ -177,7 +181,7 @@ CONVERSATION = sa.select(conversations, assignee.c.name.label("assignee_name")).
 
 
 async def conversation_or_404(db: Database, number: int, viewer: CurrentUser | None) -> Record:
-    conversation = await db.fetch_one(CONVERSATION.where(conversations.c.number == number))
+    conversation = await fetch_row(db, CONVERSATION.where(conversations.c.number == number))
     if conversation is None:
         raise HTTPException(404)
     permissions.ensure_can_see_conversation(viewer, conversation)
