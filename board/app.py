@@ -125,4 +125,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = make_database(settings)
     app.state.templates = make_templates()
+    # The file field's hint states the rules that the upload checks apply.
+    app.state.templates.env.globals["upload_rules"] = {
+        "max_files": MAX_FILES,
+        "max_mb": settings.upload_max_mb,
+        "types": ", ".join(kind.upper() for kind in settings.upload_types),
+    }
     return app
