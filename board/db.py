@@ -49,6 +49,26 @@ users = sa.Table(
     sa.Column("post_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_posted_at", sa.DateTime),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # Customers: what staff know about them, never shown to the customer.
+    sa.Column("vip", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    # Staff: the signature under their answers and whether they take new conversations.
+    sa.Column("signature", sa.Text, nullable=False, server_default=""),
+    sa.Column("accepting", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("last_assigned_at", sa.DateTime),  # round-robin: the longest idle goes next
+)
+
+absences = sa.Table(
+    "absences",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("starts_at", sa.DateTime, nullable=False),
+    sa.Column("ends_at", sa.DateTime, nullable=False),
+    sa.Column("note", sa.String(200), nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_absences_user", "user_id", "ends_at"),
+    sa.Index("ix_absences_ends", "ends_at"),
 )
 
 sessions = sa.Table(
@@ -152,9 +172,55 @@ conversations = sa.Table(
     sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_public_message_id", sa.Integer),  # newest message the customer can see
     sa.Column("last_public_author_id", sa.Integer),
+    # Since when the customer waits for an answer: their first message after the last
+    # public staff answer. NULL while nobody waits.
+    sa.Column("waiting_since", sa.DateTime),
+    sa.Column("vip", sa.Boolean, nullable=False, server_default=sa.false()),  # the customer's
+    sa.Column("forum_topic_id", sa.Integer, sa.ForeignKey("topics.id")),  # published as
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
     sa.Index("ix_conversations_guest_email", "guest_email"),
-    sa.Index("ix_conversations_queue", "kind", "status", "last_customer_message_at"),
+    # The queue: open requests VIP first, then longest waiting; other states by activity.
+    sa.Index(
+        "ix_conversations_waiting", "kind", "status", sa.text("vip DESC"), "waiting_since", "id"
+    ),
+    sa.Index("ix_conversations_activity", "kind", "status", "last_message_at"),
+    sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
+)
+
+conversation_events = sa.Table(
+    "conversation_events",
+    metadata,
+    # The status history: who changed what, when. `actor_id` NULL: the guest or the system.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("actor_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("action", sa.String(16), nullable=False),  # status, assignee, published
+    sa.Column("old_value", sa.String(120)),
+    sa.Column("new_value", sa.String(120)),
+    sa.Column("note", sa.Text, nullable=False, server_default=""),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_conversation_events_conversation", "conversation_id", "id"),
+)
+
+canned_replies = sa.Table(
+    "canned_replies",
+    metadata,
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("shortcut", sa.String(40), nullable=False, unique=True),  # typed as #shortcut
+    sa.Column("title", sa.String(120), nullable=False),
+    sa.Column("body", sa.Text, nullable=False),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("updated_at", sa.DateTime, nullable=False),
+)
+
+blocked_senders = sa.Table(
+    "blocked_senders",
+    metadata,
+    # Guest addresses whose conversation staff marked as spam: /contact refuses them.
+    sa.Column("email", sa.String(320), primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id")),
+    sa.Column("blocked_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
 )
 
 messages = sa.Table(

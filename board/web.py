@@ -265,6 +265,21 @@ def require_user(request: Request) -> CurrentUser:
     return user
 
 
+def require_staff(request: Request) -> CurrentUser:
+    """Staff pages: 401 (a login redirect) for visitors, 403 for customers."""
+    user = require_user(request)
+    if not user.is_staff:
+        raise HTTPException(403)
+    return user
+
+
+def require_admin(request: Request) -> CurrentUser:
+    user = require_staff(request)
+    if not user.is_admin:
+        raise HTTPException(403, _("Only administrators may change this."))
+    return user
+
+
 def client_ip(request: Request) -> str:
     """The client address after ProxyHeadersMiddleware applied BOARD_FORWARDED_ALLOW_IPS."""
     return request.client.host if request.client else "unknown"
