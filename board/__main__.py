@@ -61,6 +61,7 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         topics=args.topics,
         posts=args.posts,
         seed=args.seed,
+        conversations=args.conversations,
     )
     return 0
 
@@ -97,6 +98,12 @@ def build_parser() -> argparse.ArgumentParser:
     demo.add_argument("--customers", type=int, default=200)
     demo.add_argument("--topics", type=int, default=300)
     demo.add_argument("--posts", type=int, default=3000, help="posts in all, first posts included")
+    demo.add_argument(
+        "--conversations",
+        type=int,
+        default=500,
+        help="support conversations in the customers' inboxes, invoice notices included",
+    )
     demo.add_argument("--seed", type=int, default=1, help="same seed, same content")
     demo.set_defaults(run=cmd_demo)
 

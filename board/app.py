@@ -26,6 +26,7 @@ from board.i18n import gettext as _
 from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
 from board.pagecache import GuestPageCache
+from board.staff.routes import routes as staff_routes
 from board.web import BodyLimit, RequestContext, make_templates, path_for, redirect, render
 
 log = logging.getLogger("board")
@@ -109,6 +110,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *forum_routes,
             *account_routes,
             *inbox_routes,
+            *staff_routes,
             Route("/healthz", healthz, name="healthz"),
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],

@@ -6,7 +6,10 @@ import os
 import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
+from datetime import time
 from pathlib import Path
+
+from board.staff.hours import BusinessHours, parse_days, parse_hours
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LOCALES = ("de", "en")
@@ -59,6 +62,10 @@ class Settings:
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: int = 15 * 60
+    # The queue turns a request red after this many business hours of waiting.
+    wait_alert_hours: float = 8.0
+    business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
+    business_hours: tuple[time, time] = (time(9, 0), time(17, 0))
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -104,6 +111,12 @@ class Settings:
                 if ext.strip()
             ),
         )
+        settings = replace(
+            settings,
+            wait_alert_hours=float(env.get("BOARD_WAIT_ALERT_HOURS", "8")),
+            business_days=parse_days(env.get("BOARD_BUSINESS_DAYS", "1-5")),
+            business_hours=parse_hours(env.get("BOARD_BUSINESS_HOURS", "09:00-17:00")),
+        )
         return replace(settings, **overrides) if overrides else settings
 
     @property
@@ -113,6 +126,11 @@ class Settings:
     @property
     def sqlite_path(self) -> Path:
         return Path(self.database_url.removeprefix("sqlite:///"))
+
+    @property
+    def office(self) -> BusinessHours:
+        """The shop's working week, for waiting times."""
+        return BusinessHours(self.timezone, self.business_days, *self.business_hours)
 
     @property
     def https(self) -> bool:

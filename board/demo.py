@@ -3,7 +3,8 @@
 `fill_demo` plans everything in memory (who writes when, in which topic), then inserts raw
 rows in bulk inside one transaction and lets `recount` derive the counters. Post bodies are
 assembled from pieces of markdown that are rendered once each, so a hundred thousand posts
-cost string joins, not a hundred thousand markdown renders.
+cost string joins, not a hundred thousand markdown renders. Conversations in the
+customers' inboxes come from board.demo_conversations, with the same people and pieces.
 """
 
 # The German text pools keep one sentence per line, however long it is.
@@ -851,6 +852,7 @@ _LOWER_AFTER_COMMA = frozenset(
     Halten Beide Rotes Häufige Beschädigte Wie Was Wo Hat Gibt Ist Kann Muss Können Lässt Reicht
     Bieten Bekomme Funktioniert Lohnt Braucht Mir Mich Preislich Gekauft Andere Eigentlich Hier
     So Heute Melden Geben Alle Leider Super Perfekt Hat Gleiches Genau Würde
+    Entschuldigen Damit Schicken Haben Welche Anbei Möchten Sollen Kommt Wann
     """.split()
 )
 
@@ -958,6 +960,7 @@ class _Writer:
 
 DAY = 86_400.0
 SPAN_DAYS = 730  # the demo forum has been running for about two years
+VIP_SHARE = 0.03  # customers staff marked as VIP: their requests go first in the queue
 MAX_REPLIES = 500
 
 
@@ -1054,14 +1057,26 @@ def _reply_gaps(rng: random.Random, replies: int, available: float) -> list[floa
 # --- the command -------------------------------------------------------------------------
 
 
-def fill_demo(settings: Settings, customers: int, topics: int, posts: int, seed: int = 1) -> None:
-    """Adds `customers`, `topics` and `posts` (first posts included) of German sample content.
+def fill_demo(
+    settings: Settings,
+    customers: int,
+    topics: int,
+    posts: int,
+    seed: int = 1,
+    conversations: int = 0,
+) -> None:
+    """Adds customers, forum topics and posts, and conversations of German sample content.
 
-    Runs again without conflicts: customer numbers, emails and ids continue after the
-    existing ones. Prints a summary and the demo password.
+    `posts` counts first posts too; `conversations` land in the customers' inboxes
+    (board.demo_conversations).
+
+    Runs again without conflicts: customer numbers, emails, ids and ticket numbers continue
+    after the existing ones. Prints a summary and the demo password.
     """
-    if min(customers, topics, posts) < 0:
-        raise ValueError("customers, topics and posts must not be negative")
+    from board.demo_conversations import add_conversations
+
+    if min(customers, topics, posts, conversations) < 0:
+        raise ValueError("customers, topics, posts and conversations must not be negative")
     if posts < topics:
         raise ValueError("posts counts each topic's first post, so it must be at least topics")
     started = time.perf_counter()
@@ -1069,12 +1084,14 @@ def fill_demo(settings: Settings, customers: int, topics: int, posts: int, seed:
     try:
         with engine.begin() as connection:
             summary = _fill(connection, seed, customers, topics, posts)
+            tickets = add_conversations(connection, seed, conversations)
     finally:
         engine.dispose()
     elapsed = time.perf_counter() - started
     print(
         f"Demo content added in {elapsed:.1f} s: {summary['customers']} customers"
-        f"{summary['numbers']}, {summary['staff']} new staff, {topics} topics, {posts} posts."
+        f"{summary['numbers']}, {summary['staff']} new staff, {topics} topics, {posts} posts"
+        + (f", {conversations} conversations (#{tickets[0]}–#{tickets[1]})." if tickets else ".")
     )
     if summary["example"]:
         print(f"Example customer login: {summary['example']}")
@@ -1121,6 +1138,7 @@ def _fill(
                     "role": "staff",
                     "password_hash": password_hash,
                     "created_at": start - timedelta(days=30),
+                    "vip": False,
                 }
             )
             taken.add(email)
@@ -1135,6 +1153,7 @@ def _fill(
         10000,
     )
     customer_rows = []
+    vip_rng = random.Random(f"{seed}:{user_id}:vip")  # the forum's content stays as it was
     for _ in range(customer_count):
         first, last = rng.choice(FIRST_NAMES), rng.choice(LAST_NAMES)
         number += 1
@@ -1148,6 +1167,7 @@ def _fill(
                 "role": "customer",
                 "password_hash": password_hash,
                 "created_at": None,
+                "vip": vip_rng.random() < VIP_SHARE,
             }
         )
         first_names[user_id] = first

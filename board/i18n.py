@@ -9,13 +9,13 @@ from __future__ import annotations
 import gettext as gettext_module
 import io
 from contextvars import ContextVar
-from datetime import datetime
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_time
+from babel.dates import format_date, format_time, format_timedelta
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
@@ -113,3 +113,14 @@ def format_number(number: int) -> str:
 
 def iso(moment: datetime | None) -> str:
     return _local(moment).isoformat(timespec="minutes") if moment else ""
+
+
+def format_duration(delta: timedelta | float | None) -> str:
+    """A rounded span in words: "3 Tage", "5 Stunden" (a float counts hours)."""
+    if delta is None:
+        return ""
+    if not isinstance(delta, timedelta):
+        delta = timedelta(hours=delta)
+    return format_timedelta(
+        delta, threshold=1.5, format="short", locale=_babel_locale(current_locale.get())
+    )

@@ -48,6 +48,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["day"] = i18n.format_day
     env.filters["number"] = i18n.format_number
     env.filters["iso"] = i18n.iso
+    env.filters["duration"] = i18n.format_duration
     env.filters["initials"] = initials
     templates = Jinja2Templates(env=env)
     # Links are site-relative paths: they never depend on the Host header of the request.

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import timedelta
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Page, expect
 
+from board.db import conversations, sync_engine, utcnow
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -137,9 +140,9 @@ def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, p
     staff_context = browser.new_context(locale="de-DE")
     staff_page = staff_context.new_page()
     log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
-    staff_page.goto(f"{base}/inbox/1001")
-    staff_page.get_by_label("Ihre Antwort").fill("Danke, wir korrigieren die Rechnung.")
-    staff_page.get_by_role("button", name="Antwort senden").click()
+    staff_page.goto(f"{base}/staff/t/1001")
+    staff_page.locator("#field-body").fill("Danke, wir korrigieren die Rechnung.")
+    staff_page.get_by_role("button", name="Senden", exact=True).click()
     staff_context.close()
 
     page.goto(f"{base}/inbox")
@@ -179,3 +182,63 @@ def test_an_english_speaking_guest_writes_through_the_contact_form(live_server: 
     expect(page.locator(".thread .message")).to_have_count(2)
     page.screenshot(path=str(ARTIFACTS / "guest-conversation-en.png"), full_page=True)
     context.close()
+
+
+def test_staff_answer_the_longest_waiting_request_by_keyboard_with_a_canned_reply(
+    live_server: str, page: Page, browser, settings
+):
+    base = live_server
+    register(page, base)
+    for text in ("Frage zur Lieferzeit meines Hubs", "Wann kommt mein Rauchmelder an?"):
+        page.goto(f"{base}/inbox/new")
+        page.get_by_label("Ihre Nachricht").fill(text)
+        page.get_by_role("button", name="Nachricht senden").click()
+        expect(page.locator("#subject")).to_contain_text(text[:20])
+    # The second request has waited longest: the queue must put it first.
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        connection.execute(
+            conversations.update()
+            .where(conversations.c.number == 1002)
+            .values(waiting_since=utcnow() - timedelta(days=2))
+        )
+    engine.dispose()
+
+    staff_context = browser.new_context(locale="de-DE")
+    staff = staff_context.new_page()
+    log_in(staff, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff.goto(f"{base}/staff/replies")
+    staff.get_by_label("Kürzel (ohne #)").fill("versand")
+    staff.get_by_label("Titel").fill("Versandzeit")
+    staff.get_by_label("Text").fill("Ihre Bestellung geht heute noch in den Versand.")
+    staff.get_by_role("button", name="Speichern").click()
+    expect(staff.locator("#canned-replies")).to_contain_text("#versand")
+
+    staff.goto(f"{base}/staff")
+    staff.keyboard.press("j")
+    expect(staff.locator(".queue-row.is-selected")).to_contain_text("#1002")
+    staff.keyboard.press("Enter")
+    expect(staff.locator("#ticket-number")).to_have_text("#1002")
+    staff.keyboard.press("r")
+    expect(staff.locator("#field-body")).to_be_focused()
+    staff.keyboard.type("Guten Tag,\n#vers")
+    expect(staff.locator("#canned-menu")).to_contain_text("Versandzeit")
+    staff.keyboard.press("Enter")
+    expect(staff.locator("#field-body")).to_have_value(
+        "Guten Tag,\nIhre Bestellung geht heute noch in den Versand."
+    )
+    expect(staff.locator("#field-status")).to_have_value("pending")
+    staff.get_by_role("button", name="Senden", exact=True).click()
+    expect(staff.locator("#status")).to_have_text("Wartet auf Kunde")
+    staff_context.close()
+
+    page.goto(f"{base}/inbox/1002")
+    expect(page.locator(".thread")).to_contain_text(
+        "Ihre Bestellung geht heute noch in den Versand."
+    )
+    with engine.connect() as connection:
+        status = connection.execute(
+            sa.select(conversations.c.status).where(conversations.c.number == 1002)
+        ).scalar_one()
+    engine.dispose()
+    assert status == "pending"

@@ -99,7 +99,7 @@ def test_overview_lists_newest_activity_first_with_counts_and_unread(people, set
     page = erika.get("/inbox").text
     assert page.index("Zweite Anfrage") < page.index("Erste Anfrage")
     assert "is-unread" not in page  # own messages are read
-    assert staff.submit(f"/inbox/{first}/reply", {"body": "Ist unterwegs."}).status_code == 303
+    assert staff.submit(f"/staff/t/{first}/reply", {"body": "Ist unterwegs."}).status_code == 303
     page = erika.get("/inbox").text
     assert page.index("Erste Anfrage") < page.index("Zweite Anfrage")
     first_row = re.search(r'<li class="conversation-row is-unread">.*?</li>', page, re.S).group(0)
@@ -114,7 +114,7 @@ def test_unread_badge_opening_and_mark_all_read(people):
     numbers = [open_conversation(erika, f"Frage {n}") for n in range(3)]
     assert unread_badge(erika) == 0
     for number in numbers:
-        staff.submit(f"/inbox/{number}/reply", {"body": "Antwort vom Team"})
+        staff.submit(f"/staff/t/{number}/reply", {"body": "Antwort vom Team"})
     assert unread_badge(erika) == 3
     page = erika.get(f"/inbox/{numbers[0]}").text  # opening marks it read
     assert re.search(r'id="unread-count"[^>]*>2<', page)
@@ -127,8 +127,8 @@ def test_unread_badge_opening_and_mark_all_read(people):
 def test_staff_opening_a_conversation_does_not_mark_it_read_for_the_customer(people):
     erika, staff = people.customer(), people.staff()
     number = open_conversation(erika)
-    staff.submit(f"/inbox/{number}/reply", {"body": "Antwort"})
-    staff.get(f"/inbox/{number}")
+    staff.submit(f"/staff/t/{number}/reply", {"body": "Antwort"})
+    staff.get(f"/staff/t/{number}")
     assert unread_badge(erika) == 1
 
 
@@ -202,7 +202,7 @@ def test_internal_notes_never_reach_the_customer(people, settings):
     )
     assert "Kunde ist schwierig" not in erika.get(f"/inbox/{number}").text
     assert "Kunde ist schwierig" not in erika.get("/inbox?q=schwierig").text
-    assert "Kunde ist schwierig" in people.staff().get(f"/inbox/{number}").text
+    assert "Kunde ist schwierig" in people.staff().get(f"/staff/t/{number}").text
 
 
 # --- access ------------------------------------------------------------------------------
@@ -218,7 +218,7 @@ def test_another_customers_conversation_and_files_are_404(people, client, settin
     assert max_.get(file_url).status_code == 404
     assert client.get(file_url).status_code == 404
     assert client.get(f"/inbox/{number}").status_code == 303  # guests go to the login
-    assert staff.get(f"/inbox/{number}").status_code == 200
+    assert staff.get(f"/staff/t/{number}").status_code == 200
     assert staff.get(file_url).status_code == 200
     assert erika.get(file_url).content == PDF
     assert rows(settings, sa.select(sa.func.count()).select_from(messages))[0][0] == 1

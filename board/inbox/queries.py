@@ -25,6 +25,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
+from board.inbox import workflow
 from board.markup import render_markdown, subject_from
 from board.security import CurrentUser
 from board.uploads import StoredFile
@@ -114,7 +115,7 @@ async def mark_all_read(db: Database, user_id: int) -> None:
 # --- lists -------------------------------------------------------------------------------
 
 
-def _search_condition(query: str):
+def search_condition(query: str):
     """Ticket number (`#1042`, `1042`) or words of the subject or the visible messages."""
     number = query.strip().removeprefix("#")
     if number.isdigit():
@@ -140,7 +141,7 @@ def _inbox_filter(user: CurrentUser, kind: str | None, query: str | None):
     if kind in KINDS:
         conditions.append(conversations.c.kind == kind)
     if query:
-        conditions.append(_search_condition(query))
+        conditions.append(search_condition(query))
     return sa.and_(*conditions)
 
 
@@ -246,7 +247,7 @@ async def attachment_or_404(db: Database, attachment_id: int) -> Record:
 # --- writing -----------------------------------------------------------------------------
 
 
-async def _next_number(db: Database) -> int:
+async def next_ticket_number(db: Database) -> int:
     highest = await db.fetch_val(sa.select(sa.func.max(conversations.c.number)))
     return max(FIRST_TICKET_NUMBER, (highest or 0) + 1)
 
@@ -255,29 +256,36 @@ async def open_conversation(
     db: Database,
     body: str,
     files: Sequence[StoredFile],
-    customer: CurrentUser | None = None,
+    customer: CurrentUser | Record | None = None,
     guest: tuple[str, str, str] | None = None,
     kind: str = "support",
+    author: CurrentUser | None = None,
     side_effects=None,
 ) -> Record:
     """A new conversation with its first message. `guest` is (name, email, link token).
 
+    The customer writes it, unless staff open it for them (`author`: an invoice notice).
+    A customer's request goes to the next staff member in the rotation.
     `side_effects(conversation)` runs inside the same transaction (mail to the outbox).
     """
     subject, cut = subject_from(body)
+    from_staff = author is not None
     async with write_transaction(db):
         now = utcnow()
         values = dict(
-            number=await _next_number(db),
+            number=await next_ticket_number(db),
             kind=kind,
             subject=subject,
             subject_cut=cut,
-            status="open",
+            status="solved" if from_staff else "open",
             created_at=now,
             last_message_at=now,
         )
         if customer is not None:
             values["customer_id"] = customer.id
+            values["vip"] = await db.fetch_val(
+                sa.select(users.c.vip).where(users.c.id == customer.id)
+            )
         else:
             name, email, token = guest
             values.update(guest_name=name, guest_email=email, guest_token_hash=token_hash(token))
@@ -285,7 +293,11 @@ async def open_conversation(
             conversations.insert().values(**values).returning(conversations.c.id)
         )
         conversation = await db.fetch_one(CONVERSATION.where(conversations.c.id == conversation_id))
-        await _add_message(db, conversation, customer, body, files, now)
+        if not from_staff:
+            assignee_id = await workflow.next_in_rotation(db, now)
+            if assignee_id is not None:
+                await workflow.assign(db, conversation_id, None, assignee_id)
+        await _add_message(db, conversation, author or customer, body, files, now)
         if side_effects is not None:
             await side_effects(conversation)
     return conversation
@@ -297,9 +309,14 @@ async def add_reply(
     author_user: CurrentUser | None,
     body: str,
     files: Sequence[StoredFile],
+    internal: bool = False,
+    status: str | None = None,
 ) -> int:
+    """A message in an existing conversation; staff choose the `status` it leaves behind."""
     async with write_transaction(db):
-        return await _add_message(db, conversation, author_user, body, files, utcnow())
+        return await _add_message(
+            db, conversation, author_user, body, files, utcnow(), internal, status
+        )
 
 
 async def _add_message(
@@ -310,8 +327,9 @@ async def _add_message(
     files: Sequence[StoredFile],
     now: datetime,
     internal: bool = False,
+    status: str | None = None,
 ) -> int:
-    """Inserts the message and its files and keeps the conversation's derived columns."""
+    """Inserts the message and its files, keeps the derived columns and moves the status."""
     author_id = author_user.id if author_user else None
     message_id = await db.fetch_val(
         messages.insert()
@@ -346,18 +364,26 @@ async def _add_message(
             last_public_author_id=author_id,
         )
     if not from_staff:
-        # The customer (or guest) wrote: the ball is in the shop's court again, even when
-        # the conversation had been solved.
-        changes.update(last_customer_message_at=now, status="open")
+        changes.update(
+            last_customer_message_at=now,
+            waiting_since=sa.func.coalesce(conversations.c.waiting_since, now),
+        )
     elif not internal:
-        # The first staff member to answer looks after the conversation from then on.
+        # The first staff member to answer looks after the conversation from then on, and
+        # whoever still waits has been answered: the wait starts anew from the next message.
         changes.update(
             assignee_id=sa.func.coalesce(conversations.c.assignee_id, author_id),
             first_response_at=sa.func.coalesce(conversations.c.first_response_at, now),
+            waiting_since=None,
         )
     await db.execute(
         conversations.update().where(conversations.c.id == conversation.id).values(**changes)
     )
+    if not from_staff:
+        # The ball is in the shop's court again, even when the conversation had been solved.
+        await workflow.set_status(db, conversation.id, None, "open", now)
+    elif status is not None:
+        await workflow.set_status(db, conversation.id, author_id, status, now)
     if author_user is not None and not internal:
         await _upsert_marker(db, author_user.id, conversation.id, message_id)
     return message_id

@@ -15,7 +15,7 @@ from starlette.routing import Route
 from board import mail, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.i18n import gettext as _
-from board.inbox import queries
+from board.inbox import queries, workflow
 from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
 from board.web import (
     client_ip,
@@ -40,7 +40,7 @@ GUEST_MESSAGES_PER_HOUR = 5
 INLINE_TYPES = {"image/png", "image/jpeg"}
 
 
-async def _read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
+async def read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
     """The body and the stored files of a message form, or the errors that refuse it."""
     form = await read_form(request, max_files=MAX_FILES * 3)
     try:
@@ -93,6 +93,8 @@ async def _store_message_files(
 
 async def inbox(request: Request) -> Response:
     user = require_user(request)
+    if user.is_staff:
+        return redirect(path_for(request, "staff_queue"))  # staff answer from the queue
     kind = request.query_params.get("kind", "all")
     kind_filter = kind if kind in queries.KINDS else None
     query = request.query_params.get("q", "").strip()[:200]
@@ -118,7 +120,7 @@ async def new_message(request: Request) -> Response:
         raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
     if request.method == "GET":
         return render(request, "inbox/new.html", body="", errors={})
-    form, body, files, errors = await _read_message_form(request)
+    form, body, files, errors = await read_message_form(request)
     if errors:
         return render(request, "inbox/new.html", 400, body=body, errors=errors)
     conversation = await queries.open_conversation(db(request), body, files, customer=user)
@@ -128,6 +130,8 @@ async def new_message(request: Request) -> Response:
 async def conversation(request: Request) -> Response:
     user = require_user(request)
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    if user.is_staff:
+        return redirect(path_for(request, "staff_conversation", number=record.number))
     return await _render_conversation(request, record, user)
 
 
@@ -154,7 +158,10 @@ async def _render_conversation(
 async def conversation_reply(request: Request) -> Response:
     user = require_user(request)
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
-    form, body, files, errors = await _read_message_form(request)
+    form, body, files, errors = await read_message_form(request)
+    if user.is_staff:
+        # Staff answer from the queue, where they choose the status the answer leaves.
+        raise HTTPException(403, _("Please answer from the staff queue."))
     if not permissions.can_reply_to_conversation(user, record):
         raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
@@ -210,7 +217,7 @@ async def contact(request: Request) -> Response:
         return redirect(path_for(request, "new_message"))  # customers write from the inbox
     if request.method == "GET":
         return render(request, "inbox/contact.html", form={}, errors={})
-    form, body, files, errors = await _read_message_form(request)
+    form, body, files, errors = await read_message_form(request)
     values = {"name": field(form, "name", 120), "email": field(form, "email", 320), "body": body}
     if field(form, HONEYPOT_FIELD):
         return redirect(path_for(request, "index"))
@@ -219,12 +226,16 @@ async def contact(request: Request) -> Response:
     if await security.recent_events(db(request), "contact", ip, window) >= GUEST_MESSAGES_PER_HOUR:
         errors = {"form": _("Too many messages from your network. Please try again later.")}
         return render(request, "inbox/contact.html", 429, form=values, errors=errors)
+    blocked = False
     if not values["name"]:
         errors["name"] = _("Please enter your name.")
     if problem := email_problem(values["email"]):
         errors["email"] = problem
+    elif blocked := await workflow.is_blocked(db(request), values["email"]):
+        errors["email"] = _("We do not accept messages from this address.")
     if errors:
-        return render(request, "inbox/contact.html", 400, form=values, errors=errors)
+        status_code = 403 if blocked else 400
+        return render(request, "inbox/contact.html", status_code, form=values, errors=errors)
     token = secrets.token_urlsafe(32)
     link = f"{settings_of(request).base_url}{path_for(request, 'guest_conversation', token=token)}"
 
@@ -303,7 +314,7 @@ async def _render_guest(request, record, token, status_code=200, **form_state) -
 async def guest_reply(request: Request) -> Response:
     token = request.path_params["token"]
     record = await queries.conversation_for_token(db(request), token)
-    form, body, files, errors = await _read_message_form(request)
+    form, body, files, errors = await read_message_form(request)
     if not permissions.guest_can_reply(record):
         raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:

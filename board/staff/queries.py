@@ -7,11 +7,27 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
+from starlette.exceptions import HTTPException
 
-from board.db import absences, conversation_events, fetch_rows, users, utcnow
+from board.db import (
+    absences,
+    canned_replies,
+    conversation_events,
+    conversations,
+    fetch_row,
+    fetch_rows,
+    fetch_value,
+    messages,
+    users,
+    utcnow,
+    write_transaction,
+)
+from board.inbox.queries import next_ticket_number, search_condition
+from board.inbox.workflow import STATUSES, record_event
+from board.markup import render_markdown, subject_from
 
 Record = Any
-STATUSES = ("open", "pending", "solved", "spam")
+__all__ = ["STATUSES", "record_event"]  # used by board.staff.publish and board.staff.team
 
 
 # --- team availability -------------------------------------------------------------------
@@ -29,29 +45,6 @@ async def current_absences(db: Database, now: datetime | None = None) -> dict[in
     return {row.user_id: row for row in rows}
 
 
-async def record_event(
-    db: Database,
-    conversation_id: int,
-    actor_id: int | None,
-    action: str,
-    old_value: str | None,
-    new_value: str | None,
-    note: str = "",
-) -> None:
-    """One line of the status history; written in the transaction of the change itself."""
-    await db.execute(
-        conversation_events.insert().values(
-            conversation_id=conversation_id,
-            actor_id=actor_id,
-            action=action,
-            old_value=old_value,
-            new_value=new_value,
-            note=note,
-            created_at=utcnow(),
-        )
-    )
-
-
 async def active_staff(db: Database) -> list[Record]:
     return await fetch_rows(
         db,
@@ -59,3 +52,330 @@ async def active_staff(db: Database) -> list[Record]:
         .where(users.c.role.in_(("staff", "admin")), users.c.is_active.is_(True))
         .order_by(users.c.name),
     )
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+QUEUE_KINDS = ("support", "invoice")  # announcements take no replies: nothing to answer
+customer = users.alias("customer")
+assignee = users.alias("assignee")
+
+
+def _queue_filter(status: str, assigned: str, me: int, query: str | None):
+    conditions = [conversations.c.kind.in_(QUEUE_KINDS), conversations.c.status == status]
+    if assigned == "me":
+        conditions.append(conversations.c.assignee_id == me)
+    elif assigned == "none":
+        conditions.append(conversations.c.assignee_id.is_(None))
+    if query:
+        conditions.append(search_condition(query))
+    return sa.and_(*conditions)
+
+
+def _queue_order(status: str):
+    if status == "open":
+        # VIP customers first, then whoever has waited longest.
+        return (
+            conversations.c.vip.desc(),
+            conversations.c.waiting_since,
+            conversations.c.id,
+        )
+    return (conversations.c.last_message_at.desc(), conversations.c.id.desc())
+
+
+QUEUE_COLUMNS = (
+    conversations.c.id,
+    conversations.c.number,
+    conversations.c.kind,
+    conversations.c.subject,
+    conversations.c.subject_cut,
+    conversations.c.status,
+    conversations.c.vip,
+    conversations.c.customer_id,
+    conversations.c.guest_name,
+    conversations.c.guest_email,
+    conversations.c.assignee_id,
+    conversations.c.created_at,
+    conversations.c.last_message_at,
+    conversations.c.waiting_since,
+    conversations.c.message_count,
+    customer.c.name.label("customer_name"),
+    customer.c.customer_number,
+    assignee.c.name.label("assignee_name"),
+)
+
+
+def _with_people(statement: sa.Select) -> sa.Select:
+    return statement.select_from(
+        conversations.outerjoin(customer, customer.c.id == conversations.c.customer_id).outerjoin(
+            assignee, assignee.c.id == conversations.c.assignee_id
+        )
+    )
+
+
+async def queue_page(
+    db: Database,
+    status: str,
+    assigned: str,
+    me: int,
+    query: str | None,
+    page: int,
+    per_page: int,
+) -> list[Record]:
+    """One page of the queue with customer and assignee names: one query."""
+    statement = (
+        _with_people(sa.select(*QUEUE_COLUMNS))
+        .where(_queue_filter(status, assigned, me, query))
+        .order_by(*_queue_order(status))
+        .limit(per_page)
+        .offset((page - 1) * per_page)
+    )
+    return await fetch_rows(db, statement)
+
+
+async def queue_total(db: Database, status: str, assigned: str, me: int, query: str) -> int:
+    return await db.fetch_val(
+        sa.select(sa.func.count())
+        .select_from(conversations)
+        .where(_queue_filter(status, assigned, me, query))
+    )
+
+
+async def queue_counts(db: Database, me: int) -> dict[str, dict[str, int]]:
+    """Conversations per status, each for all, mine and unassigned: one indexed scan."""
+    rows = await fetch_rows(
+        db,
+        sa.select(
+            conversations.c.status,
+            sa.func.count().label("all"),
+            sa.func.count(sa.case((conversations.c.assignee_id == me, 1))).label("me"),
+            sa.func.count(sa.case((conversations.c.assignee_id.is_(None), 1))).label("none"),
+        )
+        .where(conversations.c.kind.in_(QUEUE_KINDS))
+        .group_by(conversations.c.status),
+    )
+    counts = {status: {"all": 0, "me": 0, "none": 0} for status in STATUSES}
+    for row in rows:
+        counts[row.status] = {"all": row.all, "me": row.me, "none": row.none}
+    return counts
+
+
+async def count_waiting_since_before(db: Database, moment: datetime) -> int:
+    """Open requests that have waited past the alert threshold."""
+    return await db.fetch_val(
+        sa.select(sa.func.count())
+        .select_from(conversations)
+        .where(
+            conversations.c.kind.in_(QUEUE_KINDS),
+            conversations.c.status == "open",
+            conversations.c.waiting_since < moment,
+        )
+    )
+
+
+async def latest_conversations(db: Database, limit: int = 10) -> list[Record]:
+    return await fetch_rows(
+        db,
+        _with_people(sa.select(*QUEUE_COLUMNS))
+        .where(conversations.c.kind.in_(QUEUE_KINDS), conversations.c.status != "spam")
+        .order_by(conversations.c.id.desc())
+        .limit(limit),
+    )
+
+
+# --- one conversation --------------------------------------------------------------------
+
+
+async def history_of(db: Database, conversation_id: int) -> list[Record]:
+    actor = users.alias("actor")
+    return await fetch_rows(
+        db,
+        sa.select(conversation_events, actor.c.name.label("actor_name"))
+        .select_from(
+            conversation_events.outerjoin(actor, actor.c.id == conversation_events.c.actor_id)
+        )
+        .where(conversation_events.c.conversation_id == conversation_id)
+        .order_by(conversation_events.c.id),
+    )
+
+
+async def customer_or_none(db: Database, customer_id: int | None) -> Record | None:
+    if customer_id is None:
+        return None
+    return await fetch_row(
+        db,
+        sa.select(
+            users.c.id,
+            users.c.name,
+            users.c.email,
+            users.c.customer_number,
+            users.c.created_at,
+            users.c.post_count,
+            users.c.note,
+            users.c.vip,
+            users.c.is_active,
+        ).where(users.c.id == customer_id, users.c.role == "customer"),
+    )
+
+
+async def conversations_of_person(
+    db: Database,
+    customer_id: int | None,
+    guest_email: str | None,
+    except_id: int | None = None,
+    limit: int = 10,
+) -> list[Record]:
+    """The person's conversations, newest first: by account, or by a guest's address."""
+    if customer_id is not None:
+        owner = conversations.c.customer_id == customer_id
+    elif guest_email:
+        owner = conversations.c.guest_email == guest_email
+    else:
+        return []
+    statement = (
+        sa.select(
+            conversations.c.id,
+            conversations.c.number,
+            conversations.c.kind,
+            conversations.c.subject,
+            conversations.c.subject_cut,
+            conversations.c.status,
+            conversations.c.last_message_at,
+        )
+        .where(owner)
+        .order_by(conversations.c.last_message_at.desc())
+        .limit(limit)
+    )
+    if except_id is not None:
+        statement = statement.where(conversations.c.id != except_id)
+    return await fetch_rows(db, statement)
+
+
+async def save_customer_note(db: Database, customer_id: int, note: str, vip: bool) -> None:
+    async with write_transaction(db):
+        await db.execute(users.update().where(users.c.id == customer_id).values(note=note, vip=vip))
+        # Copied onto the conversations, so the queue sorts VIPs first from its index.
+        await db.execute(
+            conversations.update()
+            .where(conversations.c.customer_id == customer_id, conversations.c.vip != vip)
+            .values(vip=vip)
+        )
+
+
+async def customer_by_login(db: Database, login: str) -> Record | None:
+    """A customer by customer number or email, as staff type it on the invoice form."""
+    login = login.strip().lower()
+    if login.isdigit():
+        condition = users.c.customer_number == int(login)
+    else:
+        condition = users.c.email == login
+    return await fetch_row(
+        db,
+        sa.select(users.c.id, users.c.name, users.c.customer_number).where(
+            condition, users.c.role == "customer"
+        ),
+    )
+
+
+# --- canned replies ----------------------------------------------------------------------
+
+
+async def canned_replies_list(db: Database) -> list[Record]:
+    return await fetch_rows(db, sa.select(canned_replies).order_by(canned_replies.c.shortcut))
+
+
+async def canned_reply_or_404(db: Database, reply_id: int) -> Record:
+    row = await fetch_row(db, sa.select(canned_replies).where(canned_replies.c.id == reply_id))
+    if row is None:
+        raise HTTPException(404)
+    return row
+
+
+async def shortcut_taken(db: Database, shortcut: str, except_id: int | None) -> bool:
+    statement = sa.select(canned_replies.c.id).where(canned_replies.c.shortcut == shortcut)
+    if except_id is not None:
+        statement = statement.where(canned_replies.c.id != except_id)
+    return await fetch_value(db, statement) is not None
+
+
+async def save_canned_reply(
+    db: Database, reply_id: int | None, shortcut: str, title: str, body: str, author_id: int
+) -> None:
+    values = dict(shortcut=shortcut, title=title, body=body, updated_at=utcnow())
+    if reply_id is None:
+        await db.execute(canned_replies.insert().values(created_by=author_id, **values))
+    else:
+        await db.execute(
+            canned_replies.update().where(canned_replies.c.id == reply_id).values(**values)
+        )
+
+
+async def delete_canned_reply(db: Database, reply_id: int) -> None:
+    await db.execute(canned_replies.delete().where(canned_replies.c.id == reply_id))
+
+
+# --- broadcasts --------------------------------------------------------------------------
+
+
+async def announce(db: Database, author_id: int, body: str) -> int:
+    """An announcement into every active customer's inbox; returns how many received it.
+
+    Three set-based statements, however many customers there are: the conversations
+    (numbered in one go), their one message each, and the pointer to that message.
+    """
+    subject, cut = subject_from(body)
+    body_html = render_markdown(body)
+    async with write_transaction(db):
+        now = utcnow()
+        first_number = await next_ticket_number(db)
+        recipients = sa.select(
+            (first_number - 1 + sa.func.row_number().over(order_by=users.c.id)).label("number"),
+            users.c.id.label("customer_id"),
+            users.c.vip,
+        ).where(users.c.role == "customer", users.c.is_active.is_(True))
+        columns = ["number", "customer_id", "vip"]
+        constants = {
+            "kind": "announcement",
+            "subject": subject,
+            "subject_cut": cut,
+            "status": "solved",
+            "created_at": now,
+            "last_message_at": now,
+            "message_count": 1,
+            "last_public_author_id": author_id,
+        }
+        select_all = recipients.add_columns(
+            *(sa.literal(value).label(name) for name, value in constants.items())
+        )
+        await db.execute(conversations.insert().from_select([*columns, *constants], select_all))
+        new_conversations = sa.select(conversations.c.id).where(
+            conversations.c.number >= first_number, conversations.c.kind == "announcement"
+        )
+        message_values = sa.select(
+            conversations.c.id,
+            sa.literal(author_id),
+            sa.literal(body),
+            sa.literal(body_html),
+            sa.literal(False),
+            sa.literal(now),
+        ).where(conversations.c.id.in_(new_conversations))
+        await db.execute(
+            messages.insert().from_select(
+                ["conversation_id", "author_id", "body", "body_html", "internal", "created_at"],
+                message_values,
+            )
+        )
+        await db.execute(
+            conversations.update()
+            .where(conversations.c.number >= first_number, conversations.c.kind == "announcement")
+            .values(
+                last_public_message_id=sa.select(sa.func.max(messages.c.id))
+                .where(messages.c.conversation_id == conversations.c.id)
+                .scalar_subquery()
+            )
+        )
+        return await db.fetch_val(
+            sa.select(sa.func.count())
+            .select_from(conversations)
+            .where(conversations.c.number >= first_number)
+        )

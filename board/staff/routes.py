@@ -1,0 +1,395 @@
+"""The staff area: the queue, one conversation with its customer, answers, canned replies,
+customers' notes, announcements and invoice notices, and the staff home page."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+import sqlalchemy as sa
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from board.db import users, utcnow, write_transaction
+from board.i18n import gettext as _
+from board.inbox import queries as inbox_queries
+from board.inbox import workflow
+from board.inbox.routes import read_message_form
+from board.staff import canned, publish, queries
+from board.staff.publish import routes as publish_routes
+from board.staff.team import routes as team_routes
+from board.web import (
+    db,
+    field,
+    page_count,
+    page_number,
+    path_for,
+    read_form,
+    redirect,
+    render,
+    require_staff,
+    safe_next,
+    settings_of,
+)
+
+PER_PAGE = 30
+ASSIGNED_FILTERS = ("me", "none", "all")
+NOTE_MAX = 5_000
+CANNED_BODY_MAX = 20_000
+
+
+def _wait_facts(request: Request, rows, now: datetime) -> dict[int, dict]:
+    """How long each open request has waited, and whether that is past the alert."""
+    settings = settings_of(request)
+    alert_since = settings.office.moment_before(now, settings.wait_alert_hours)
+    facts = {}
+    for row in rows:
+        if row.status == "open" and row.waiting_since is not None:
+            facts[row.id] = {
+                "waited": now - row.waiting_since,
+                "business_hours": settings.office.hours_between(row.waiting_since, now),
+                "overdue": row.waiting_since < alert_since,
+            }
+    return facts
+
+
+# --- the queue and the staff home --------------------------------------------------------
+
+
+async def queue(request: Request) -> Response:
+    user = require_staff(request)
+    params = request.query_params
+    status = params.get("status") if params.get("status") in workflow.STATUSES else "open"
+    assigned = params.get("assigned") if params.get("assigned") in ASSIGNED_FILTERS else "all"
+    query = params.get("q", "").strip()[:200]
+    page = page_number(request)
+    counts = await queries.queue_counts(db(request), user.id)
+    rows = await queries.queue_page(db(request), status, assigned, user.id, query, page, PER_PAGE)
+    if query:
+        total = await queries.queue_total(db(request), status, assigned, user.id, query)
+    else:
+        total = counts[status][assigned]
+    now = utcnow()
+    return render(
+        request,
+        "staff/queue.html",
+        rows=rows,
+        waits=_wait_facts(request, rows, now),
+        absent=await queries.current_absences(db(request)),
+        counts=counts,
+        status=status,
+        assigned=assigned,
+        query=query,
+        page=page,
+        pages=page_count(total, PER_PAGE),
+        total=total,
+    )
+
+
+async def home(request: Request) -> Response:
+    user = require_staff(request)
+    settings = settings_of(request)
+    now = utcnow()
+    counts = await queries.queue_counts(db(request), user.id)
+    overdue = await queries.count_waiting_since_before(
+        db(request), settings.office.moment_before(now, settings.wait_alert_hours)
+    )
+    latest = await queries.latest_conversations(db(request))
+    return render(
+        request,
+        "staff/home.html",
+        counts=counts,
+        overdue=overdue,
+        latest=latest,
+        waits=_wait_facts(request, latest, now),
+    )
+
+
+# --- one conversation --------------------------------------------------------------------
+
+
+async def conversation(request: Request) -> Response:
+    user = require_staff(request)
+    record = await inbox_queries.conversation_or_404(
+        db(request), request.path_params["number"], user
+    )
+    return await _render_conversation(request, record, user)
+
+
+async def _render_conversation(
+    request: Request, record, user, status_code: int = 200, **form_state
+) -> Response:
+    database = db(request)
+    person = await queries.customer_or_none(database, record.customer_id)
+    return render(
+        request,
+        "staff/conversation.html",
+        status_code,
+        conversation=record,
+        thread=await inbox_queries.messages_of(database, record.id, user),
+        history=await queries.history_of(database, record.id),
+        person=person,
+        others=await queries.conversations_of_person(
+            database, record.customer_id, record.guest_email, except_id=record.id
+        ),
+        can_publish=publish.can_publish(record),
+        staff=await queries.active_staff(database),
+        absent=await queries.current_absences(database),
+        # For the reply box's #shortcut suggestions (static/js/staff.js).
+        canned_json=[
+            {"shortcut": row.shortcut, "title": row.title, "body": row.body}
+            for row in await queries.canned_replies_list(database)
+        ],
+        body=form_state.get("body", ""),
+        internal=form_state.get("internal", False),
+        reply_status=form_state.get("reply_status", "pending"),
+        errors=form_state.get("errors", {}),
+    )
+
+
+async def _staff_signature(request: Request, user_id: int) -> str:
+    return await db(request).fetch_val(sa.select(users.c.signature).where(users.c.id == user_id))
+
+
+async def reply(request: Request) -> Response:
+    user = require_staff(request)
+    record = await inbox_queries.conversation_or_404(
+        db(request), request.path_params["number"], user
+    )
+    form, body, files, errors = await read_message_form(request)
+    internal = field(form, "internal") in {"1", "on", "true"}
+    status = field(form, "status") or ("pending" if not internal else record.status)
+    if status not in workflow.STATUSES:
+        errors["status"] = _("Please choose a status.")
+    if errors:
+        return await _render_conversation(
+            request,
+            record,
+            user,
+            400,
+            body=body,
+            internal=internal,
+            reply_status=status,
+            errors=errors,
+        )
+    replies = {row.shortcut: row.body for row in await queries.canned_replies_list(db(request))}
+    body = canned.expand(body, replies)
+    if not internal and (signature := await _staff_signature(request, user.id)):
+        body = f"{body}\n\n{signature}"
+    message_id = await inbox_queries.add_reply(
+        db(request), record, user, body, files, internal=internal, status=status
+    )
+    return redirect(
+        path_for(request, "staff_conversation", number=record.number), anchor=f"m{message_id}"
+    )
+
+
+async def update(request: Request) -> Response:
+    """Status and assignee without an answer: take it, hand it on with a note, close it."""
+    user = require_staff(request)
+    record = await inbox_queries.conversation_or_404(
+        db(request), request.path_params["number"], user
+    )
+    form = await read_form(request)
+    status = field(form, "status")
+    wanted = field(form, "assignee")
+    note = field(form, "note", 1_000)
+    errors = {}
+    if status and status not in workflow.STATUSES:
+        errors["update"] = _("Please choose a status.")
+    staff_ids = {member.id for member in await queries.active_staff(db(request))}
+    assignee_id: int | None = record.assignee_id
+    if wanted == "me":
+        assignee_id = user.id
+    elif wanted == "none":
+        assignee_id = None
+    elif wanted.isdigit() and int(wanted) in staff_ids:
+        assignee_id = int(wanted)
+    elif wanted:
+        errors["update"] = _("Please choose an active staff member.")
+    if errors:
+        return await _render_conversation(request, record, user, 400, errors=errors)
+    async with write_transaction(db(request)):
+        if status:
+            await workflow.set_status(db(request), record.id, user.id, status, note=note)
+        if assignee_id != record.assignee_id or (note and not status):
+            await workflow.assign(db(request), record.id, user.id, assignee_id, note)
+    return redirect(path_for(request, "staff_conversation", number=record.number))
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+async def customer(request: Request) -> Response:
+    require_staff(request)
+    person = await queries.customer_or_none(db(request), request.path_params["customer_id"])
+    if person is None:
+        raise HTTPException(404)
+    if request.method == "POST":
+        form = await read_form(request)
+        await queries.save_customer_note(
+            db(request), person.id, field(form, "note", NOTE_MAX), field(form, "vip") == "1"
+        )
+        fallback = str(path_for(request, "staff_customer", customer_id=person.id))
+        return redirect(safe_next(field(form, "next"), fallback))
+    return render(
+        request,
+        "staff/customer.html",
+        person=person,
+        conversations=await queries.conversations_of_person(db(request), person.id, None, limit=50),
+    )
+
+
+# --- canned replies ----------------------------------------------------------------------
+
+
+def _canned_problems(shortcut: str, title: str, body: str) -> dict[str, str]:
+    errors = {}
+    if not canned.is_valid_shortcut(shortcut):
+        errors["shortcut"] = _(
+            "A shortcut starts with a letter and uses only a-z, 0-9, - and _ (at most 40)."
+        )
+    if not title:
+        errors["title"] = _("Please enter a title.")
+    if not body:
+        errors["body"] = _("Please write the text of the reply.")
+    return errors
+
+
+async def canned_replies(request: Request) -> Response:
+    user = require_staff(request)
+    values = {"shortcut": "", "title": "", "body": ""}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = await read_form(request)
+        values = {
+            "shortcut": canned.normalize_shortcut(field(form, "shortcut", 60)),
+            "title": field(form, "title", 120),
+            "body": field(form, "body", CANNED_BODY_MAX),
+        }
+        errors = _canned_problems(**values)
+        if not errors and await queries.shortcut_taken(db(request), values["shortcut"], None):
+            errors["shortcut"] = _("This shortcut is already in use.")
+        if not errors:
+            await queries.save_canned_reply(db(request), None, author_id=user.id, **values)
+            return redirect(path_for(request, "canned_replies"))
+    return render(
+        request,
+        "staff/replies.html",
+        400 if errors else 200,
+        replies=await queries.canned_replies_list(db(request)),
+        values=values,
+        errors=errors,
+    )
+
+
+async def canned_reply(request: Request) -> Response:
+    user = require_staff(request)
+    existing = await queries.canned_reply_or_404(db(request), request.path_params["reply_id"])
+    values = {"shortcut": existing.shortcut, "title": existing.title, "body": existing.body}
+    errors: dict[str, str] = {}
+    if request.method == "POST":
+        form = await read_form(request)
+        values = {
+            "shortcut": canned.normalize_shortcut(field(form, "shortcut", 60)),
+            "title": field(form, "title", 120),
+            "body": field(form, "body", CANNED_BODY_MAX),
+        }
+        errors = _canned_problems(**values)
+        if not errors and await queries.shortcut_taken(
+            db(request), values["shortcut"], existing.id
+        ):
+            errors["shortcut"] = _("This shortcut is already in use.")
+        if not errors:
+            await queries.save_canned_reply(db(request), existing.id, author_id=user.id, **values)
+            return redirect(path_for(request, "canned_replies"))
+    return render(
+        request,
+        "staff/reply_edit.html",
+        400 if errors else 200,
+        reply=existing,
+        values=values,
+        errors=errors,
+    )
+
+
+async def canned_reply_delete(request: Request) -> Response:
+    require_staff(request)
+    existing = await queries.canned_reply_or_404(db(request), request.path_params["reply_id"])
+    await read_form(request)
+    await queries.delete_canned_reply(db(request), existing.id)
+    return redirect(path_for(request, "canned_replies"))
+
+
+# --- announcements and invoice notices ---------------------------------------------------
+
+
+async def announce(request: Request) -> Response:
+    user = require_staff(request)
+    if request.method == "GET":
+        sent = request.query_params.get("sent", "")
+        return render(
+            request,
+            "staff/announce.html",
+            body="",
+            errors={},
+            sent=int(sent) if sent.isdigit() else None,
+        )
+    form = await read_form(request)
+    body = field(form, "body", 60_000)
+    if not body:
+        errors = {"body": _("Please write the announcement.")}
+        return render(request, "staff/announce.html", 400, body=body, errors=errors, sent=None)
+    count = await queries.announce(db(request), user.id, body)
+    return redirect(path_for(request, "announce").include_query_params(sent=count))
+
+
+async def invoice(request: Request) -> Response:
+    user = require_staff(request)
+    if request.method == "GET":
+        return render(request, "staff/invoice.html", values={}, errors={})
+    form, body, files, errors = await read_message_form(request)
+    values = {"customer": field(form, "customer", 320), "body": body}
+    recipient = await queries.customer_by_login(db(request), values["customer"])
+    if recipient is None:
+        errors["customer"] = _("No customer has this customer number or email address.")
+    if not files and "attachments" not in errors:
+        errors["attachments"] = _("Please attach the invoice as a PDF file.")
+    elif any(file.content_type != "application/pdf" for file in files):
+        errors["attachments"] = _("Invoices must be PDF files.")
+    if errors:
+        return render(request, "staff/invoice.html", 400, values=values, errors=errors)
+    record = await inbox_queries.open_conversation(
+        db(request), body, files, customer=recipient, kind="invoice", author=user
+    )
+    return redirect(path_for(request, "staff_conversation", number=record.number))
+
+
+routes = [
+    Route("/staff", queue, name="staff_queue"),
+    Route("/staff/home", home, name="staff_home"),
+    Route("/staff/t/{number:int}", conversation, name="staff_conversation"),
+    Route("/staff/t/{number:int}/reply", reply, methods=["POST"], name="staff_reply"),
+    Route("/staff/t/{number:int}/update", update, methods=["POST"], name="staff_update"),
+    Route(
+        "/staff/customers/{customer_id:int}",
+        customer,
+        methods=["GET", "POST"],
+        name="staff_customer",
+    ),
+    Route("/staff/replies", canned_replies, methods=["GET", "POST"], name="canned_replies"),
+    Route(
+        "/staff/replies/{reply_id:int}", canned_reply, methods=["GET", "POST"], name="canned_reply"
+    ),
+    Route(
+        "/staff/replies/{reply_id:int}/delete",
+        canned_reply_delete,
+        methods=["POST"],
+        name="canned_reply_delete",
+    ),
+    Route("/staff/announce", announce, methods=["GET", "POST"], name="announce"),
+    Route("/staff/invoice", invoice, methods=["GET", "POST"], name="invoice"),
+    *team_routes,
+    *publish_routes,
+]

@@ -1,0 +1,556 @@
+"""The staff queue through HTTP: states, assignment, internal notes, canned replies, broadcasts."""
+
+from __future__ import annotations
+
+import re
+from datetime import datetime, timedelta
+
+import pytest
+import sqlalchemy as sa
+
+from board.db import (
+    absences,
+    conversation_events,
+    conversations,
+    messages,
+    outbox,
+    statement_listener,
+    sync_engine,
+    users,
+    utcnow,
+)
+from board.setup import create_staff
+from board.staff import canned
+from board.staff.hours import BusinessHours, parse_days, parse_hours
+from tests.conftest import csrf_from
+from tests.test_inbox import PDF, execute, open_conversation, png_bytes, rows, unread_badge
+
+
+def conversation(settings, number):
+    return rows(settings, sa.select(conversations).where(conversations.c.number == number))[0]
+
+
+def history(settings, number):
+    return [
+        (row.action, row.old_value, row.new_value, row.actor_id, row.note)
+        for row in rows(
+            settings,
+            sa.select(conversation_events)
+            .join(conversations, conversations.c.id == conversation_events.c.conversation_id)
+            .where(conversations.c.number == number)
+            .order_by(conversation_events.c.id),
+        )
+    ]
+
+
+def answer(staff, number, body, **fields):
+    return staff.submit(f"/staff/t/{number}/reply", {"body": body, **fields})
+
+
+def add_staff(settings, email, name, accepting=True):
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        create_staff(connection, email, name, password="staff-passwort-123")
+        connection.execute(users.update().where(users.c.email == email).values(accepting=accepting))
+        user_id = connection.execute(sa.select(users.c.id).where(users.c.email == email))
+        user_id = user_id.scalar_one()
+    engine.dispose()
+    return user_id
+
+
+def guest_writes(client, email="gast@example.com", body="Frage ohne Konto"):
+    page = client.get("/contact").text
+    return client.post(
+        "/contact",
+        data={"csrf_token": csrf_from(page), "name": "Gerda Gast", "email": email, "body": body},
+    )
+
+
+# --- who may enter -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "path", ["/staff", "/staff/home", "/staff/replies", "/staff/announce", "/staff/invoice"]
+)
+def test_staff_pages_send_visitors_to_login_and_refuse_customers(people, client, path):
+    assert client.get(path).headers["location"].startswith("/login?next=")
+    assert people.customer().get(path).status_code == 403
+
+
+def test_customers_cannot_answer_or_update_through_the_staff_routes(people, settings):
+    erika = people.customer()
+    number = open_conversation(erika)
+    assert answer(erika, number, "Ich bin kein Support").status_code == 403
+    update = erika.submit(f"/staff/t/{number}/update", {"status": "solved"})
+    assert update.status_code == 403
+    assert erika.get(f"/staff/t/{number}").status_code == 403
+    assert conversation(settings, number).status == "open"
+
+
+def test_staff_answer_from_the_queue_not_from_the_customer_pages(people):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    assert staff.get(f"/inbox/{number}").headers["location"] == f"/staff/t/{number}"
+    assert staff.get("/inbox").headers["location"] == "/staff"
+    assert staff.submit(f"/inbox/{number}/reply", {"body": "Hier nicht"}).status_code == 403
+
+
+# --- states ------------------------------------------------------------------------------
+
+
+def test_every_state_transition_is_recorded_with_who_and_when(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika, "Wo bleibt mein Paket?")
+    opened = conversation(settings, number)
+    assert opened.status == "open" and opened.waiting_since is not None
+
+    # A staff answer defaults to pending: waiting for the customer.
+    assert answer(staff, number, "Bitte nennen Sie die Bestellnummer.").status_code == 303
+    pending = conversation(settings, number)
+    assert pending.status == "pending" and pending.waiting_since is None
+    assert pending.first_response_at is not None and pending.assignee_id == staff.user_id
+
+    # The customer answers: open again, waiting from now.
+    erika.submit(f"/inbox/{number}/reply", {"body": "Es ist die 4711."})
+    reopened = conversation(settings, number)
+    assert reopened.status == "open" and reopened.waiting_since > opened.waiting_since
+
+    # Staff solve it with the answer; a later customer message reopens it.
+    answer(staff, number, "Ist unterwegs.", status="solved")
+    assert conversation(settings, number).status == "solved"
+    erika.submit(f"/inbox/{number}/reply", {"body": "Doch nicht angekommen."})
+    assert conversation(settings, number).status == "open"
+
+    # Spam without an answer, through the update form; then taken back.
+    staff.submit(f"/staff/t/{number}/update", {"status": "spam", "note": "Versehen?"})
+    assert conversation(settings, number).status == "spam"
+    staff.submit(f"/staff/t/{number}/update", {"status": "open"})
+    assert conversation(settings, number).status == "open"
+
+    status_changes = [
+        (old, new, actor)
+        for action, old, new, actor, _note in history(settings, number)
+        if action == "status"
+    ]
+    assert status_changes == [
+        ("open", "pending", staff.user_id),
+        ("pending", "open", None),  # None: the customer
+        ("open", "solved", staff.user_id),
+        ("solved", "open", None),
+        ("open", "spam", staff.user_id),
+        ("spam", "open", staff.user_id),
+    ]
+    page = staff.get(f"/staff/t/{number}").text
+    assert "„Versehen?“" in page and 'id="history"' in page
+
+
+def test_an_unknown_status_is_refused_with_the_answer_kept(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    response = answer(staff, number, "Meine Antwort bleibt", status="erledigt")
+    assert response.status_code == 400 and "Meine Antwort bleibt" in response.text
+    assert conversation(settings, number).message_count == 1
+
+
+def test_spam_hides_the_conversation_and_blocks_the_guest_address(client, new_client, people):
+    staff = people.staff()
+    assert guest_writes(client).status_code == 303
+    queue = staff.get("/staff").text
+    assert "#1001" in queue
+    staff.submit("/staff/t/1001/update", {"status": "spam"})
+    assert "#1001" not in staff.get("/staff").text
+    assert "#1001" in staff.get("/staff?status=spam").text
+
+    again = guest_writes(new_client(), body="Noch mehr Werbung")
+    assert again.status_code == 403 and "Noch mehr Werbung" in again.text
+    assert "nehmen wir keine Nachrichten an" in again.text
+    assert guest_writes(new_client(), email="andere@example.com").status_code == 303
+
+    staff.submit("/staff/t/1001/update", {"status": "open"})  # not spam after all
+    assert guest_writes(new_client(), body="Wieder erlaubt").status_code == 303
+
+
+# --- internal notes ----------------------------------------------------------------------
+
+
+def test_internal_notes_never_reach_the_customer_the_guest_link_or_mail(people, client, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    before = conversation(settings, number)
+    page = staff.get(f"/staff/t/{number}").text
+    response = staff.client.post(
+        f"/staff/t/{number}/reply",
+        data={"csrf_token": csrf_from(page), "body": "GEHEIM: Kunde zahlt spät", "internal": "1"},
+        files=[("attachments", ("intern.pdf", PDF, "application/pdf"))],
+    )
+    assert response.status_code == 303
+    after = conversation(settings, number)
+    # Nothing the customer can see changed: not the count, not the unread state.
+    assert after.message_count == before.message_count
+    assert after.last_public_message_id == before.last_public_message_id
+    assert after.status == "open" and after.waiting_since == before.waiting_since
+    assert unread_badge(erika) == 0
+    customer_page = erika.get(f"/inbox/{number}").text
+    assert "GEHEIM" not in customer_page and "intern.pdf" not in customer_page
+    staff_page = staff.get(f"/staff/t/{number}").text
+    assert "GEHEIM" in staff_page and "intern.pdf" in staff_page
+    file_url = re.search(r'href="(/attachments/\d+/intern.pdf)"', staff_page).group(1)
+    assert erika.get(file_url).status_code == 404
+
+    # A guest conversation: the secret link never shows the note, and no mail carries it.
+    guest = guest_writes(client)
+    token_path = guest.headers["location"]
+    staff.submit("/staff/t/1002/reply", {"body": "GEHEIM: Gast prüfen", "internal": "1"})
+    assert "GEHEIM" not in client.get(token_path).text
+    mails = rows(settings, sa.select(outbox.c.subject, outbox.c.body_text))
+    assert mails and not any("GEHEIM" in subject + text for subject, text in mails)
+
+
+# --- assignment --------------------------------------------------------------------------
+
+
+def test_round_robin_skips_absent_and_not_accepting_staff(people, settings):
+    admin = people.staff()
+    anna = add_staff(settings, "anna@shop.example", "Anna Aktiv")
+    ben = add_staff(settings, "ben@shop.example", "Ben Busy", accepting=False)
+    carla = add_staff(settings, "carla@shop.example", "Carla Urlaub")
+    now = utcnow()
+    execute(
+        settings,
+        absences.insert().values(
+            user_id=carla,
+            starts_at=now - timedelta(days=1),
+            ends_at=now + timedelta(days=3),
+            note="Urlaub",
+            created_at=now,
+        ),
+    )
+    erika = people.customer()
+    numbers = [open_conversation(erika, f"Anfrage {index}") for index in range(4)]
+    assignees = [conversation(settings, number).assignee_id for number in numbers]
+    assert sorted(assignees[:2]) == sorted([admin.user_id, anna])
+    assert assignees[2:] == assignees[:2]  # in turn, nobody twice before the other
+    assert ben not in assignees and carla not in assignees
+    assert history(settings, numbers[0])[0][:3] == ("assignee", None, "Administrator")
+
+    # The absence is over: Carla is back in the rotation.
+    execute(settings, absences.update().values(ends_at=now - timedelta(minutes=1)))
+    later = [open_conversation(erika, f"Später {index}") for index in range(3)]
+    assert carla in {conversation(settings, number).assignee_id for number in later}
+
+
+def test_an_absent_assignee_shows_in_the_queue(people, settings):
+    staff = people.staff()
+    erika = people.customer()
+    number = open_conversation(erika)
+    assert conversation(settings, number).assignee_id == staff.user_id
+    now = utcnow()
+    execute(
+        settings,
+        absences.insert().values(
+            user_id=staff.user_id,
+            starts_at=now - timedelta(hours=1),
+            ends_at=now + timedelta(days=2),
+            note="Messe",
+            created_at=now,
+        ),
+    )
+    row = re.search(r'<tr class="queue-row.*?</tr>', staff.get("/staff").text, re.S).group(0)
+    assert "badge-absent" in row and "Messe" in row
+
+
+def test_take_assign_and_transfer_with_a_note(people, settings):
+    erika, admin = people.customer(), people.staff()
+    colleague = add_staff(settings, "kollege@shop.example", "Karl Kollege")
+    number = open_conversation(erika)
+    response = admin.submit(
+        f"/staff/t/{number}/update", {"assignee": str(colleague), "note": "Kennt den Fall"}
+    )
+    assert response.status_code == 303
+    assert conversation(settings, number).assignee_id == colleague
+    assert history(settings, number)[-1] == (
+        "assignee",
+        "Administrator",
+        "Karl Kollege",
+        admin.user_id,
+        "Kennt den Fall",
+    )
+    admin.submit(f"/staff/t/{number}/update", {"assignee": "me"})
+    assert conversation(settings, number).assignee_id == admin.user_id
+    refused = admin.submit(f"/staff/t/{number}/update", {"assignee": str(erika.user_id)})
+    assert refused.status_code == 400  # a customer is no assignee
+    assert conversation(settings, number).assignee_id == admin.user_id
+
+
+# --- the queue ---------------------------------------------------------------------------
+
+
+def test_queue_sorts_vip_first_then_longest_waiting_and_marks_overdue(people, settings):
+    staff = people.staff()
+    customers = [
+        people.customer(f"Kunde{index} Test", f"k{index}@example.com") for index in range(3)
+    ]
+    numbers = [
+        open_conversation(person, f"Anliegen {index}") for index, person in enumerate(customers)
+    ]
+    now = utcnow()
+    waits = {
+        numbers[0]: timedelta(minutes=30),
+        numbers[1]: timedelta(days=20),
+        numbers[2]: timedelta(hours=1),
+    }
+    for number, waited in waits.items():
+        execute(
+            settings,
+            conversations.update()
+            .where(conversations.c.number == number)
+            .values(waiting_since=now - waited),
+        )
+    page = staff.get("/staff").text
+    order = [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', page)]
+    assert order == [numbers[1], numbers[2], numbers[0]]  # longest wait first
+    overdue_rows = re.findall(r'<tr class="queue-row is-overdue.*?</tr>', page, re.S)
+    assert len(overdue_rows) == 1 and f"#{numbers[1]}" in overdue_rows[0]
+
+    # The newest customer becomes VIP: their request floats to the top, marked.
+    vip = customers[0]
+    staff.submit(f"/staff/customers/{vip.user_id}", {"note": "Großkunde", "vip": "1"})
+    page = staff.get("/staff").text
+    order = [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', page)]
+    assert order[0] == numbers[0] and "badge-vip" in page
+    assert 'id="overdue-count">1<' in staff.get("/staff/home").text
+
+
+def test_queue_filters_and_counts(people, settings):
+    staff = people.staff()
+    erika = people.customer()
+    first, second, third = (open_conversation(erika, f"Frage {index}") for index in range(3))
+    answer(staff, first, "Erledigt", status="solved")
+    execute(
+        settings,
+        conversations.update().where(conversations.c.number == third).values(assignee_id=None),
+    )
+    page = staff.get("/staff?status=open&assigned=none").text
+    assert f"#{third}" in page and f"#{second}" not in page
+    filters = re.search(r'<nav class="filter-links".*?</nav>', page, re.S).group(0)
+    assert re.findall(r"\((\d+)\)", filters) == ["1", "1", "2"]  # mine, nobody's, all open
+    tabs = re.findall(r'<span class="count">(\d+)</span>', page)
+    assert tabs == ["1", "0", "0", "0"]  # per status, for the unassigned filter
+    solved = staff.get("/staff?status=solved").text
+    assert f"#{first}" in solved and f"#{second}" not in solved
+    mine = staff.get("/staff?status=open&assigned=me").text
+    assert f"#{second}" in mine and f"#{third}" not in mine
+    found = staff.get(f"/staff?status=open&q={second}").text
+    assert f"#{second}" in found and f"#{third}" not in found
+    assert staff.get("/staff?status=bogus&assigned=bogus&page=x").status_code == 200
+
+
+def test_the_queue_page_is_a_fixed_number_of_queries(people, settings, app):
+    staff = people.staff()
+    for index in range(6):
+        person = people.customer(f"Kunde{index} Viel", f"viel{index}@example.com")
+        open_conversation(person, f"Frage {index}")
+    statements: list[str] = []
+    statement_listener(app.state.db, statements.append)
+    try:
+        page = staff.get("/staff").text
+    finally:
+        statement_listener(app.state.db, None)
+    assert all(f"Kunde{index} Viel" in page for index in range(6))
+    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    # session, counts, the page with customers and assignees, absences
+    assert len(selects) <= 4, selects
+
+
+# --- customers ---------------------------------------------------------------------------
+
+
+def test_the_customer_note_is_for_staff_only(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    response = staff.submit(
+        f"/staff/customers/{erika.user_id}",
+        {"note": "Reklamiert oft – freundlich bleiben", "vip": "1", "next": f"/staff/t/{number}"},
+    )
+    assert response.headers["location"] == f"/staff/t/{number}"
+    panel = staff.get(f"/staff/t/{number}").text
+    assert "Reklamiert oft" in panel and "badge-vip" in panel
+    assert str(erika.customer_number) in panel and erika.email in panel
+    for path in (f"/inbox/{number}", "/inbox", "/account", f"/u/{erika.user_id}"):
+        assert "Reklamiert oft" not in erika.get(path).text, path
+    assert erika.get(f"/staff/customers/{erika.user_id}").status_code == 403
+    assert conversation(settings, number).vip
+    assert staff.get(f"/staff/customers/{staff.user_id}").status_code == 404  # not a customer
+
+
+# --- canned replies ----------------------------------------------------------------------
+
+
+def test_canned_reply_expands_on_send_without_javascript(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    created = staff.submit(
+        "/staff/replies",
+        {"shortcut": "#Versand", "title": "Versandzeit", "body": "Wir versenden in 2 Tagen."},
+    )
+    assert created.status_code == 303
+    answer(staff, number, "Guten Tag,\n#versand\nSiehe #1001 und #unbekannt.")
+    bodies = [row.body for row in rows(settings, sa.select(messages).order_by(messages.c.id))]
+    assert bodies[-1] == "Guten Tag,\nWir versenden in 2 Tagen.\nSiehe #1001 und #unbekannt."
+    assert "Wir versenden in 2 Tagen." in erika.get(f"/inbox/{number}").text
+
+
+def test_canned_reply_mistakes_are_explained_with_the_input_kept(people):
+    staff = people.staff()
+    staff.submit("/staff/replies", {"shortcut": "gruss", "title": "Gruß", "body": "Viele Grüße"})
+    taken = staff.submit("/staff/replies", {"shortcut": "gruss", "title": "Nochmal", "body": "X"})
+    assert taken.status_code == 400 and "bereits vergeben" in taken.text and "Nochmal" in taken.text
+    numeric = staff.submit("/staff/replies", {"shortcut": "1042", "title": "Zahl", "body": "Y"})
+    assert numeric.status_code == 400 and "Zahl" in numeric.text
+    empty = staff.submit("/staff/replies", {"shortcut": "leer", "title": "", "body": ""})
+    assert empty.status_code == 400
+
+
+def test_canned_replies_are_edited_and_deleted(people, settings):
+    staff = people.staff()
+    staff.submit("/staff/replies", {"shortcut": "dank", "title": "Dank", "body": "Danke!"})
+    reply_id = re.search(r'href="/staff/replies/(\d+)"', staff.get("/staff/replies").text)[1]
+    staff.submit(
+        f"/staff/replies/{reply_id}", {"shortcut": "danke", "title": "Dank", "body": "Vielen Dank!"}
+    )
+    assert "#danke" in staff.get("/staff/replies").text
+    staff.submit(f"/staff/replies/{reply_id}/delete", {})
+    assert staff.get(f"/staff/replies/{reply_id}").status_code == 404
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("#gruss", "Viele Grüße"),
+        ("Hallo #GRUSS!", "Hallo Viele Grüße!"),
+        ("siehe https://shop.example/faq#gruss", "siehe https://shop.example/faq#gruss"),
+        ("Ticket #1042", "Ticket #1042"),
+        ("##gruss und a#gruss", "##gruss und a#gruss"),
+        ("#grussformel", "#grussformel"),
+        ("#gruss-lang", "#gruss-lang"),
+    ],
+)
+def test_shortcut_expansion_leaves_other_hashes_alone(text, expected):
+    assert canned.expand(text, {"gruss": "Viele Grüße"}) == expected
+
+
+# --- broadcasts --------------------------------------------------------------------------
+
+
+def test_an_announcement_reaches_every_customer_unread_and_read_only(people, settings):
+    staff = people.staff()
+    readers = [
+        people.customer(f"Leser{index} Test", f"leser{index}@example.com") for index in range(3)
+    ]
+    before = rows(settings, sa.select(sa.func.max(conversations.c.number)))[0][0] or 1000
+    response = staff.submit("/staff/announce", {"body": "**Neu:** Versand jetzt auch samstags."})
+    assert response.status_code == 303
+    assert "3" in staff.get(response.headers["location"]).text
+    for reader in readers:
+        assert unread_badge(reader) == 1
+        listing = reader.get("/inbox?kind=announcement").text
+        number = int(re.search(r'href="/inbox/(\d+)"', listing)[1])
+        assert number > before
+        page = reader.get(f"/inbox/{number}").text
+        assert "<strong>Neu:</strong> Versand jetzt auch samstags." in page
+        assert unread_badge(reader) == 0
+        assert reader.submit(f"/inbox/{number}/reply", {"body": "Danke"}).status_code == 403
+    announced = rows(
+        settings, sa.select(conversations).where(conversations.c.kind == "announcement")
+    )
+    assert len({row.number for row in announced}) == 3
+    assert all(row.message_count == 1 and row.last_public_message_id for row in announced)
+    assert staff.submit("/staff/announce", {"body": ""}).status_code == 400
+    assert "Versand jetzt auch samstags" not in staff.get("/staff").text  # nothing to answer
+
+
+def test_an_invoice_notice_with_its_pdf_reaches_one_customer(people, settings):
+    erika, max_, staff = people.customer(), people.customer("Max Muster"), people.staff()
+    page = staff.get("/staff/invoice").text
+
+    def send(customer, files):
+        return staff.client.post(
+            "/staff/invoice",
+            data={
+                "csrf_token": csrf_from(page),
+                "customer": customer,
+                "body": "Ihre Rechnung R-2026-17",
+            },
+            files=files,
+        )
+
+    pdf = [("attachments", ("rechnung.pdf", PDF, "application/pdf"))]
+    unknown = send("999999", pdf)
+    assert unknown.status_code == 400 and "R-2026-17" in unknown.text and "999999" in unknown.text
+    not_pdf = send(erika.email, [("attachments", ("bild.png", png_bytes(), "image/png"))])
+    assert not_pdf.status_code == 400
+    assert send(str(erika.customer_number), pdf).status_code == 303
+    assert unread_badge(erika) == 1 and unread_badge(max_) == 0
+    listing = erika.get("/inbox?kind=invoice").text
+    number = int(re.search(r'href="/inbox/(\d+)"', listing)[1])
+    notice = erika.get(f"/inbox/{number}").text
+    assert "R-2026-17" in notice and "rechnung.pdf" in notice
+
+
+# --- staff home --------------------------------------------------------------------------
+
+
+def test_staff_home_shows_counts_and_the_latest_conversations_shortened(people):
+    erika, staff = people.customer(), people.staff()
+    long_text = "Sehr lange Frage " * 20
+    open_conversation(erika, long_text)
+    page = staff.get("/staff/home").text
+    attention = re.search(r'<ul class="attention".*?</ul>', page, re.S).group(0)
+    assert re.search(r'<strong class="figure">1</strong> offen', attention)
+    assert "Sehr lange Frage" in page and long_text.strip() not in page
+
+
+# --- business hours ----------------------------------------------------------------------
+
+OFFICE = BusinessHours("Europe/Berlin", (0, 1, 2, 3, 4), *parse_hours("9-17"))
+
+
+def berlin(text: str) -> datetime:
+    """A Berlin wall-clock time as naive UTC, as the database stores it."""
+    from zoneinfo import ZoneInfo
+
+    local = datetime.fromisoformat(text).replace(tzinfo=ZoneInfo("Europe/Berlin"))
+    return local.astimezone(ZoneInfo("UTC")).replace(tzinfo=None)
+
+
+@pytest.mark.parametrize(
+    "start, end, hours",
+    [
+        ("2026-11-20 16:00", "2026-11-23 10:00", 2.0),  # Friday to Monday: the weekend is free
+        ("2026-11-21 10:00", "2026-11-22 18:00", 0.0),  # all weekend
+        ("2026-11-23 07:00", "2026-11-23 20:00", 8.0),  # before opening to after closing
+        ("2026-11-23 12:30", "2026-11-23 13:00", 0.5),
+        ("2026-11-23 09:00", "2026-11-30 09:00", 40.0),  # one whole week
+        ("2026-10-23 16:00", "2026-10-26 10:00", 2.0),  # over the switch to winter time
+        ("2026-11-23 13:00", "2026-11-23 12:00", 0.0),
+    ],
+)
+def test_business_hours_between(start, end, hours):
+    assert OFFICE.hours_between(berlin(start), berlin(end)) == pytest.approx(hours)
+
+
+def test_the_alert_moment_is_the_inverse_of_the_business_hours():
+    end = berlin("2026-11-23 10:00")  # Monday morning
+    assert OFFICE.moment_before(end, 2) == berlin("2026-11-20 16:00")  # Friday afternoon
+    for hours in (0.5, 8, 8.25, 45, 400):
+        assert OFFICE.hours_between(OFFICE.moment_before(end, hours), end) == pytest.approx(hours)
+
+
+def test_business_day_and_hour_settings_parse_and_refuse_nonsense():
+    assert parse_days("1-5") == (0, 1, 2, 3, 4) and parse_days("1-3,6") == (0, 1, 2, 5)
+    assert parse_hours("08:30-17:00")[0].minute == 30
+    for bad in ("0-5", "5-1", "8"):
+        with pytest.raises(ValueError):
+            parse_days(bad)
+    with pytest.raises(ValueError):
+        parse_hours("17-9")
