@@ -343,7 +343,7 @@ class _Conversation:
 def _roles(rng: random.Random, kind: str, status: str, assigned: bool) -> list[str]:
     """The public turns in order: "c" the customer, "s" staff, "a" staff asking back."""
     if kind == "invoice":
-        return ["s"] if rng.random() < 0.85 else ["s", "c", "s"]
+        return ["s"]  # notices take no replies; a question about one is a new request
     if status == "spam":
         return ["c"]
     if status == "open":

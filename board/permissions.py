@@ -125,10 +125,12 @@ def ensure_can_see_conversation(user: CurrentUser | None, conversation: Row) -> 
 
 
 def can_reply_to_conversation(user: CurrentUser | None, conversation: Row) -> bool:
-    """Announcements go out to everyone and take no replies; spam takes none either."""
+    """Only requests take replies: announcements and invoice notices are sent from the shop
+    (a question about an invoice is a new request, which reaches the queue); spam takes
+    none either."""
     if not can_see_conversation(user, conversation):
         return False
-    return conversation.kind != "announcement" and (is_staff(user) or conversation.status != "spam")
+    return conversation.kind == "support" and (is_staff(user) or conversation.status != "spam")
 
 
 def guest_can_reply(conversation: Row) -> bool:

@@ -495,6 +495,10 @@ def test_an_invoice_notice_with_its_pdf_reaches_one_customer(people, settings):
     number = int(re.search(r'href="/inbox/(\d+)"', listing)[1])
     notice = erika.get(f"/inbox/{number}").text
     assert "R-2026-17" in notice and "rechnung.pdf" in notice
+    # A question about it is a new request: the notice itself takes no replies.
+    assert 'href="/inbox/new"' in notice
+    assert erika.submit(f"/inbox/{number}/reply", {"body": "Frage dazu"}).status_code == 403
+    assert "R-2026-17" not in staff.get("/staff").text  # nothing waits in the queue
 
 
 # --- staff home --------------------------------------------------------------------------

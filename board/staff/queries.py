@@ -56,13 +56,16 @@ async def active_staff(db: Database) -> list[Record]:
 
 # --- the queue ---------------------------------------------------------------------------
 
-QUEUE_KINDS = ("support", "invoice")  # announcements take no replies: nothing to answer
+# Requests only: announcements and invoice notices go out from the shop and take no
+# replies. One kind, not a list: `kind IN (...)` made SQLite sort instead of reading the
+# queue's indexes in order (9 ms against 0.2 ms for the first page at 50,000).
+QUEUE_KIND = "support"
 customer = users.alias("customer")
 assignee = users.alias("assignee")
 
 
 def _queue_filter(status: str, assigned: str, me: int, query: str | None):
-    conditions = [conversations.c.kind.in_(QUEUE_KINDS), conversations.c.status == status]
+    conditions = [conversations.c.kind == QUEUE_KIND, conversations.c.status == status]
     if assigned == "me":
         conditions.append(conversations.c.assignee_id == me)
     elif assigned == "none":
@@ -142,21 +145,29 @@ async def queue_total(db: Database, status: str, assigned: str, me: int, query: 
 
 
 async def queue_counts(db: Database, me: int) -> dict[str, dict[str, int]]:
-    """Conversations per status, each for all, mine and unassigned: one indexed scan."""
-    rows = await fetch_rows(
-        db,
-        sa.select(
-            conversations.c.status,
-            sa.func.count().label("all"),
-            sa.func.count(sa.case((conversations.c.assignee_id == me, 1))).label("me"),
-            sa.func.count(sa.case((conversations.c.assignee_id.is_(None), 1))).label("none"),
+    """Conversations per status, for all, mine and unassigned.
+
+    Three counts over covering indexes in one statement; a single pass with CASE
+    expressions read every row's assignee and took twice as long.
+    """
+    by_status = (conversations.c.status,)
+    support = conversations.c.kind == QUEUE_KIND
+
+    def count(label: str, *conditions) -> sa.Select:
+        return (
+            sa.select(sa.literal(label).label("filter"), *by_status, sa.func.count().label("n"))
+            .where(support, *conditions)
+            .group_by(*by_status)
         )
-        .where(conversations.c.kind.in_(QUEUE_KINDS))
-        .group_by(conversations.c.status),
+
+    statement = sa.union_all(
+        count("all"),
+        count("me", conversations.c.assignee_id == me),
+        count("none", conversations.c.assignee_id.is_(None)),
     )
     counts = {status: {"all": 0, "me": 0, "none": 0} for status in STATUSES}
-    for row in rows:
-        counts[row.status] = {"all": row.all, "me": row.me, "none": row.none}
+    for row in await db.fetch_all(statement):
+        counts[row.status][row.filter] = row.n
     return counts
 
 
@@ -166,7 +177,7 @@ async def count_waiting_since_before(db: Database, moment: datetime) -> int:
         sa.select(sa.func.count())
         .select_from(conversations)
         .where(
-            conversations.c.kind.in_(QUEUE_KINDS),
+            conversations.c.kind == QUEUE_KIND,
             conversations.c.status == "open",
             conversations.c.waiting_since < moment,
         )
@@ -177,7 +188,12 @@ async def latest_conversations(db: Database, limit: int = 10) -> list[Record]:
     return await fetch_rows(
         db,
         _with_people(sa.select(*QUEUE_COLUMNS))
-        .where(conversations.c.kind.in_(QUEUE_KINDS), conversations.c.status != "spam")
+        .where(
+            # Nearly every conversation is a request: said so, SQLite walks the newest
+            # ids and stops after `limit` instead of sorting all requests (7 ms at 50,000).
+            sa.func.likelihood(conversations.c.kind == QUEUE_KIND, sa.literal_column("0.95")),
+            conversations.c.status != "spam",
+        )
         .order_by(conversations.c.id.desc())
         .limit(limit),
     )
