@@ -60,6 +60,8 @@ for entry in "${PAGES[@]}"; do
 done
 
 TABLE="$(results_table)"
+# Before the entry is written: RESULTS.md itself must not count as an uncommitted change.
+MACHINE="$(machine_and_code)"
 
 {
     results_header
@@ -69,7 +71,7 @@ TABLE="$(results_table)"
     printf -- '- server: `python run.py --workers %s`, SQLite, `BOARD_FLOOD_SECONDS=0`, guests (cached pages) and one logged-in customer (rendered per request), wrk on the same machine; demo fill took %.0f s\n' \
         "$WORKERS" "$FILL_SECONDS"
     printf -- '- data: category `%s` (%s topics), topic %s (%s posts)\n' "$SLUG" "$CATEGORY_TOPICS" "$TOPIC_ID" "$TOPIC_POSTS"
-    machine_and_code
+    printf '%s\n\n' "$MACHINE"
     printf '%s\n' "$TABLE"
 } >>"$RESULTS"
 

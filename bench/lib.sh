@@ -134,7 +134,7 @@ machine_and_code() {
     printf -- '- machine: %s CPUs (%s), %s RAM, %s, %s, %s\n' \
         "$(nproc)" "${cpu:-unknown CPU}" "${memory:-unknown}" "$(uname -sr)" \
         "$("$PYTHON" --version 2>&1)" "$(wrk -v 2>&1 | head -n 1 | cut -d' ' -f1-2)"
-    printf -- '- code: commit %s\n\n' "$commit"
+    printf -- '- code: commit %s\n' "$commit"
 }
 
 results_header() {

@@ -45,6 +45,8 @@ for entry in "${PAGES[@]}"; do
 done
 
 TABLE="$(results_table)"
+# Before the entry is written: RESULTS.md itself must not count as an uncommitted change.
+MACHINE="$(machine_and_code)"
 {
     results_header
     printf '\n## Staff queue, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
@@ -53,7 +55,7 @@ TABLE="$(results_table)"
     printf -- '- server: `python run.py --workers %s`, SQLite, one logged-in staff member, wrk on the same machine; demo fill took %.0f s\n' \
         "$WORKERS" "$FILL_SECONDS"
     printf -- '- data: %s conversations, %s open, %s solved\n' "$CONVERSATIONS" "$OPEN" "$SOLVED"
-    machine_and_code
+    printf '%s\n\n' "$MACHINE"
     printf '%s\n' "$TABLE"
 } >>"$RESULTS"
 
