@@ -12,9 +12,10 @@ import pytest
 import sqlalchemy as sa
 
 from board import i18n
-from board.db import absences, sessions, sync_engine, users
+from board.db import absences, sessions, users
 from board.staff.team_csv import csv_cell, parse_flag, parse_team_csv
 from tests.conftest import ADMIN_EMAIL, csrf_from, login, user_row
+from tests.test_inbox import execute, rows
 
 BOM = b"\xef\xbb\xbf"
 
@@ -33,21 +34,6 @@ def admin(people):
 @pytest.fixture
 def member(people):
     return in_english(people.staff(admin=False))
-
-
-def rows(settings, query):
-    engine = sync_engine(settings)
-    with engine.connect() as connection:
-        result = connection.execute(query).all()
-    engine.dispose()
-    return result
-
-
-def execute(settings, statement):
-    engine = sync_engine(settings)
-    with engine.begin() as connection:
-        connection.execute(statement)
-    engine.dispose()
 
 
 def user_count(settings) -> int:
