@@ -24,8 +24,8 @@ from board.db import conversations, messages, topics, users, write_transaction
 from board.forum import queries as forum_queries
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
+from board.inbox import workflow
 from board.markup import subject_from
-from board.staff import queries as staff_queries
 from board.web import (
     db,
     field,
@@ -256,7 +256,7 @@ async def link_topic(
             .values(forum_topic_id=topic_id)
         )
         previous = conversation.forum_topic_id
-        await staff_queries.record_event(
+        await workflow.record_event(
             database,
             conversation.id,
             staff_id,

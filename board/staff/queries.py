@@ -23,11 +23,10 @@ from board.db import (
     write_transaction,
 )
 from board.inbox.queries import next_ticket_number, search_condition
-from board.inbox.workflow import STATUSES, record_event
+from board.inbox.workflow import STATUSES
 from board.markup import render_markdown, subject_from
 
 Record = Any
-__all__ = ["STATUSES", "record_event"]  # used by board.staff.publish and board.staff.team
 
 
 # --- team availability -------------------------------------------------------------------
