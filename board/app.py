@@ -27,7 +27,15 @@ from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
 from board.pagecache import GuestPageCache
 from board.staff.routes import routes as staff_routes
-from board.web import BodyLimit, RequestContext, make_templates, path_for, redirect, render
+from board.web import (
+    BodyLimit,
+    RequestContext,
+    make_templates,
+    path_for,
+    redirect,
+    render,
+    route_paths,
+)
 
 log = logging.getLogger("board")
 
@@ -84,6 +92,11 @@ def _error_page(request: Request, status_code: int, detail, headers) -> Response
     return response
 
 
+def postman_for(app: Starlette) -> mail.Postman:
+    """The mail sender's view of the app: settings, templates, and paths for links."""
+    return mail.Postman(app.state.settings, app.state.templates.env, route_paths(app))
+
+
 def create_app(settings: Settings | None = None) -> Starlette:
     settings = settings or Settings.from_env()
 
@@ -91,9 +104,10 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         await app.state.db.connect()
         app.state.mail_wake = asyncio.Event()
+        postman = postman_for(app)
         workers = [
             asyncio.create_task(maintenance.run_forever(app.state.db)),
-            asyncio.create_task(mail.run_forever(app.state.db, settings, app.state.mail_wake)),
+            asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
         ]
         try:
             yield

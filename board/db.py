@@ -56,6 +56,28 @@ users = sa.Table(
     sa.Column("signature", sa.Text, nullable=False, server_default=""),
     sa.Column("accepting", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("last_assigned_at", sa.DateTime),  # round-robin: the longest idle goes next
+    # Mail: each reply rings at once, a daily digest, or never (announcements respect it;
+    # invoices and codes always go out). Staff may also opt into new-conversation mail and
+    # the daily summary.
+    sa.Column("notify", sa.String(8), nullable=False, server_default="each"),
+    sa.Column("notify_new", sa.Boolean, nullable=False, server_default=sa.false()),
+    sa.Column("daily_summary", sa.Boolean, nullable=False, server_default=sa.false()),
+)
+
+login_tokens = sa.Table(
+    "login_tokens",
+    metadata,
+    # One-time login codes and password reset links, stored as hashes only.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("purpose", sa.String(8), nullable=False),  # code, reset
+    sa.Column("secret_hash", sa.String(64), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("expires_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),  # wrong codes
+    sa.Column("used_at", sa.DateTime),
+    sa.Index("ix_login_tokens_user", "user_id", "purpose", "created_at"),
+    sa.Index("ix_login_tokens_secret", "secret_hash"),
 )
 
 absences = sa.Table(
@@ -177,6 +199,9 @@ conversations = sa.Table(
     sa.Column("waiting_since", sa.DateTime),
     sa.Column("vip", sa.Boolean, nullable=False, server_default=sa.false()),  # the customer's
     sa.Column("forum_topic_id", sa.Integer, sa.ForeignKey("topics.id")),  # published as
+    # The doorbell: NULL, "rung" (a mail went out; no second one until the customer has
+    # opened the conversation) or "digest" (waits for the customer's daily digest).
+    sa.Column("bell", sa.String(8)),
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
     sa.Index("ix_conversations_guest_email", "guest_email"),
     # The queue: open requests VIP first, then longest waiting; other states by activity.
@@ -263,17 +288,51 @@ read_markers = sa.Table(
 outbox = sa.Table(
     "outbox",
     metadata,
+    # A mail to send: which template, for whom, with which values. Rendered when sent, so a
+    # set-based statement can queue an announcement for every customer at once.
     sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("template", sa.String(40), nullable=False),  # templates/mail/<template>.txt
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # NULL: a guest
     sa.Column("to_address", sa.String(320), nullable=False),
     sa.Column("to_name", sa.String(120)),
-    sa.Column("subject", sa.String(300), nullable=False),
-    sa.Column("body_text", sa.Text, nullable=False),  # emptied once sent: it may hold a link
-    sa.Column("created_at", sa.DateTime, nullable=False),
-    sa.Column("sent_at", sa.DateTime),
-    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("locale", sa.String(8)),  # NULL: BOARD_LOCALE
+    # JSON; emptied once sent, as it may hold a login code or a reset token.
+    sa.Column("params", sa.Text, nullable=False, server_default="{}"),
+    sa.Column("created_at", sa.DateTime, nullable=False),  # also the mail's Date
     sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_error", sa.Text),
-    sa.Index("ix_outbox_pending", "sent_at", "next_attempt_at"),
+    sa.Column("claim", sa.String(32)),  # the sender round that holds it right now
+    sa.Column("sent_at", sa.DateTime),
+    sa.Column("failed_at", sa.DateTime),  # given up: refused for good, or too old
+    sa.Index(
+        "ix_outbox_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+        postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
+    ),
+    sa.Index("ix_outbox_claim", "claim"),
+)
+
+scheduled_jobs = sa.Table(
+    "scheduled_jobs",
+    metadata,
+    # Daily jobs (staff summary, customer digest): when each last ran, so a restart or a
+    # second worker does not run one twice.
+    sa.Column("name", sa.String(32), primary_key=True),
+    sa.Column("last_run_at", sa.DateTime, nullable=False),
+)
+
+mail_imports = sa.Table(
+    "mail_imports",
+    metadata,
+    # Every imported mail once: importing the same file again skips what is here.
+    sa.Column("source_hash", sa.String(64), primary_key=True),  # of the Message-ID or bytes
+    sa.Column("message_id_header", sa.String(998)),  # threads replies by In-Reply-To
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("message_id", sa.Integer, sa.ForeignKey("messages.id"), nullable=False),
+    sa.Column("imported_at", sa.DateTime, nullable=False),
+    sa.Index("ix_mail_imports_header", "message_id_header"),
 )
 
 

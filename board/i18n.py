@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import gettext as gettext_module
 import io
+from collections.abc import Iterator
+from contextlib import contextmanager
 from contextvars import ContextVar
 from datetime import datetime, timedelta
 from functools import cache
@@ -52,6 +54,16 @@ def ngettext(singular: str, plural: str, n: int, **variables) -> str:
 
 
 _ = gettext
+
+
+@contextmanager
+def speaking(locale: str) -> Iterator[None]:
+    """Text in another language than the request's: a mail in its recipient's language."""
+    token = current_locale.set(locale if locale in SUPPORTED_LOCALES else current_locale.get())
+    try:
+        yield
+    finally:
+        current_locale.reset(token)
 
 
 # Jinja's newstyle gettext formats the %(name)s placeholders itself: it gets the bare lookups.

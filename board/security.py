@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import hashlib
 import hmac
 import secrets
@@ -161,6 +162,22 @@ def csrf_valid(secret_key: str, seed: str | None, submitted: str | None) -> bool
     if not seed or not submitted:
         return False
     return hmac.compare_digest(csrf_token(secret_key, seed), submitted)
+
+
+def signed(secret_key: str, purpose: str, value: str | int) -> str:
+    """A token that only this site can make for `value`: links that carry their own proof.
+
+    Guest links are made this way from the conversation id, so the doorbell can build the
+    link again for each mail while the database keeps only its hash; unsubscribe links
+    name the user.
+    """
+    message = f"{purpose}:{value}".encode()
+    digest = hmac.new(secret_key.encode(), message, hashlib.sha256).digest()
+    return base64.urlsafe_b64encode(digest).rstrip(b"=").decode()
+
+
+def signed_valid(secret_key: str, purpose: str, value: str | int, token: str) -> bool:
+    return hmac.compare_digest(signed(secret_key, purpose, value), token)
 
 
 def new_anon_id() -> str:

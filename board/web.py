@@ -167,6 +167,12 @@ class RequestContext:
             await send(message)
 
         await self.app(scope, receive, send_with_headers)
+        if scope["method"] == "POST":
+            # A POST may have queued mail: the sender looks now rather than at its next
+            # round. One indexed query when it did not.
+            wake = scope["app"].state._state.get("mail_wake")
+            if wake is not None:
+                wake.set()
 
 
 class BodyLimit:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import email
+import email.policy
 import os
 import re
 import shutil
@@ -16,7 +18,8 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from board.app import create_app
+from board import mail
+from board.app import create_app, postman_for
 from board.config import Settings
 from board.db import categories, sync_engine, users
 from board.setup import initialize
@@ -70,6 +73,15 @@ def new_client(app, client: TestClient) -> Callable[[], TestClient]:
         return other
 
     return make
+
+
+def page_selects(statements: list[str]) -> list[str]:
+    """The SELECTs a page ran; the mail sender's look at the outbox runs beside it."""
+    return [
+        sql
+        for sql in statements
+        if sql.lstrip().upper().startswith("SELECT") and "FROM outbox" not in sql
+    ]
 
 
 def csrf_from(html: str) -> str:
@@ -237,3 +249,101 @@ def live_server(app) -> Iterator[str]:
         server.should_exit = True
         thread.join(timeout=10)
         sock.close()
+
+
+# --- mail ----------------------------------------------------------------------------------
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+class SMTPCollector:
+    """An aiosmtpd handler that keeps every message it receives, parsed."""
+
+    def __init__(self) -> None:
+        self.messages: list[email.message.EmailMessage] = []
+        self.envelopes: list = []
+
+    async def handle_DATA(self, server, session, envelope):
+        self.envelopes.append(envelope)
+        self.messages.append(
+            email.message_from_bytes(envelope.content, policy=email.policy.default)
+        )
+        return "250 OK"
+
+
+def start_smtp(port: int, handler: SMTPCollector | None = None):
+    from aiosmtpd.controller import Controller
+
+    controller = Controller(
+        handler or SMTPCollector(),
+        hostname="127.0.0.1",
+        port=port,
+        server_hostname="localhost",
+        ready_timeout=10,
+    )
+    controller.start()
+    return controller
+
+
+@pytest.fixture
+def smtp_port() -> int:
+    return free_port()
+
+
+@pytest.fixture
+def smtp(smtp_port: int) -> Iterator[SMTPCollector]:
+    """A real SMTP server on loopback; the app's settings point at it (see smtp_settings)."""
+    controller = start_smtp(smtp_port)
+    try:
+        yield controller.handler
+    finally:
+        controller.stop()
+
+
+def wait_for(condition: Callable[[], object], timeout: float = 10.0):
+    """Polls until `condition()` is truthy: the sender runs in the app's own task."""
+    deadline = time.monotonic() + timeout
+    while not (result := condition()):
+        if time.monotonic() > deadline:
+            raise AssertionError("condition not met in time")
+        time.sleep(0.05)
+    return result
+
+
+@dataclass
+class Mailbox:
+    """Mail written to <data>/outbox/*.eml (no SMTP host set), and a way to send it now."""
+
+    app: object
+    client: TestClient
+    settings: Settings
+
+    def drain(self, now=None) -> int:
+        return self.client.portal.call(mail.run_once, self.app.state.db, postman_for(self.app), now)
+
+    def messages(self) -> list[email.message.EmailMessage]:
+        self.drain()
+        folder = self.settings.data_dir / "outbox"
+        return [
+            email.message_from_bytes(path.read_bytes(), policy=email.policy.default)
+            for path in sorted(folder.glob("*.eml"))
+        ]
+
+    def to(self, address: str) -> list[email.message.EmailMessage]:
+        return [message for message in self.messages() if address in message["To"]]
+
+
+@pytest.fixture
+def mailbox(app, client, settings) -> Mailbox:
+    return Mailbox(app, client, settings)
+
+
+def mail_text(message: email.message.EmailMessage) -> str:
+    """Both parts of a mail, decoded: what a reader could see."""
+    return "\n".join(
+        part.get_content() for part in message.walk() if part.get_content_maintype() == "text"
+    )

@@ -13,7 +13,6 @@ from board.db import (
     conversation_events,
     conversations,
     messages,
-    outbox,
     statement_listener,
     sync_engine,
     users,
@@ -22,7 +21,7 @@ from board.db import (
 from board.setup import create_staff
 from board.staff import canned
 from board.staff.hours import BusinessHours, parse_days, parse_hours
-from tests.conftest import csrf_from
+from tests.conftest import csrf_from, mail_text, page_selects
 from tests.test_inbox import PDF, execute, open_conversation, png_bytes, rows, unread_badge
 
 
@@ -173,7 +172,9 @@ def test_spam_hides_the_conversation_and_blocks_the_guest_address(client, new_cl
 # --- internal notes ----------------------------------------------------------------------
 
 
-def test_internal_notes_never_reach_the_customer_the_guest_link_or_mail(people, client, settings):
+def test_internal_notes_never_reach_the_customer_the_guest_link_or_mail(
+    people, client, settings, mailbox
+):
     erika, staff = people.customer(), people.staff()
     number = open_conversation(erika)
     before = conversation(settings, number)
@@ -202,8 +203,8 @@ def test_internal_notes_never_reach_the_customer_the_guest_link_or_mail(people, 
     token_path = guest.headers["location"]
     staff.submit("/staff/t/1002/reply", {"body": "GEHEIM: Gast prüfen", "internal": "1"})
     assert "GEHEIM" not in client.get(token_path).text
-    mails = rows(settings, sa.select(outbox.c.subject, outbox.c.body_text))
-    assert mails and not any("GEHEIM" in subject + text for subject, text in mails)
+    mails = mailbox.messages()
+    assert mails and not any("GEHEIM" in mail_text(m) + m["Subject"] for m in mails)
 
 
 # --- assignment --------------------------------------------------------------------------
@@ -357,7 +358,7 @@ def test_the_queue_page_is_a_fixed_number_of_queries(people, settings, app):
     finally:
         statement_listener(app.state.db, None)
     assert all(f"Kunde{index} Viel" in page for index in range(6))
-    selects = [sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]
+    selects = page_selects(statements)
     # session, counts, the page with customers and assignees, absences
     assert len(selects) <= 4, selects
 

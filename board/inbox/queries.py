@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime
 from typing import Any
 
@@ -257,12 +257,14 @@ async def open_conversation(
     body: str,
     files: Sequence[StoredFile],
     customer: CurrentUser | Record | None = None,
-    guest: tuple[str, str, str] | None = None,
+    guest: tuple[str, str] | None = None,
     kind: str = "support",
     author: CurrentUser | None = None,
     side_effects=None,
+    guest_token: Callable[[int], str] | None = None,
 ) -> Record:
-    """A new conversation with its first message. `guest` is (name, email, link token).
+    """A new conversation with its first message. `guest` is (name, email); the guest's
+    secret link is `guest_token(conversation id)`, of which only the hash is stored.
 
     The customer writes it, unless staff open it for them (`author`: an invoice notice).
     A customer's request goes to the next staff member in the rotation.
@@ -287,11 +289,17 @@ async def open_conversation(
                 sa.select(users.c.vip).where(users.c.id == customer.id)
             )
         else:
-            name, email, token = guest
-            values.update(guest_name=name, guest_email=email, guest_token_hash=token_hash(token))
+            name, email = guest
+            values.update(guest_name=name, guest_email=email)
         conversation_id = await db.fetch_val(
             conversations.insert().values(**values).returning(conversations.c.id)
         )
+        if guest is not None:
+            await db.execute(
+                conversations.update()
+                .where(conversations.c.id == conversation_id)
+                .values(guest_token_hash=token_hash(guest_token(conversation_id)))
+            )
         conversation = await db.fetch_one(CONVERSATION.where(conversations.c.id == conversation_id))
         if not from_staff:
             assignee_id = await workflow.next_in_rotation(db, now)

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import secrets
 from datetime import timedelta
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
@@ -14,6 +14,7 @@ from starlette.routing import Route
 
 from board import mail, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
+from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries, workflow
 from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
@@ -236,36 +237,31 @@ async def contact(request: Request) -> Response:
     if errors:
         status_code = 403 if blocked else 400
         return render(request, "inbox/contact.html", status_code, form=values, errors=errors)
-    token = secrets.token_urlsafe(32)
-    link = f"{settings_of(request).base_url}{path_for(request, 'guest_conversation', token=token)}"
+    settings = settings_of(request)
 
     async def mail_the_link(record) -> None:
-        await mail.queue_mail(
+        await mail.queue(
             db(request),
+            "guest_link",
             values["email"],
-            values["name"],
-            _("Your request #%(number)s", number=record.number),
-            render_mail(request, "mail/guest_link.txt", conversation=record, link=link),
+            {"number": record.number, "conversation_id": record.id},
+            to_name=values["name"],
+            locale=current_locale.get(),
         )
 
-    await queries.open_conversation(
+    conversation = await queries.open_conversation(
         db(request),
         body,
         files,
-        guest=(values["name"], values["email"].lower(), token),
+        guest=(values["name"], values["email"].lower()),
+        guest_token=partial(mail.guest_token, settings),
         side_effects=mail_the_link,
     )
     await security.record_event(db(request), "contact", ip)
-    request.app.state.mail_wake.set()
+    token = mail.guest_token(settings, conversation.id)
     response = redirect(path_for(request, "guest_conversation", token=token))
     _remember_guest_token(request, response, token)
     return response
-
-
-def render_mail(request: Request, template: str, **context) -> str:
-    return request.app.state.templates.get_template(template).render(
-        settings=settings_of(request), **context
-    )
 
 
 def _remember_guest_token(request: Request, response: Response, token: str) -> None:
