@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import sys
 
 from board.config import Settings
@@ -78,6 +79,74 @@ def cmd_recount(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def _with_app(settings: Settings, work) -> int:
+    """Runs `work(app)` against the database, outside a server, and closes it again."""
+    from board.app import create_app
+    from board.db import close_database
+    from board.setup import initialize
+
+    initialize(settings)
+    app = create_app(settings)
+
+    async def run() -> int:
+        await app.state.db.connect()
+        try:
+            return await work(app)
+        finally:
+            await close_database(app.state.db)
+
+    return asyncio.run(run())
+
+
+def cmd_outbox(settings: Settings, args: argparse.Namespace) -> int:
+    from board import mail
+
+    async def work(app) -> int:
+        if args.retry_failed:
+            count = await mail.retry_failed(app.state.db)
+            print(f"{count} failed mails will be tried again.")
+        rows = await mail.unsent(app.state.db)
+        if not rows:
+            print("No pending or failed mail.")
+            return 0
+        print(f"{'id':>6}  {'state':<8} {'template':<17} {'to':<32} {'tries':>5}  next try / error")
+        for row in rows:
+            if row.failed_at:
+                state, detail = "failed", row.last_error or ""
+            else:
+                state = "pending"
+                detail = f"{row.next_attempt_at:%Y-%m-%d %H:%M} UTC"
+                if row.last_error:
+                    detail += f"  ({row.last_error})"
+            print(
+                f"{row.id:>6}  {state:<8} {row.template:<17} {row.to_address[:32]:<32} "
+                f"{row.attempts:>5}  {detail[:120]}"
+            )
+        return 0
+
+    return _with_app(settings, work)
+
+
+def cmd_send_summary(settings: Settings, args: argparse.Namespace) -> int:
+    from board import mail
+    from board.app import postman_for
+    from board.db import write_transaction
+    from board.staff.summary import queue_summary
+
+    async def work(app) -> int:
+        async with write_transaction(app.state.db):
+            readers = await queue_summary(app.state.db, settings)
+        if not readers:
+            print("No staff member has the daily summary turned on (see /account).")
+            return 0
+        sent = await mail.run_once(app.state.db, postman_for(app))
+        print(f"Summary queued for {readers} staff members; {sent} mails sent now.")
+        print("Mail that could not go out yet stays in the outbox: python -m board outbox")
+        return 0
+
+    return _with_app(settings, work)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="board",
@@ -109,6 +178,15 @@ def build_parser() -> argparse.ArgumentParser:
 
     recount = commands.add_parser("recount", help="rebuild the forum's counters from the posts")
     recount.set_defaults(run=cmd_recount)
+
+    outbox = commands.add_parser("outbox", help="list pending and failed mail")
+    outbox.add_argument(
+        "--retry-failed", action="store_true", help="give failed mail another try first"
+    )
+    outbox.set_defaults(run=cmd_outbox)
+
+    send_summary = commands.add_parser("send-summary", help="send the daily summary to staff now")
+    send_summary.set_defaults(run=cmd_send_summary)
     return parser
 
 

@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from board import mail, maintenance
+from board import mail, maintenance, schedule
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
@@ -108,6 +108,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         workers = [
             asyncio.create_task(maintenance.run_forever(app.state.db)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
+            asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
         ]
         try:
             yield

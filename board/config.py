@@ -19,6 +19,13 @@ def _flag(value: str | None) -> bool:
     return (value or "").strip().lower() in {"1", "true", "yes", "on"}
 
 
+def _hour(value: str) -> int:
+    hour = int(value)
+    if not 0 <= hour <= 23:
+        raise ValueError(f"an hour of the day is 0 to 23, not {value}")
+    return hour
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The secret is generated once and kept in the data folder, so restarts keep sessions."""
     path = data_dir / "secret_key"
@@ -66,6 +73,9 @@ class Settings:
     wait_alert_hours: float = 8.0
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
     business_hours: tuple[time, time] = (time(9, 0), time(17, 0))
+    # Local hours of the daily jobs: the staff summary and the customers' digest.
+    summary_hour: int = 7
+    digest_hour: int = 17
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -116,6 +126,8 @@ class Settings:
             wait_alert_hours=float(env.get("BOARD_WAIT_ALERT_HOURS", "8")),
             business_days=parse_days(env.get("BOARD_BUSINESS_DAYS", "1-5")),
             business_hours=parse_hours(env.get("BOARD_BUSINESS_HOURS", "09:00-17:00")),
+            summary_hour=_hour(env.get("BOARD_SUMMARY_HOUR", "7")),
+            digest_hour=_hour(env.get("BOARD_DIGEST_HOUR", "17")),
         )
         return replace(settings, **overrides) if overrides else settings
 

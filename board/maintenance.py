@@ -1,4 +1,5 @@
-"""Housekeeping in the background: forget old rate-limit events and expired sessions."""
+"""Housekeeping in the background: forget old rate-limit events, expired sessions and
+one-time tokens, and the records of mail sent long ago."""
 
 from __future__ import annotations
 
@@ -8,18 +9,22 @@ from datetime import timedelta
 
 from databases import Database
 
-from board.db import sessions, utcnow
+from board.db import login_tokens, outbox, sessions, utcnow
 from board.security import prune_events
 
 log = logging.getLogger("board.maintenance")
 
 RATE_EVENTS_KEPT = timedelta(days=1)  # longer than any rate-limit window
+SENT_MAIL_KEPT = timedelta(days=30)  # long enough to answer "did you send it?"
 INTERVAL_SECONDS = 3600
 
 
 async def run_once(db: Database) -> None:
     await prune_events(db, RATE_EVENTS_KEPT)
-    await db.execute(sessions.delete().where(sessions.c.expires_at < utcnow()))
+    now = utcnow()
+    await db.execute(sessions.delete().where(sessions.c.expires_at < now))
+    await db.execute(login_tokens.delete().where(login_tokens.c.expires_at < now))
+    await db.execute(outbox.delete().where(outbox.c.sent_at < now - SENT_MAIL_KEPT))
 
 
 async def run_forever(db: Database, interval: float = INTERVAL_SECONDS) -> None:

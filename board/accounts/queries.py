@@ -63,7 +63,14 @@ async def create_customer(db: Database, name: str, email: str, password_hash: st
 
 
 async def update_profile(
-    db: Database, user_id: int, name: str, email: str, locale: str | None
+    db: Database,
+    user_id: int,
+    name: str,
+    email: str,
+    locale: str | None,
+    notify: str = "each",
+    notify_new: bool = False,
+    daily_summary: bool = False,
 ) -> None:
     async with write_transaction(db):
         if await email_in_use(db, email, except_user_id=user_id):
@@ -71,7 +78,14 @@ async def update_profile(
         await db.execute(
             users.update()
             .where(users.c.id == user_id)
-            .values(name=name, email=email.lower(), locale=locale)
+            .values(
+                name=name,
+                email=email.lower(),
+                locale=locale,
+                notify=notify,
+                notify_new=notify_new,
+                daily_summary=daily_summary,
+            )
         )
         await bump_forum_version(db)  # the name shows beside the user's posts
 
@@ -82,6 +96,10 @@ async def set_password(db: Database, user_id: int, password_hash: str) -> None:
         .where(users.c.id == user_id)
         .values(password_hash=password_hash, must_change_password=False)
     )
+
+
+async def set_notify(db: Database, user_id: int, notify: str) -> None:
+    await db.execute(users.update().where(users.c.id == user_id).values(notify=notify))
 
 
 async def set_locale(db: Database, user_id: int, locale: str) -> None:

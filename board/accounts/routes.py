@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
@@ -15,6 +16,8 @@ from board.config import SUPPORTED_LOCALES
 from board.db import utcnow
 from board.i18n import gettext as _
 from board.i18n import ngettext
+from board.inbox.workflow import STAFF_ROLES
+from board.notify import NOTIFY_CHOICES
 from board.web import (
     client_ip,
     current_user,
@@ -36,7 +39,7 @@ REGISTRATIONS_PER_HOUR = 10
 HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots fill in every field
 
 
-def _password_problem(password: str) -> str | None:
+def password_problem(password: str) -> str | None:
     if len(password) < PASSWORD_MIN:
         return _("The password needs at least %(count)s characters.", count=PASSWORD_MIN)
     if len(password) > PASSWORD_MAX:
@@ -71,7 +74,7 @@ async def register(request: Request) -> Response:
         errors["name"] = _("Please enter your name.")
     if problem := email_problem(values["email"]):
         errors["email"] = problem
-    if problem := _password_problem(password):
+    if problem := password_problem(password):
         errors["password"] = problem
     if not errors:
         try:
@@ -87,11 +90,11 @@ async def register(request: Request) -> Response:
         return render(request, "accounts/register.html", 400, form=values, errors=errors)
     await security.record_event(db(request), "register", ip)
     response = redirect(path_for(request, "account").include_query_params(welcome=1))
-    await _start_session(request, response, user.id)
+    await start_session(request, response, user.id)
     return response
 
 
-async def _start_session(request: Request, response: Response, user_id: int) -> None:
+async def start_session(request: Request, response: Response, user_id: int) -> None:
     token = await security.create_session(
         db(request), user_id, client_ip(request), request.headers.get("user-agent")
     )
@@ -172,7 +175,7 @@ async def login(request: Request) -> Response:
     old_token = request.cookies.get(security.SESSION_COOKIE)
     if old_token:
         await security.end_session(db(request), old_token)
-    await _start_session(request, response, user.id)
+    await start_session(request, response, user.id)
     return response
 
 
@@ -205,6 +208,9 @@ def _render_account(request: Request, record, status_code: int = 200, **context)
         "name": record.name,
         "email": record.email,
         "locale": record.locale or "",
+        "notify": record.notify,
+        "notify_new": record.notify_new,
+        "daily_summary": record.daily_summary,
     }
     return render(
         request,
@@ -215,6 +221,7 @@ def _render_account(request: Request, record, status_code: int = 200, **context)
         errors=context.pop("errors", {}),
         password_errors=context.pop("password_errors", {}),
         locales=SUPPORTED_LOCALES,
+        notify_choices=NOTIFY_CHOICES,
         welcome=request.query_params.get("welcome"),
         **context,
     )
@@ -225,8 +232,14 @@ async def _change_profile(request: Request, record, form) -> Response:
         "name": field(form, "name", 120),
         "email": field(form, "email", 320),
         "locale": field(form, "locale", 8),
+        # A form without the choice (an older page, a script) keeps the stored one.
+        "notify": field(form, "notify", 8) or record.notify,
+        "notify_new": bool(form.get("notify_new")),
+        "daily_summary": bool(form.get("daily_summary")),
     }
     errors = {}
+    if values["notify"] not in NOTIFY_CHOICES:
+        errors["notify"] = _("Please choose how we should tell you about answers.")
     if not values["name"]:
         errors["name"] = _("Please enter your name.")
     if problem := email_problem(values["email"]):
@@ -239,7 +252,15 @@ async def _change_profile(request: Request, record, form) -> Response:
     if not errors:
         try:
             await queries.update_profile(
-                db(request), record.id, values["name"], values["email"], locale
+                db(request),
+                record.id,
+                values["name"],
+                values["email"],
+                locale,
+                notify=values["notify"],
+                # Mail about the queue is for staff; a customer's form has no such boxes.
+                notify_new=values["notify_new"] and record.role in STAFF_ROLES,
+                daily_summary=values["daily_summary"] and record.role in STAFF_ROLES,
             )
         except queries.EmailTaken:
             errors["email"] = _("This email address belongs to another account.")
@@ -254,7 +275,7 @@ async def _change_password(request: Request, record, form) -> Response:
     if not await security.verify_password_async(current_password, record.password_hash):
         errors["current_password"] = _("Your current password is not correct.")
     new_password = form.get("password") or ""
-    if problem := _password_problem(new_password):
+    if problem := password_problem(new_password):
         errors["password"] = problem
     if errors:
         return _render_account(request, record, 400, password_errors=errors)
@@ -263,6 +284,25 @@ async def _change_password(request: Request, record, form) -> Response:
     # Whoever else held a session (a stolen one, another device) is logged out now.
     await security.end_other_sessions(db(request), record.id, request.state.user.session_hash)
     return redirect(path_for(request, "account").include_query_params(saved="password"))
+
+
+async def unsubscribe(request: Request) -> Response:
+    """The link in List-Unsubscribe: notification mail off, without logging in.
+
+    Mail programs POST "List-Unsubscribe=One-Click" here (RFC 8058) and cannot carry a
+    CSRF token; the signed token in the path names the account and proves the link came
+    from us, which is what the CSRF token would prove.
+    """
+    user_id, token = request.path_params["user_id"], request.path_params["token"]
+    if not security.signed_valid(settings_of(request).secret_key, "unsubscribe", user_id, token):
+        raise HTTPException(404)
+    record = await queries.user_by_id(db(request), user_id)
+    if record is None:
+        raise HTTPException(404)
+    if request.method == "POST":
+        await queries.set_notify(db(request), user_id, "off")
+        return render(request, "accounts/unsubscribe.html", done=True)
+    return render(request, "accounts/unsubscribe.html", done=record.notify == "off")
 
 
 async def language(request: Request) -> Response:
@@ -285,4 +325,10 @@ routes = [
     Route("/logout", logout, methods=["POST"], name="logout"),
     Route("/account", account, methods=["GET", "POST"], name="account"),
     Route("/language", language, methods=["POST"], name="language"),
+    Route(
+        "/unsubscribe/{user_id:int}/{token}",
+        unsubscribe,
+        methods=["GET", "POST"],
+        name="unsubscribe",
+    ),
 ]

@@ -12,7 +12,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.exceptions import HTTPException
 
-from board import permissions
+from board import notify, permissions
 from board.db import (
     attachments,
     conversations,
@@ -72,6 +72,8 @@ async def unread_count(db: Database, user_id: int) -> int:
 
 
 async def mark_read(db: Database, user_id: int, conversation: Record) -> None:
+    """The customer opened the conversation: it is read, and the next answer may ring."""
+    await notify.opened(db, conversation)
     if conversation.last_public_message_id is None:
         return
     await _upsert_marker(db, user_id, conversation.id, conversation.last_public_message_id)
@@ -110,6 +112,12 @@ async def mark_all_read(db: Database, user_id: int) -> None:
         )
         for row in unread:
             await _upsert_marker(db, user_id, row.id, row.last_public_message_id)
+        # Seen, as far as the doorbell is concerned: the next answer rings again.
+        await db.execute(
+            conversations.update()
+            .where(conversations.c.customer_id == user_id, conversations.c.bell.is_not(None))
+            .values(bell=None)
+        )
 
 
 # --- lists -------------------------------------------------------------------------------
@@ -306,6 +314,10 @@ async def open_conversation(
             if assignee_id is not None:
                 await workflow.assign(db, conversation_id, None, assignee_id)
         await _add_message(db, conversation, author or customer, body, files, now)
+        if from_staff:
+            await notify.invoice_notice(db, conversation)
+        elif kind == "support":
+            await notify.new_request(db, conversation)
         if side_effects is not None:
             await side_effects(conversation)
     return conversation
@@ -322,9 +334,12 @@ async def add_reply(
 ) -> int:
     """A message in an existing conversation; staff choose the `status` it leaves behind."""
     async with write_transaction(db):
-        return await _add_message(
+        message_id = await _add_message(
             db, conversation, author_user, body, files, utcnow(), internal, status
         )
+        if author_user is not None and author_user.is_staff and not internal:
+            await notify.answer_waiting(db, conversation.id)
+    return message_id
 
 
 async def _add_message(

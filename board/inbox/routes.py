@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, Response
 from starlette.routing import Route
 
-from board import mail, permissions, security
+from board import mail, notify, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.i18n import current_locale
 from board.i18n import gettext as _
@@ -282,6 +282,7 @@ async def guest_conversation(request: Request) -> Response:
     user = current_user(request)
     if user is not None and await queries.claim_guest_conversation(db(request), record, user):
         return redirect(path_for(request, "conversation", number=record.number))
+    await notify.opened(db(request), record)
     response = await _render_guest(request, record, token)
     _remember_guest_token(request, response, token)
     return response

@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.exceptions import HTTPException
 
+from board import notify
 from board.db import (
     absences,
     canned_replies,
@@ -389,6 +390,7 @@ async def announce(db: Database, author_id: int, body: str) -> int:
                 .scalar_subquery()
             )
         )
+        await notify.announcement(db, first_number)
         return await db.fetch_val(
             sa.select(sa.func.count())
             .select_from(conversations)

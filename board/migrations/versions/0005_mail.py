@@ -123,6 +123,14 @@ def upgrade() -> None:
 
     # A plain ADD COLUMN: the table is not rebuilt, so the expression index stays.
     op.add_column("conversations", sa.Column("bell", sa.String(length=8), nullable=True))
+    op.create_index(
+        "ix_conversations_digest",
+        "conversations",
+        ["customer_id"],
+        unique=False,
+        sqlite_where=sa.text("bell = 'digest'"),
+        postgresql_where=sa.text("bell = 'digest'"),
+    )
     op.add_column(
         "users", sa.Column("notify", sa.String(length=8), server_default="each", nullable=False)
     )
@@ -145,6 +153,7 @@ def downgrade() -> None:
         batch_op.drop_column("daily_summary")
         batch_op.drop_column("notify_new")
         batch_op.drop_column("notify")
+    op.drop_index("ix_conversations_digest", table_name="conversations")
     op.drop_column("conversations", "bell")
     op.drop_table("mail_imports")
     op.drop_table("login_tokens")
