@@ -18,6 +18,7 @@ from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from board import mail, maintenance, schedule
+from board.accounts.onetime import routes as onetime_routes
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
@@ -124,6 +125,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         routes=[
             *forum_routes,
             *account_routes,
+            *onetime_routes,
             *inbox_routes,
             *staff_routes,
             Route("/healthz", healthz, name="healthz"),

@@ -245,6 +245,10 @@ MATRIX = {
     "language": ("POST", "/language", {"locale": "en"}, (303, 303, 303, 303, 303)),
     # Without its signed token the link opens nothing, whoever follows it.
     "unsubscribe": ("GET", "/unsubscribe/{author}/falsch", None, (404, 404, 404, 404, 404)),
+    "login_code": ("GET", "/login/code", None, (200, 200, 200, 200, 200)),
+    "password_reset": ("GET", "/password/reset", None, (200, 200, 200, 200, 200)),
+    # A made-up reset link: a friendly page saying it does not work, for everyone.
+    "password_reset_link": ("GET", "/password/reset/falsch", None, (400, 400, 400, 400, 400)),
     "healthz": ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
     "static": ("GET", "/static/css/board.css", None, (200, 200, 200, 200, 200)),
     "inbox": ("GET", "/inbox", None, (303, 200, 200, 303, 303)),
@@ -402,6 +406,8 @@ POST_ROUTES = sorted(name for name, spec in MATRIX.items() if spec[0] == "POST")
     "login",
     "account",
     "contact",
+    "login_code",
+    "password_reset",
 ]
 
 
@@ -413,6 +419,8 @@ def test_every_post_without_a_csrf_token_is_refused(cast, route_name):
         "login": "/login",
         "account": "/account",
         "contact": "/contact",
+        "login_code": "/login/code",
+        "password_reset": "/password/reset",
     }
     path = paths.get(route_name) or MATRIX[route_name][1].format(**ids)
     data = MATRIX[route_name][2] if route_name in MATRIX and MATRIX[route_name][2] else {}
