@@ -79,6 +79,32 @@ def cmd_recount(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_import_mail(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from board.db import sync_engine
+    from board.mailimport import NotAMailSource, detect_source, import_mail, summary
+    from board.setup import initialize
+
+    paths = [Path(path) for path in args.paths]
+    try:
+        for path in paths:
+            detect_source(path)  # before anything is created: a typo in PATH changes nothing
+    except NotAMailSource as problem:
+        print(problem, file=sys.stderr)
+        return 2
+    admin = initialize(settings)  # the shop's answers need a staff author
+    if admin is not None:
+        print_admin(admin)
+    engine = sync_engine(settings)
+    try:
+        report = import_mail(settings, engine, paths)
+    finally:
+        engine.dispose()
+    print(summary(report))
+    return 1 if report.failed else 0
+
+
 def _with_app(settings: Settings, work) -> int:
     """Runs `work(app)` against the database, outside a server, and closes it again."""
     from board.app import create_app
@@ -178,6 +204,22 @@ def build_parser() -> argparse.ArgumentParser:
 
     recount = commands.add_parser("recount", help="rebuild the forum's counters from the posts")
     recount.set_defaults(run=cmd_recount)
+
+    import_mail = commands.add_parser(
+        "import-mail",
+        help="import old mail (mbox, Maildir, folder of .eml) into conversations",
+        description="Threads the mail into conversations, creates customer accounts for unknown "
+        "senders and sends no notifications. Importing the same mail again changes nothing. "
+        "Exit code 1 when some mails could not be imported, 2 when a PATH holds no mail.",
+    )
+    import_mail.add_argument(
+        "paths",
+        nargs="+",
+        metavar="PATH",
+        help="an mbox file, a Maildir or a folder of .eml files; give the inbox and the sent "
+        "folder together, so that answers are threaded in date order",
+    )
+    import_mail.set_defaults(run=cmd_import_mail)
 
     outbox = commands.add_parser("outbox", help="list pending and failed mail")
     outbox.add_argument(
