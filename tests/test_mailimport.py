@@ -22,7 +22,8 @@ from board.db import (
     sync_engine,
     users,
 )
-from board.mailimport import Said, conversation_columns, parse_mail, subject_key
+from board.mailimport.reading import parse_mail, subject_key
+from board.mailimport.writing import Said, conversation_columns
 from board.markup import subject_from
 from board.security import hash_password, verify_password
 from board.setup import create_staff
