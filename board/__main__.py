@@ -64,6 +64,22 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         seed=args.seed,
         conversations=args.conversations,
     )
+    return cmd_reindex(settings, args)
+
+
+def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
+    from tqdm import tqdm
+
+    from board.search.indexing import rebuild
+    from board.setup import initialize
+
+    initialize(settings)
+    with tqdm(desc="search index", unit=" documents", file=sys.stderr) as bar:
+        count = rebuild(settings, progress=bar.update)
+    if not count and not (settings.data_dir / "index").exists():
+        print("Another process is rebuilding the index right now.", file=sys.stderr)
+        return 1
+    print(f"Search index rebuilt: {count} documents.")
     return 0
 
 
@@ -220,6 +236,9 @@ def build_parser() -> argparse.ArgumentParser:
         "folder together, so that answers are threaded in date order",
     )
     import_mail.set_defaults(run=cmd_import_mail)
+
+    reindex = commands.add_parser("reindex", help="rebuild the search index from the database")
+    reindex.set_defaults(run=cmd_reindex)
 
     outbox = commands.add_parser("outbox", help="list pending and failed mail")
     outbox.add_argument(

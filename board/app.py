@@ -27,6 +27,7 @@ from board.i18n import gettext as _
 from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
 from board.pagecache import GuestPageCache
+from board.search import indexing as search_indexing
 from board.staff.routes import routes as staff_routes
 from board.web import (
     BodyLimit,
@@ -105,11 +106,15 @@ def create_app(settings: Settings | None = None) -> Starlette:
     async def lifespan(app: Starlette):
         await app.state.db.connect()
         app.state.mail_wake = asyncio.Event()
+        app.state.search_wake = asyncio.Event()
         postman = postman_for(app)
         workers = [
             asyncio.create_task(maintenance.run_forever(app.state.db)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
+            asyncio.create_task(
+                search_indexing.run_forever(app.state.db, settings, app.state.search_wake)
+            ),
         ]
         try:
             yield

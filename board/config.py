@@ -9,6 +9,7 @@ from dataclasses import dataclass, replace
 from datetime import time
 from pathlib import Path
 
+from board.search.schema import DEFAULT_CODE_PATTERN
 from board.staff.hours import BusinessHours, parse_days, parse_hours
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -76,6 +77,8 @@ class Settings:
     # Local hours of the daily jobs: the staff summary and the customers' digest.
     summary_hour: int = 7
     digest_hour: int = 17
+    # Order, invoice and ticket numbers and short codes that search matches exactly.
+    search_code_pattern: str = DEFAULT_CODE_PATTERN
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -128,6 +131,7 @@ class Settings:
             business_hours=parse_hours(env.get("BOARD_BUSINESS_HOURS", "09:00-17:00")),
             summary_hour=_hour(env.get("BOARD_SUMMARY_HOUR", "7")),
             digest_hour=_hour(env.get("BOARD_DIGEST_HOUR", "17")),
+            search_code_pattern=env.get("BOARD_SEARCH_CODE_PATTERN") or DEFAULT_CODE_PATTERN,
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -343,6 +343,18 @@ mail_imports = sa.Table(
 )
 
 
+search_queue = sa.Table(
+    "search_queue",
+    metadata,
+    # What the search index must look at again, written in the same transaction as the
+    # change; the indexer deletes a row once the index holds the change.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("doc_type", sa.String(16), nullable=False),  # post, topic, message, conversation
+    sa.Column("doc_id", sa.Integer, nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+
 cache_versions = sa.Table(
     "cache_versions",
     metadata,

@@ -168,11 +168,12 @@ class RequestContext:
 
         await self.app(scope, receive, send_with_headers)
         if scope["method"] == "POST":
-            # A POST may have queued mail: the sender looks now rather than at its next
-            # round. One indexed query when it did not.
-            wake = scope["app"].state._state.get("mail_wake")
-            if wake is not None:
-                wake.set()
+            # A POST may have queued mail or index work: the background tasks look now
+            # rather than at their next round. One query each when it did not.
+            for name in ("mail_wake", "search_wake"):
+                wake = scope["app"].state._state.get(name)
+                if wake is not None:
+                    wake.set()
 
 
 class BodyLimit:

@@ -75,9 +75,19 @@ def new_client(app, client: TestClient) -> Callable[[], TestClient]:
     return make
 
 
+def count_statements(app, client: TestClient, statements: list[str]) -> None:
+    """Records the SQL of what follows; the search queue is indexed first, so only the
+    pages' own statements (and the background tasks' idle looks) are counted."""
+    from board.db import statement_listener
+    from board.search.indexing import drain_all
+
+    client.portal.call(drain_all, app.state.db, app.state.settings)
+    statement_listener(app.state.db, statements.append)
+
+
 def page_selects(statements: list[str]) -> list[str]:
-    """The SELECTs a page ran; the background tasks' (mail, daily jobs) run beside them."""
-    background = ("FROM outbox", "FROM scheduled_jobs")
+    """The SELECTs a page ran; the background tasks' (mail, daily jobs, search) run beside."""
+    background = ("FROM outbox", "FROM scheduled_jobs", "FROM search_queue")
     return [
         sql
         for sql in statements

@@ -9,7 +9,7 @@ import sqlalchemy as sa
 
 from board.db import categories, posts, statement_listener, sync_engine, topics, users
 from board.setup import recount
-from tests.conftest import csrf_from, page_selects, submit
+from tests.conftest import count_statements, csrf_from, page_selects, submit
 
 TECH = "technik-und-fragen"
 SHIPPING = "bestellung-und-versand"
@@ -301,7 +301,7 @@ def test_a_topic_page_is_three_queries_whatever_the_number_of_authors(people, cl
         author = people.customer(f"Kunde{number} Test", f"kunde{number}@example.com")
         reply(author, topic_id, f"Beitrag {number}")
     statements: list[str] = []
-    statement_listener(app.state.db, statements.append)
+    count_statements(app, client, statements)
     try:
         page = staff.get(f"/t/{topic_id}").text
     finally:
@@ -312,7 +312,7 @@ def test_a_topic_page_is_three_queries_whatever_the_number_of_authors(people, cl
     # (staff only) + post count for staff, who also see deleted posts.
     assert len(selects) <= 5, selects
     statements.clear()
-    statement_listener(app.state.db, statements.append)
+    count_statements(app, client, statements)
     try:
         client.get(f"/t/{topic_id}")
         first_visit = page_selects(statements)

@@ -21,7 +21,7 @@ from board.db import (
 from board.setup import create_staff
 from board.staff import canned
 from board.staff.hours import BusinessHours, parse_days, parse_hours
-from tests.conftest import csrf_from, mail_text, page_selects
+from tests.conftest import count_statements, csrf_from, mail_text, page_selects
 from tests.test_inbox import PDF, execute, open_conversation, png_bytes, rows, unread_badge
 
 
@@ -346,13 +346,13 @@ def test_queue_filters_and_counts(people, settings):
     assert staff.get("/staff?status=bogus&assigned=bogus&page=x").status_code == 200
 
 
-def test_the_queue_page_is_a_fixed_number_of_queries(people, settings, app):
+def test_the_queue_page_is_a_fixed_number_of_queries(people, settings, app, client):
     staff = people.staff()
     for index in range(6):
         person = people.customer(f"Kunde{index} Viel", f"viel{index}@example.com")
         open_conversation(person, f"Frage {index}")
     statements: list[str] = []
-    statement_listener(app.state.db, statements.append)
+    count_statements(app, client, statements)
     try:
         page = staff.get("/staff").text
     finally:

@@ -22,6 +22,7 @@ from board.db import (
 )
 from board.markup import render_markdown
 from board.pagecache import bump_forum_version
+from board.search import indexing as search
 from board.security import CurrentUser
 
 Record = Any
@@ -279,6 +280,7 @@ async def add_topic(
             .where(topics.c.id == topic_id)
             .values(first_post_id=post_id, last_post_id=post_id, post_count=1)
         )
+        await search.queue_post(db, post_id)
         await db.execute(
             categories.update()
             .where(categories.c.id == category_id)
@@ -314,6 +316,7 @@ async def add_reply(
             .where(categories.c.id == topic.category_id)
             .values(post_count=categories.c.post_count + 1, last_post_id=post_id)
         )
+        await search.queue_post(db, post_id)
         await bump_forum_version(db)
     return post_id
 
@@ -329,10 +332,16 @@ async def edit_post(
                 body=body, body_html=render_markdown(body), edited_at=utcnow(), edited_by=editor_id
             )
         )
+        await search.queue_post(db, post_id)
         if title:
-            await db.execute(
-                topics.update().where(topics.c.first_post_id == post_id).values(title=title)
+            topic_id = await db.fetch_val(
+                topics.update()
+                .where(topics.c.first_post_id == post_id)
+                .values(title=title)
+                .returning(topics.c.id)
             )
+            if topic_id is not None:
+                await search.queue_topic(db, topic_id)  # the title is in every post's document
         await bump_forum_version(db)
 
 
@@ -410,6 +419,7 @@ async def soft_delete_post(db: Database, post: Record, topic: Record, staff_id: 
                 .values(post_count=categories.c.post_count - 1)
             )
         await _refresh_last_posts(db, topic.id, {topic.category_id})
+        await search.queue_topic(db, topic.id)  # a deleted first post hides every post
         await bump_forum_version(db)
 
 
@@ -437,6 +447,7 @@ async def move_topic(db: Database, topic: Record, target_category_id: int) -> No
                     )
                 )
         await _refresh_last_posts(db, topic.id, {topic.category_id, target_category_id})
+        await search.queue_topic(db, topic.id)  # a staff-only category hides it from search
         await bump_forum_version(db)
 
 

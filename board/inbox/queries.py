@@ -27,6 +27,7 @@ from board.db import (
 )
 from board.inbox import workflow
 from board.markup import render_markdown, subject_from
+from board.search import indexing as search
 from board.security import CurrentUser
 from board.uploads import StoredFile
 
@@ -409,6 +410,7 @@ async def _add_message(
         await workflow.set_status(db, conversation.id, author_id, status, now)
     if author_user is not None and not internal:
         await _upsert_marker(db, author_user.id, conversation.id, message_id)
+    await search.queue_message(db, message_id)
     return message_id
 
 
@@ -418,9 +420,11 @@ async def claim_guest_conversation(db: Database, conversation: Record, user: Cur
         return False
     if (conversation.guest_email or "").lower() != user.email:
         return False
-    await db.execute(
-        conversations.update()
-        .where(conversations.c.id == conversation.id, conversations.c.customer_id.is_(None))
-        .values(customer_id=user.id)
-    )
+    async with write_transaction(db):
+        await db.execute(
+            conversations.update()
+            .where(conversations.c.id == conversation.id, conversations.c.customer_id.is_(None))
+            .values(customer_id=user.id)
+        )
+        await search.queue_conversation(db, conversation.id)  # now the customer finds it
     return True

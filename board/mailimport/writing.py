@@ -25,6 +25,7 @@ from board.db import (
     mail_imports,
     messages,
     read_markers,
+    search_queue,
     users,
     utcnow,
 )
@@ -395,6 +396,10 @@ def _insert_message(
                 created_at=when,
             )
         )
+    # Found by search once the server's indexer has seen it, like any other message.
+    connection.execute(
+        search_queue.insert().values(doc_type="message", doc_id=message_id, created_at=utcnow())
+    )
     return message_id
 
 

@@ -19,6 +19,7 @@ from board.db import (
     fetch_rows,
     fetch_value,
     messages,
+    search_queue,
     users,
     utcnow,
     write_transaction,
@@ -391,6 +392,17 @@ async def announce(db: Database, author_id: int, body: str) -> int:
             )
         )
         await notify.announcement(db, first_number)
+        await db.execute(
+            search_queue.insert().from_select(
+                ["doc_type", "doc_id", "created_at"],
+                sa.select(sa.literal("message"), messages.c.id, sa.literal(now, sa.DateTime))
+                .select_from(messages.join(conversations))
+                .where(
+                    conversations.c.number >= first_number,
+                    conversations.c.kind == "announcement",
+                ),
+            )
+        )
         return await db.fetch_val(
             sa.select(sa.func.count())
             .select_from(conversations)

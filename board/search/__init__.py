@@ -1,0 +1,1 @@
+"""Search: one Whoosh index under <data>/index for the forum and the conversations."""

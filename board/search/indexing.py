@@ -1,0 +1,343 @@
+"""Keeping the index in step with the database.
+
+The database is the truth. Every write that changes what search should find calls one of
+the `queue_*` functions inside its transaction; a background task in each server
+process reads the queue, builds the documents from the database as it is now, writes
+them with Whoosh's single writer and only then deletes the queue rows. A crash anywhere
+in between leaves the rows, and documents are replaced by key, so indexing twice is
+harmless. Several workers share one index: whoever holds Whoosh's write lock drains the
+queue, the others skip the round.
+
+`rebuild` builds a whole new index next to the old one and swaps the folders: at start
+when the index is missing or unreadable, and with `python -m board reindex`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import fcntl
+import logging
+import os
+import shutil
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.concurrency import run_in_threadpool
+from whoosh import index as whoosh_index
+from whoosh.index import LockError
+
+from board.config import Settings
+from board.db import (
+    categories,
+    conversations,
+    messages,
+    posts,
+    search_queue,
+    topics,
+    utcnow,
+)
+from board.search.schema import codes_in, make_schema
+
+log = logging.getLogger("board.search")
+
+BATCH = 500
+POLL_SECONDS = 2
+REBUILD_BATCH = 2000
+
+
+def index_dir(settings: Settings) -> Path:
+    return settings.data_dir / "index"
+
+
+# --- the queue: called inside the write transaction of the change ------------------------
+
+
+async def queue(db: Database, doc_type: str, doc_ids: Iterable[int]) -> None:
+    now = utcnow()
+    rows = [{"doc_type": doc_type, "doc_id": doc_id, "created_at": now} for doc_id in doc_ids]
+    if rows:
+        await db.execute_many(search_queue.insert(), rows)
+
+
+async def queue_post(db: Database, post_id: int) -> None:
+    await queue(db, "post", [post_id])
+
+
+async def queue_topic(db: Database, topic_id: int) -> None:
+    """Title, category, deletion: every post of the topic is written again."""
+    await queue(db, "topic", [topic_id])
+
+
+async def queue_message(db: Database, message_id: int) -> None:
+    await queue(db, "message", [message_id])
+
+
+async def queue_conversation(db: Database, conversation_id: int) -> None:
+    """Subject or owner changed: every message of the conversation is written again."""
+    await queue(db, "conversation", [conversation_id])
+
+
+# --- documents from rows -----------------------------------------------------------------
+
+POST_ROWS = (
+    sa.select(
+        posts.c.id,
+        posts.c.topic_id,
+        posts.c.body,
+        posts.c.created_at,
+        posts.c.deleted_at,
+        topics.c.title,
+        topics.c.deleted_at.label("topic_deleted_at"),
+        categories.c.staff_only,
+    )
+    .select_from(
+        posts.join(topics, topics.c.id == posts.c.topic_id).join(
+            categories, categories.c.id == topics.c.category_id
+        )
+    )
+    .order_by(posts.c.id)
+)
+
+MESSAGE_ROWS = (
+    sa.select(
+        messages.c.id,
+        messages.c.conversation_id,
+        messages.c.body,
+        messages.c.internal,
+        messages.c.created_at,
+        conversations.c.number,
+        conversations.c.subject,
+        conversations.c.customer_id,
+    )
+    .select_from(messages.join(conversations, conversations.c.id == messages.c.conversation_id))
+    .order_by(messages.c.id)
+)
+
+
+def post_document(row, code_pattern: str) -> dict:
+    hidden = row.deleted_at or row.topic_deleted_at or row.staff_only
+    document = {
+        "key": f"p{row.id}",
+        "group": f"t{row.topic_id}",
+        "kind": "forum",
+        "visibility": "staff" if hidden else "public",
+        "owner": "",
+        "ref": row.topic_id,
+        "item": row.id,
+        "title": row.title,
+        "body": row.body,
+        "codes": codes_in(f"{row.title} {row.body}", code_pattern),
+        "created": row.created_at,
+    }
+    if not hidden:
+        # Only public words may come back as "did you mean", never a customer's.
+        document["words"] = f"{row.title} {row.body}"
+    return document
+
+
+def message_document(row, code_pattern: str) -> dict:
+    if row.internal or row.customer_id is None:
+        visibility, owner = "staff", ""  # notes, and guests (who reach theirs by link)
+    else:
+        visibility, owner = "private", str(row.customer_id)
+    return {
+        "key": f"m{row.id}",
+        "group": f"c{row.conversation_id}",
+        "kind": "inbox",
+        "visibility": visibility,
+        "owner": owner,
+        "ref": row.number,
+        "item": row.id,
+        "title": row.subject,
+        "body": row.body,
+        "codes": codes_in(f"{row.number} {row.body}", code_pattern),
+        "created": row.created_at,
+    }
+
+
+# --- draining the queue ------------------------------------------------------------------
+
+
+def open_index(settings: Settings):
+    return whoosh_index.open_dir(str(index_dir(settings)))
+
+
+def _apply(
+    settings: Settings, groups: list[str], documents: list[dict], gone_keys: list[str]
+) -> bool:
+    """Writes one batch; False when another process holds the write lock."""
+    try:
+        writer = open_index(settings).writer(timeout=0.0)
+    except LockError:
+        return False
+    try:
+        for group in groups:
+            writer.delete_by_term("group", group)
+        for key in gone_keys:
+            writer.delete_by_term("key", key)
+        for document in documents:
+            writer.update_document(**document)
+    except BaseException:
+        writer.cancel()
+        raise
+    writer.commit()
+    return True
+
+
+async def drain_once(db: Database, settings: Settings) -> int:
+    """Indexes up to BATCH queued changes; returns how many queue rows it settled."""
+    rows = await db.fetch_all(sa.select(search_queue).order_by(search_queue.c.id).limit(BATCH))
+    if not rows:
+        return 0
+    wanted: dict[str, set[int]] = {"post": set(), "topic": set(), "message": set()}
+    wanted["conversation"] = set()
+    for row in rows:
+        wanted.setdefault(row.doc_type, set()).add(row.doc_id)
+    pattern = settings.search_code_pattern
+    documents, gone_keys = [], []
+    whole = (
+        POST_ROWS.where(
+            sa.or_(posts.c.topic_id.in_(wanted["topic"]), posts.c.id.in_(wanted["post"]))
+        ),
+        MESSAGE_ROWS.where(
+            sa.or_(
+                messages.c.conversation_id.in_(wanted["conversation"]),
+                messages.c.id.in_(wanted["message"]),
+            )
+        ),
+    )
+    found_posts = await db.fetch_all(whole[0])
+    found_messages = await db.fetch_all(whole[1])
+    documents += [post_document(row, pattern) for row in found_posts]
+    documents += [message_document(row, pattern) for row in found_messages]
+    gone_keys += [f"p{i}" for i in wanted["post"] - {row.id for row in found_posts}]
+    gone_keys += [f"m{i}" for i in wanted["message"] - {row.id for row in found_messages}]
+    groups = [f"t{i}" for i in wanted["topic"]] + [f"c{i}" for i in wanted["conversation"]]
+    written = await run_in_threadpool(_apply, settings, groups, documents, gone_keys)
+    if not written:
+        return 0  # another worker drains right now
+    await db.execute(search_queue.delete().where(search_queue.c.id.in_([r.id for r in rows])))
+    return len(rows)
+
+
+async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> None:
+    """Rebuilds a missing or broken index, then drains the queue as changes arrive."""
+    try:
+        await run_in_threadpool(ensure_index, settings)
+    except Exception:
+        log.exception("search index could not be prepared")
+    while True:
+        try:
+            while await drain_once(db, settings) == BATCH:
+                pass
+        except Exception:
+            log.exception("search indexing round failed")
+        wake.clear()
+        try:
+            await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
+        except TimeoutError:
+            pass
+
+
+# --- building from scratch -----------------------------------------------------------------
+
+
+@contextmanager
+def _rebuild_lock(settings: Settings) -> Iterator[bool]:
+    """One rebuild at a time across processes; the others find it taken and skip."""
+    settings.data_dir.mkdir(parents=True, exist_ok=True)
+    with open(settings.data_dir / "index.lock", "w") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            yield False
+            return
+        try:
+            yield True
+        finally:
+            fcntl.flock(handle, fcntl.LOCK_UN)
+
+
+def index_is_usable(settings: Settings) -> bool:
+    folder = index_dir(settings)
+    if not whoosh_index.exists_in(str(folder)):
+        log.info("no search index in %s yet", folder)
+        return False
+    try:
+        with open_index(settings).searcher() as searcher:
+            searcher.doc_count()
+    except Exception:
+        log.warning("search index in %s is unreadable", folder, exc_info=True)
+        return False
+    return True
+
+
+def ensure_index(settings: Settings) -> bool:
+    """Rebuilds the index when it is missing or unreadable; True when it did."""
+    if index_is_usable(settings):
+        return False
+    log.info("building the search index from the database")
+    rebuild(settings)
+    return True
+
+
+def rebuild(settings: Settings, progress: Callable[[int], None] | None = None) -> int:
+    """A new index from every post and message, swapped in whole; returns the documents."""
+    from board.db import sync_engine
+
+    with _rebuild_lock(settings) as mine:
+        if not mine:
+            return 0
+        engine = sync_engine(settings)
+        try:
+            return _rebuild_with(engine, settings, progress)
+        finally:
+            engine.dispose()
+
+
+def _rebuild_with(engine: sa.Engine, settings: Settings, progress) -> int:
+    target = index_dir(settings)
+    fresh = target.with_name("index.new")
+    shutil.rmtree(fresh, ignore_errors=True)
+    fresh.mkdir(parents=True)
+    built = whoosh_index.create_in(str(fresh), make_schema())
+    pattern = settings.search_code_pattern
+    with engine.connect() as connection:
+        # Changes queued up to here are in what we read next; later ones stay queued.
+        last_queued = connection.execute(sa.select(sa.func.max(search_queue.c.id))).scalar()
+        writer = built.writer(limitmb=256)
+        count = 0
+        sources = ((POST_ROWS, post_document), (MESSAGE_ROWS, message_document))
+        for statement, to_document in sources:
+            result = connection.execution_options(yield_per=REBUILD_BATCH).execute(statement)
+            for row in result:
+                writer.add_document(**to_document(row, pattern))
+                count += 1
+                if progress is not None and count % 1000 == 0:
+                    progress(1000)
+        writer.commit()
+        if progress is not None:
+            progress(count % 1000)
+    old = target.with_name("index.old")
+    shutil.rmtree(old, ignore_errors=True)
+    if target.exists():
+        os.replace(target, old)
+    os.replace(fresh, target)
+    shutil.rmtree(old, ignore_errors=True)
+    if last_queued is not None:
+        with engine.begin() as connection:
+            connection.execute(search_queue.delete().where(search_queue.c.id <= last_queued))
+    return count
+
+
+async def queue_is_empty(db: Database) -> bool:
+    return await db.fetch_val(sa.select(sa.func.count()).select_from(search_queue)) == 0
+
+
+async def drain_all(db: Database, settings: Settings) -> None:
+    """Indexes everything queued (tests, the reindex command)."""
+    while await drain_once(db, settings):
+        pass

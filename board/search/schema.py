@@ -1,0 +1,83 @@
+"""The index's shape: one document per forum post and per conversation message.
+
+German first: words are lower-cased, German stop words dropped, umlauts folded (so that
+"Rückgabe", "Rueckgabe" and "Ruckgabe" meet) and stemmed ("Rücksendungen" finds
+"Rücksendung"). Order, invoice and ticket numbers and short codes ("DHL", "M4") also go
+into `codes` untouched, where only the exact token matches.
+"""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+
+from whoosh import fields
+from whoosh.analysis import (
+    Filter,
+    LowercaseFilter,
+    RegexTokenizer,
+    StemFilter,
+    StopFilter,
+)
+from whoosh.lang import stopwords_for_language
+
+# Umlauts and their two-letter spellings fold to the plain vowel; ß to ss.
+_FOLDS = (("ß", "ss"), ("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
+
+# Letters with digits (M4, 4711, RE-2026-0042) or short capitalised words (DHL, UPS).
+DEFAULT_CODE_PATTERN = r"(?:[A-Za-z]{0,5}[-/]?)?\d[\w-]*|\b[A-ZÄÖÜ]{2,6}\b"
+
+
+def fold(text: str) -> str:
+    for old, new in _FOLDS:
+        text = text.replace(old, new)
+    return text
+
+
+class FoldUmlauts(Filter):
+    def __call__(self, tokens):
+        for token in tokens:
+            token.text = fold(token.text)
+            yield token
+
+
+def german_analyzer():
+    """Tokens of letters and digits; stop words are checked before folding ("für")."""
+    return (
+        RegexTokenizer(r"\w+")
+        | LowercaseFilter()
+        | StopFilter(stoplist=stopwords_for_language("de"), minsize=1)
+        | FoldUmlauts()
+        | StemFilter(lang="de")
+    )
+
+
+@cache
+def _code_regex(pattern: str) -> re.Pattern[str]:
+    return re.compile(pattern)
+
+
+def codes_in(text: str, pattern: str = DEFAULT_CODE_PATTERN) -> str:
+    """The exact tokens of a text, space-separated and lower-cased, for the `codes` field."""
+    found = {match.group(0).lower() for match in _code_regex(pattern).finditer(text)}
+    return " ".join(sorted(found))
+
+
+def make_schema() -> fields.Schema:
+    analyzer = german_analyzer()
+    return fields.Schema(
+        key=fields.ID(unique=True, stored=True),  # p123 (post), m456 (message)
+        group=fields.ID(stored=True),  # t42 (topic), c1042 (conversation): results group
+        kind=fields.ID(stored=True),  # forum, inbox
+        # public: everybody; private: the owner and staff; staff: staff only.
+        visibility=fields.ID(stored=True),
+        owner=fields.ID(stored=True),  # the customer's id for private documents
+        ref=fields.NUMERIC(stored=True),  # topic id or ticket number, for the link
+        item=fields.NUMERIC(stored=True),  # post or message id, for the anchor
+        title=fields.TEXT(analyzer=analyzer, stored=True, field_boost=2.0),
+        body=fields.TEXT(analyzer=analyzer, stored=True),
+        codes=fields.KEYWORD(lowercase=True, scorable=True, field_boost=2.0),
+        # Unstemmed words for "did you mean": stems are no words to suggest.
+        words=fields.TEXT(analyzer=RegexTokenizer(r"\w{3,}") | LowercaseFilter(), spelling=True),
+        created=fields.DATETIME(stored=True),
+    )
