@@ -9,7 +9,8 @@ harmless. Several workers share one index: whoever holds Whoosh's write lock dra
 queue, the others skip the round.
 
 `rebuild` builds a whole new index next to the old one and swaps the folders: at start
-when the index is missing or unreadable, and with `python -m board reindex`.
+when the index is missing or unreadable, and with `python -m board reindex`. It holds
+<data>/index.lock exclusively; drains share that lock and skip while a rebuild runs.
 """
 
 from __future__ import annotations
@@ -168,22 +169,25 @@ def open_index(settings: Settings):
 def _apply(
     settings: Settings, groups: list[str], documents: list[dict], gone_keys: list[str]
 ) -> bool:
-    """Writes one batch; False when another process holds the write lock."""
-    try:
-        writer = open_index(settings).writer(timeout=0.0)
-    except LockError:
-        return False
-    try:
-        for group in groups:
-            writer.delete_by_term("group", group)
-        for key in gone_keys:
-            writer.delete_by_term("key", key)
-        for document in documents:
-            writer.update_document(**document)
-    except BaseException:
-        writer.cancel()
-        raise
-    writer.commit()
+    """Writes one batch; False when a rebuild runs or another process holds the writer."""
+    with _index_lock(settings, exclusive=False, wait=False) as held:
+        if not held:
+            return False
+        try:
+            writer = open_index(settings).writer(timeout=0.0)
+        except LockError:
+            return False
+        try:
+            for group in groups:
+                writer.delete_by_term("group", group)
+            for key in gone_keys:
+                writer.delete_by_term("key", key)
+            for document in documents:
+                writer.update_document(**document)
+        except BaseException:
+            writer.cancel()
+            raise
+        writer.commit()
     return True
 
 
@@ -246,12 +250,15 @@ async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> 
 
 
 @contextmanager
-def _rebuild_lock(settings: Settings) -> Iterator[bool]:
-    """One rebuild at a time across processes; the others find it taken and skip."""
+def _index_lock(settings: Settings, exclusive: bool, wait: bool = True) -> Iterator[bool]:
+    """A rebuild holds it exclusively; drains share it. A drain that finds a rebuild
+    running skips its round, so it cannot write into the index that is about to be
+    replaced and then drop the queue rows the new index has not seen."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    with open(settings.data_dir / "index.lock", "w") as handle:
+    with open(settings.data_dir / "index.lock", "a") as handle:
+        mode = (fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH) | (0 if wait else fcntl.LOCK_NB)
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(handle, mode)
         except BlockingIOError:
             yield False
             return
@@ -279,26 +286,31 @@ def ensure_index(settings: Settings) -> bool:
     """Rebuilds the index when it is missing or unreadable; True when it did."""
     if index_is_usable(settings):
         return False
-    log.info("building the search index from the database")
-    rebuild(settings)
+    with _index_lock(settings, exclusive=True):
+        if index_is_usable(settings):
+            return False  # another worker built it while this one waited
+        log.info("building the search index from the database")
+        _rebuild_with(settings, None)
     return True
 
 
 def rebuild(settings: Settings, progress: Callable[[int], None] | None = None) -> int:
     """A new index from every post and message, swapped in whole; returns the documents."""
+    with _index_lock(settings, exclusive=True):
+        return _rebuild_with(settings, progress)
+
+
+def _rebuild_with(settings: Settings, progress) -> int:
     from board.db import sync_engine
 
-    with _rebuild_lock(settings) as mine:
-        if not mine:
-            return 0
-        engine = sync_engine(settings)
-        try:
-            return _rebuild_with(engine, settings, progress)
-        finally:
-            engine.dispose()
+    engine = sync_engine(settings)
+    try:
+        return _rebuild_from(engine, settings, progress)
+    finally:
+        engine.dispose()
 
 
-def _rebuild_with(engine: sa.Engine, settings: Settings, progress) -> int:
+def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
     target = index_dir(settings)
     fresh = target.with_name("index.new")
     shutil.rmtree(fresh, ignore_errors=True)
