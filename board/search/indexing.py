@@ -40,6 +40,7 @@ from board.db import (
     topics,
     utcnow,
 )
+from board.markup import plain_text
 from board.search.schema import codes_in, make_schema
 
 log = logging.getLogger("board.search")
@@ -120,6 +121,7 @@ MESSAGE_ROWS = (
 
 def post_document(row, code_pattern: str) -> dict:
     hidden = row.deleted_at or row.topic_deleted_at or row.staff_only
+    body = plain_text(row.body)  # snippets show what readers see, not markdown
     document = {
         "key": f"p{row.id}",
         "group": f"t{row.topic_id}",
@@ -129,17 +131,18 @@ def post_document(row, code_pattern: str) -> dict:
         "ref": row.topic_id,
         "item": row.id,
         "title": row.title,
-        "body": row.body,
-        "codes": codes_in(f"{row.title} {row.body}", code_pattern),
+        "body": body,
+        "codes": codes_in(f"{row.title} {body}", code_pattern),
         "created": row.created_at,
     }
     if not hidden:
         # Only public words may come back as "did you mean", never a customer's.
-        document["words"] = f"{row.title} {row.body}"
+        document["words"] = f"{row.title} {body}"
     return document
 
 
 def message_document(row, code_pattern: str) -> dict:
+    body = plain_text(row.body)
     if row.internal or row.customer_id is None:
         visibility, owner = "staff", ""  # notes, and guests (who reach theirs by link)
     else:
@@ -153,8 +156,8 @@ def message_document(row, code_pattern: str) -> dict:
         "ref": row.number,
         "item": row.id,
         "title": row.subject,
-        "body": row.body,
-        "codes": codes_in(f"{row.number} {row.body}", code_pattern),
+        "body": body,
+        "codes": codes_in(f"{row.number} {body}", code_pattern),
         "created": row.created_at,
     }
 
