@@ -28,6 +28,7 @@ from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
 from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
+from board.search.routes import routes as search_routes
 from board.staff.routes import routes as staff_routes
 from board.web import (
     BodyLimit,
@@ -133,6 +134,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *onetime_routes,
             *inbox_routes,
             *staff_routes,
+            *search_routes,
             Route("/healthz", healthz, name="healthz"),
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],

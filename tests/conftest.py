@@ -85,6 +85,25 @@ def count_statements(app, client: TestClient, statements: list[str]) -> None:
     statement_listener(app.state.db, statements.append)
 
 
+def index_now(app, client: TestClient) -> None:
+    """Indexes everything written so far, as the background task would within seconds.
+
+    Waits for the index that the task builds at start, and for a round of the task's own
+    that holds Whoosh's write lock right now (drain_all then settles nothing)."""
+    from whoosh import index as whoosh_index
+
+    from board.search.indexing import drain_all, index_dir, queue_is_empty
+
+    database, settings = app.state.db, app.state.settings
+    wait_for(lambda: whoosh_index.exists_in(str(index_dir(settings))))
+
+    def settled() -> bool:
+        client.portal.call(drain_all, database, settings)
+        return client.portal.call(queue_is_empty, database)
+
+    wait_for(settled)
+
+
 def page_selects(statements: list[str]) -> list[str]:
     """The SELECTs a page ran; the background tasks' (mail, daily jobs, search) run beside."""
     background = ("FROM outbox", "FROM scheduled_jobs", "FROM search_queue")

@@ -250,6 +250,14 @@ MATRIX = {
     # A made-up reset link: a friendly page saying it does not work, for everyone.
     "password_reset_link": ("GET", "/password/reset/falsch", None, (400, 400, 400, 400, 400)),
     "healthz": ("GET", "/healthz", None, (200, 200, 200, 200, 200)),
+    # Everyone searches; the index filters what each one finds (tests/test_search.py).
+    "search": ("GET", "/search?q=Beitrag&scope=all", None, (200, 200, 200, 200, 200)),
+    "search_suggest": (
+        "GET",
+        "/search/suggest?q=Wie+schreibe+ich+einen+Beitrag",
+        None,
+        (200, 200, 200, 200, 200),
+    ),
     "static": ("GET", "/static/css/board.css", None, (200, 200, 200, 200, 200)),
     "inbox": ("GET", "/inbox", None, (303, 200, 200, 303, 303)),
     "new_message": ("POST", "/inbox/new", {"body": "Frage"}, (401, 303, 303, 403, 403)),

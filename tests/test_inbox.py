@@ -10,7 +10,7 @@ import sqlalchemy as sa
 from PIL import Image
 
 from board.db import attachments, conversations, messages, outbox, sync_engine, utcnow
-from tests.conftest import csrf_from, mail_text, submit
+from tests.conftest import csrf_from, index_now, mail_text, submit
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
@@ -148,10 +148,11 @@ def test_filter_by_kind_and_pagination(people, settings):
     assert "Anfrage Nummer 0" in erika.get("/inbox?page=2").text
 
 
-def test_search_finds_own_conversations_by_words_and_ticket_number(people):
+def test_search_finds_own_conversations_by_words_and_ticket_number(people, app, client):
     erika, max_ = people.customer(), people.customer("Max Muster")
     open_conversation(erika, "Die Lieferung nach Österreich dauert zu lange")
     other = open_conversation(max_, "Geheimnis: meine Lieferung ist beschädigt")
+    index_now(app, client)
     by_word = erika.get("/inbox?q=Österreich").text
     assert "Lieferung nach Österreich" in by_word
     assert "Geheimnis" not in erika.get("/inbox?q=Lieferung").text

@@ -125,7 +125,8 @@ async def mark_all_read(db: Database, user_id: int) -> None:
 
 
 def search_condition(query: str):
-    """Ticket number (`#1042`, `1042`) or words of the subject or the visible messages."""
+    """Ticket number (`#1042`, `1042`) or words of the subject or the visible messages:
+    the database's answer while the search index cannot give one (first start, rebuild)."""
     number = query.strip().removeprefix("#")
     if number.isdigit():
         return conversations.c.number == int(number)
@@ -145,19 +146,38 @@ def search_condition(query: str):
     return sa.and_(*conditions) if conditions else sa.true()
 
 
-def _inbox_filter(user: CurrentUser, kind: str | None, query: str | None):
+def text_condition(query: str | None, numbers: Sequence[int] | None):
+    """A list's search box: the ticket numbers the search index found, or, when it could
+    not answer, the words looked up in the database."""
+    if numbers is not None:
+        return conversations.c.number.in_(numbers)
+    return search_condition(query) if query else sa.true()
+
+
+def _inbox_filter(
+    user: CurrentUser, kind: str | None, query: str | None, numbers: Sequence[int] | None
+):
     conditions = [conversations.c.customer_id == user.id]
     if kind in KINDS:
         conditions.append(conversations.c.kind == kind)
     if query:
-        conditions.append(search_condition(query))
+        conditions.append(text_condition(query, numbers))
     return sa.and_(*conditions)
 
 
 async def inbox_page(
-    db: Database, user: CurrentUser, kind: str | None, query: str | None, page: int, per_page: int
+    db: Database,
+    user: CurrentUser,
+    kind: str | None,
+    query: str | None,
+    page: int,
+    per_page: int,
+    numbers: Sequence[int] | None = None,
 ) -> list[Record]:
-    """A page of the customer's conversations, newest activity first, with unread state."""
+    """A page of the customer's conversations, newest activity first, with unread state.
+
+    With a `query`, only the conversations `numbers` names (what the search index found);
+    without `numbers`, the query's words are looked up in the database instead."""
     statement = (
         sa.select(
             conversations,
@@ -167,7 +187,7 @@ async def inbox_page(
         .select_from(
             _marker_join(user.id).outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
         )
-        .where(_inbox_filter(user, kind, query))
+        .where(_inbox_filter(user, kind, query, numbers))
         .order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -175,11 +195,17 @@ async def inbox_page(
     return await fetch_rows(db, statement)
 
 
-async def inbox_count(db: Database, user: CurrentUser, kind: str | None, query: str | None) -> int:
+async def inbox_count(
+    db: Database,
+    user: CurrentUser,
+    kind: str | None,
+    query: str | None,
+    numbers: Sequence[int] | None = None,
+) -> int:
     return await db.fetch_val(
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_inbox_filter(user, kind, query))
+        .where(_inbox_filter(user, kind, query, numbers))
     )
 
 
@@ -188,6 +214,10 @@ async def inbox_count(db: Database, user: CurrentUser, kind: str | None, query: 
 CONVERSATION = sa.select(conversations, assignee.c.name.label("assignee_name")).select_from(
     conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
 )
+
+
+async def conversation_by_number(db: Database, number: int) -> Record | None:
+    return await fetch_row(db, CONVERSATION.where(conversations.c.number == number))
 
 
 async def conversation_or_404(db: Database, number: int, viewer: CurrentUser | None) -> Record:

@@ -17,6 +17,7 @@ from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries, workflow
+from board.search import querying
 from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
 from board.web import (
     client_ip,
@@ -98,10 +99,13 @@ async def inbox(request: Request) -> Response:
         return redirect(path_for(request, "staff_queue"))  # staff answer from the queue
     kind = request.query_params.get("kind", "all")
     kind_filter = kind if kind in queries.KINDS else None
-    query = request.query_params.get("q", "").strip()[:200]
+    query = request.query_params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
-    rows = await queries.inbox_page(db(request), user, kind_filter, query, page, PER_PAGE)
-    total = await queries.inbox_count(db(request), user, kind_filter, query)
+    numbers = None
+    if query:
+        numbers = await querying.conversation_numbers(settings_of(request), query, user)
+    rows = await queries.inbox_page(db(request), user, kind_filter, query, page, PER_PAGE, numbers)
+    total = await queries.inbox_count(db(request), user, kind_filter, query, numbers)
     return render(
         request,
         "inbox/list.html",

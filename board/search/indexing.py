@@ -273,10 +273,11 @@ def _index_lock(settings: Settings, exclusive: bool, wait: bool = True) -> Itera
 
 def index_is_usable(settings: Settings) -> bool:
     folder = index_dir(settings)
-    if not whoosh_index.exists_in(str(folder)):
-        log.info("no search index in %s yet", folder)
-        return False
     try:
+        # exists_in itself reads the table of contents, and a damaged one raises.
+        if not whoosh_index.exists_in(str(folder)):
+            log.info("no search index in %s yet", folder)
+            return False
         with open_index(settings).searcher() as searcher:
             searcher.doc_count()
     except Exception:

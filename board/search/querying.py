@@ -8,23 +8,33 @@ parse, or that uses its syntax (field prefixes, wildcards), becomes plain words.
 
 from __future__ import annotations
 
+import logging
+import math
 import re
 from dataclasses import dataclass, field
 
+from starlette.concurrency import run_in_threadpool
 from whoosh import highlight, qparser, query
+from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F
 
 from board.config import Settings
 from board.search.indexing import open_index
+from board.search.schema import DEFAULT_CODE_PATTERN, codes_in
 from board.security import CurrentUser
 
+log = logging.getLogger("board.search")
+
 MAX_QUERY = 500  # characters that are searched; the rest of a pasted text is ignored
+MAX_REFS = 1000  # conversations a list (inbox, staff queue) narrows itself to at most
 SCOPES = ("forum", "inbox", "all")
 SEARCH_FIELDS = ("title", "body", "codes")
 SUGGESTIONS = 5
 # BM25F with the title counting more than the body (field_boost in the schema) and
 # a little less length normalisation: long posts are often the good answers.
 WEIGHTING = BM25F(B=0.6, K1=1.2)
+# What an index that is missing (first start, being rebuilt) or unreadable raises.
+UNAVAILABLE = (whoosh_index.IndexError, OSError)
 
 
 @dataclass
@@ -83,14 +93,68 @@ def plain_words(text: str) -> str:
     return " ".join(re.findall(r"[\w-]+", text))
 
 
-def parse(schema, text: str) -> query.Query:
-    text = text[:MAX_QUERY]
+def _exact_codes(text: str, pattern: str) -> tuple[str, list[query.Query]]:
+    """Splits off order and invoice numbers that join digits with - or / ("4711-2026").
+
+    The analyzer would cut them into parts that other numbers share ("4711-2027"), so
+    they match the untouched `codes` field only, token for token as the indexer wrote it.
+    """
+    rest, exact = [], []
+    for word in text.split():
+        bare = word.strip("\"'()[]{}<>.,;:!?")
+        codes = codes_in(bare, pattern).split() if re.search(r"\w[-/]\w", bare) else []
+        if codes and re.search(r"\d", bare):
+            terms = [query.Term("codes", code) for code in codes]
+            exact.append(terms[0] if len(terms) == 1 else query.And(terms))
+        else:
+            rest.append(word)
+    return " ".join(rest), exact
+
+
+def _telling(schema, word: str) -> bool:
+    """A word that leaves a term after analysis: not a stop word, not punctuation."""
+    return any(True for _token in schema["body"].analyzer(word))
+
+
+def parse(
+    schema, text: str, code_pattern: str = DEFAULT_CODE_PATTERN, every_word: bool = False
+) -> query.Query:
+    """The query for what someone typed. Ranked search wants any of the words (the more
+    the better); lists narrowed by a search (`every_word`) want all of the telling ones."""
+    text = text[:MAX_QUERY].replace("\x00", " ")
+    free, exact = _exact_codes(text, code_pattern)
     parser = _parser(schema)
+    if every_word:
+        parts = [parser.parse(word) for word in plain_words(free).split() if _telling(schema, word)]
+        parts = [part for part in parts + exact if part is not query.NullQuery]
+        return query.And(parts).normalize() if parts else query.NullQuery
     try:
-        parsed = parser.parse(text)
+        parsed = parser.parse(free)
     except Exception:  # unbalanced quotes or brackets: search the words themselves
-        parsed = parser.parse(plain_words(text))
-    return parsed
+        parsed = parser.parse(plain_words(free))
+    return query.Or([parsed, *exact]).normalize() if exact else parsed
+
+
+def _restricted(wanted: query.Query, rule: query.Query | None) -> query.Query:
+    """The access rule as part of the query, scored by the words alone.
+
+    Whoosh ignores `collapse` when a `filter` is given (its filter collector feeds the
+    collapsing collector's child directly), so one topic would fill a page with its posts.
+    `Require` keeps the rule inside the query instead.
+    """
+    return wanted if rule is None else query.Require(wanted, rule)
+
+
+def _collapsed(searcher, wanted: query.Query, terms: bool = False):
+    """Every match, best first, one per topic or conversation.
+
+    Without a limit: with one, Whoosh's collapsing drops and repeats groups across the
+    top-N heap, and `len()` miscounts; `scored_length()` of the unlimited search is exact.
+    `optimize=False` because its block-quality skipping trips over `Require`.
+    """
+    return searcher.search(
+        wanted, limit=None, collapse="group", collapse_limit=1, terms=terms, optimize=False
+    )
 
 
 def _hit(result) -> Hit:
@@ -126,24 +190,26 @@ def search(
     if not text.strip():
         return result_page
     ix = open_index(settings)
-    parsed = parse(ix.schema, text)
+    parsed = parse(ix.schema, text, settings.search_code_pattern)
+    rule = allowed(viewer, scope)
     with ix.searcher(weighting=WEIGHTING) as searcher:
-        results = searcher.search_page(
-            parsed,
-            page,
-            pagelen=per_page,
-            filter=allowed(viewer, scope),
-            collapse="group",
-            collapse_limit=1,
-            terms=True,
-        )
-        _formatted(results.results)
-        result_page.total = len(results)
-        result_page.pages = results.pagecount
-        result_page.hits = [_hit(result) for result in results]
+        results = _collapsed(searcher, _restricted(parsed, rule), terms=True)
+        _formatted(results)
+        result_page.total = results.scored_length()
+        result_page.pages = math.ceil(result_page.total / per_page)
+        result_page.page = max(1, min(page, result_page.pages))  # past the last: the last
+        start = (result_page.page - 1) * per_page
+        result_page.hits = [_hit(result) for result in results[start : start + per_page]]
         if not result_page.total:
-            result_page.did_you_mean = did_you_mean(searcher, text)
+            corrected = did_you_mean(searcher, text)
+            # Offered only when it finds something this viewer may see.
+            if corrected and _finds_any(searcher, parse(ix.schema, corrected), rule):
+                result_page.did_you_mean = corrected
     return result_page
+
+
+def _finds_any(searcher, wanted: query.Query, rule: query.Query | None) -> bool:
+    return not searcher.search(_restricted(wanted, rule), limit=1, optimize=False).is_empty()
 
 
 def did_you_mean(searcher, text: str) -> str | None:
@@ -178,19 +244,41 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
             [query.Term("title", term, boost=2.0) for term in terms]
             + [query.Term("body", term) for term in terms]
         )
-        results = searcher.search(
-            wanted,
-            limit=limit,
-            filter=allowed(None, "forum"),
-            collapse="group",
-            collapse_limit=1,
-            terms=True,
-        )
+        results = _collapsed(searcher, _restricted(wanted, allowed(None, "forum")), terms=True)
         _formatted(results)
-        return [_hit(result) for result in results]
+        return [_hit(result) for result in results[:limit]]
 
 
 def ticket_number(text: str) -> int | None:
     """`#1042` or `1042` alone: a jump to that conversation rather than a search."""
     match = re.fullmatch(r"\s*#?\s*(\d{3,9})\s*", text)
     return int(match.group(1)) if match else None
+
+
+def conversation_refs(
+    settings: Settings, text: str, viewer: CurrentUser | None, limit: int = MAX_REFS
+) -> list[int]:
+    """Ticket numbers of the conversations the viewer may find with every telling word of
+    the text, best first: the inbox and the staff queue narrow their lists to them."""
+    ix = open_index(settings)
+    wanted = parse(ix.schema, text, settings.search_code_pattern, every_word=True)
+    if wanted is query.NullQuery:
+        return []
+    with ix.searcher(weighting=WEIGHTING) as searcher:
+        results = _collapsed(searcher, _restricted(wanted, allowed(viewer, "inbox")))
+        return [result["ref"] for result in results[:limit]]
+
+
+async def conversation_numbers(
+    settings: Settings, text: str, viewer: CurrentUser | None
+) -> list[int] | None:
+    """What a list's search box asks for: a ticket number itself, else the index's
+    matches; None when the index cannot answer right now (callers fall back to SQL)."""
+    number = ticket_number(text)
+    if number is not None:
+        return [number]
+    try:
+        return await run_in_threadpool(conversation_refs, settings, text, viewer)
+    except UNAVAILABLE as problem:
+        log.warning("search index unavailable, the database answers: %s", problem)
+        return None

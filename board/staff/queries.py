@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
@@ -24,7 +25,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
-from board.inbox.queries import next_ticket_number, search_condition
+from board.inbox.queries import next_ticket_number, text_condition
 from board.inbox.workflow import STATUSES
 from board.markup import render_markdown, subject_from
 
@@ -65,14 +66,16 @@ customer = users.alias("customer")
 assignee = users.alias("assignee")
 
 
-def _queue_filter(status: str, assigned: str, me: int, query: str | None):
+def _queue_filter(
+    status: str, assigned: str, me: int, query: str | None, numbers: Sequence[int] | None
+):
     conditions = [conversations.c.kind == QUEUE_KIND, conversations.c.status == status]
     if assigned == "me":
         conditions.append(conversations.c.assignee_id == me)
     elif assigned == "none":
         conditions.append(conversations.c.assignee_id.is_(None))
     if query:
-        conditions.append(search_condition(query))
+        conditions.append(text_condition(query, numbers))
     return sa.and_(*conditions)
 
 
@@ -125,11 +128,13 @@ async def queue_page(
     query: str | None,
     page: int,
     per_page: int,
+    numbers: Sequence[int] | None = None,
 ) -> list[Record]:
-    """One page of the queue with customer and assignee names: one query."""
+    """One page of the queue with customer and assignee names: one query. With a `query`,
+    only the conversations `numbers` names (the search index's answer), if given."""
     statement = (
         _with_people(sa.select(*QUEUE_COLUMNS))
-        .where(_queue_filter(status, assigned, me, query))
+        .where(_queue_filter(status, assigned, me, query, numbers))
         .order_by(*_queue_order(status))
         .limit(per_page)
         .offset((page - 1) * per_page)
@@ -137,11 +142,18 @@ async def queue_page(
     return await fetch_rows(db, statement)
 
 
-async def queue_total(db: Database, status: str, assigned: str, me: int, query: str) -> int:
+async def queue_total(
+    db: Database,
+    status: str,
+    assigned: str,
+    me: int,
+    query: str,
+    numbers: Sequence[int] | None = None,
+) -> int:
     return await db.fetch_val(
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_queue_filter(status, assigned, me, query))
+        .where(_queue_filter(status, assigned, me, query, numbers))
     )
 
 

@@ -16,6 +16,7 @@ from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.inbox import workflow
 from board.inbox.routes import read_message_form
+from board.search import querying
 from board.staff import canned, publish, queries
 from board.staff.publish import routes as publish_routes
 from board.staff.team import routes as team_routes
@@ -62,12 +63,17 @@ async def queue(request: Request) -> Response:
     params = request.query_params
     status = params.get("status") if params.get("status") in workflow.STATUSES else "open"
     assigned = params.get("assigned") if params.get("assigned") in ASSIGNED_FILTERS else "all"
-    query = params.get("q", "").strip()[:200]
+    query = params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
-    counts = await queries.queue_counts(db(request), user.id)
-    rows = await queries.queue_page(db(request), status, assigned, user.id, query, page, PER_PAGE)
+    numbers = None
     if query:
-        total = await queries.queue_total(db(request), status, assigned, user.id, query)
+        numbers = await querying.conversation_numbers(settings_of(request), query, user)
+    counts = await queries.queue_counts(db(request), user.id)
+    rows = await queries.queue_page(
+        db(request), status, assigned, user.id, query, page, PER_PAGE, numbers
+    )
+    if query:
+        total = await queries.queue_total(db(request), status, assigned, user.id, query, numbers)
     else:
         total = counts[status][assigned]
     now = utcnow()

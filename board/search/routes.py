@@ -1,0 +1,118 @@
+"""Search pages: results for everyone, and forum topics for a draft message as it is typed."""
+
+from __future__ import annotations
+
+import logging
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from board import permissions
+from board.inbox import queries as inbox_queries
+from board.search import querying
+from board.search.querying import Hit
+from board.security import CurrentUser
+from board.web import current_user, db, page_number, path_for, redirect, render, settings_of
+
+log = logging.getLogger("board.search")
+
+PER_PAGE = 10
+SUGGEST_MIN = 15  # characters of a draft before it is worth asking (static/js/suggest.js)
+SUGGEST_MAX = 5_000
+
+
+def query_text(request: Request, max_length: int = querying.MAX_QUERY) -> str:
+    """The `q` parameter as searchable text: NUL and other control characters removed."""
+    text = request.query_params.get("q", "")[:max_length]
+    return "".join(ch if ch.isprintable() else " " for ch in text).strip()
+
+
+def scope_for(viewer: CurrentUser | None, requested: str | None) -> str:
+    """Guests search the forum only; everybody else chooses (the index filters by viewer)."""
+    if viewer is None or requested not in querying.SCOPES:
+        return "forum"
+    return requested
+
+
+def hit_url(request: Request, viewer: CurrentUser | None, hit: Hit) -> str:
+    """Where a hit opens: the post in its topic, or the message in its conversation."""
+    if hit.kind == "forum":
+        return str(path_for(request, "post", post_id=hit.item))
+    name = "staff_conversation" if viewer is not None and viewer.is_staff else "conversation"
+    return f"{path_for(request, name, number=hit.ref)}#m{hit.item}"
+
+
+async def _ticket_jump(request: Request, viewer: CurrentUser | None, text: str) -> Response | None:
+    """`#1042` or `1042` alone opens that conversation, for those who may see it."""
+    number = querying.ticket_number(text)
+    if number is None or viewer is None:
+        return None
+    conversation = await inbox_queries.conversation_by_number(db(request), number)
+    if conversation is None or not permissions.can_see_conversation(viewer, conversation):
+        return None  # searched like any other text: nobody learns that it exists
+    name = "staff_conversation" if viewer.is_staff else "conversation"
+    return redirect(path_for(request, name, number=number))
+
+
+async def search(request: Request) -> Response:
+    viewer = current_user(request)
+    text = query_text(request)
+    scope = scope_for(viewer, request.query_params.get("scope"))
+    if jump := await _ticket_jump(request, viewer, text):
+        return jump
+    results, unavailable = None, False
+    if text:
+        try:
+            results = await run_in_threadpool(
+                querying.search,
+                settings_of(request),
+                text,
+                viewer,
+                scope,
+                page_number(request),
+                PER_PAGE,
+            )
+        except querying.UNAVAILABLE as problem:
+            log.warning("search index unavailable: %s", problem)
+            unavailable = True
+    return render(
+        request,
+        "search/results.html",
+        status_code=503 if unavailable else 200,
+        query=text,
+        scope=scope,
+        scopes=querying.SCOPES if viewer is not None else ("forum",),
+        results=results,
+        links=[hit_url(request, viewer, hit) for hit in results.hits] if results else [],
+        per_page=PER_PAGE,
+        unavailable=unavailable,
+    )
+
+
+async def suggest(request: Request) -> Response:
+    """Public forum topics for a draft message, whoever asks: JSON for suggest.js."""
+    draft = query_text(request, SUGGEST_MAX)
+    hits: list[Hit] = []
+    if len(draft) >= SUGGEST_MIN:
+        try:
+            hits = await run_in_threadpool(querying.suggest, settings_of(request), draft)
+        except querying.UNAVAILABLE as problem:
+            log.warning("search index unavailable: %s", problem)
+    topics = [
+        {
+            "id": hit.ref,
+            "title": hit.title,
+            "url": str(path_for(request, "topic", topic_id=hit.ref)),
+            "snippet": hit.snippet,
+        }
+        for hit in hits
+    ]
+    return JSONResponse({"topics": topics}, headers={"Cache-Control": "no-store"})
+
+
+routes = [
+    Route("/search", search, name="search"),
+    Route("/search/suggest", suggest, name="search_suggest"),
+]
