@@ -46,6 +46,7 @@ from board.search.schema import codes_in, make_schema
 log = logging.getLogger("board.search")
 
 BATCH = 500
+DOC_TYPES = ("post", "topic", "message", "conversation")  # search_queue.doc_type
 POLL_SECONDS = 2
 REBUILD_BATCH = 2000
 
@@ -62,6 +63,12 @@ async def queue(db: Database, doc_type: str, doc_ids: Iterable[int]) -> None:
     rows = [{"doc_type": doc_type, "doc_id": doc_id, "created_at": now} for doc_id in doc_ids]
     if rows:
         await db.execute_many(search_queue.insert(), rows)
+
+
+async def queue_selected(db: Database, doc_type: str, doc_ids: sa.Select) -> None:
+    """Queues every id the statement selects, in one INSERT (an announcement's messages)."""
+    rows = sa.select(sa.literal(doc_type), doc_ids.subquery(), sa.literal(utcnow(), sa.DateTime))
+    await db.execute(search_queue.insert().from_select(["doc_type", "doc_id", "created_at"], rows))
 
 
 async def queue_post(db: Database, post_id: int) -> None:
@@ -199,28 +206,26 @@ async def drain_once(db: Database, settings: Settings) -> int:
     rows = await db.fetch_all(sa.select(search_queue).order_by(search_queue.c.id).limit(BATCH))
     if not rows:
         return 0
-    wanted: dict[str, set[int]] = {"post": set(), "topic": set(), "message": set()}
-    wanted["conversation"] = set()
+    wanted: dict[str, set[int]] = {kind: set() for kind in DOC_TYPES}
     for row in rows:
-        wanted.setdefault(row.doc_type, set()).add(row.doc_id)
+        wanted[row.doc_type].add(row.doc_id)
     pattern = settings.search_code_pattern
-    documents, gone_keys = [], []
-    whole = (
+    found_posts = await db.fetch_all(
         POST_ROWS.where(
             sa.or_(posts.c.topic_id.in_(wanted["topic"]), posts.c.id.in_(wanted["post"]))
-        ),
+        )
+    )
+    found_messages = await db.fetch_all(
         MESSAGE_ROWS.where(
             sa.or_(
                 messages.c.conversation_id.in_(wanted["conversation"]),
                 messages.c.id.in_(wanted["message"]),
             )
-        ),
+        )
     )
-    found_posts = await db.fetch_all(whole[0])
-    found_messages = await db.fetch_all(whole[1])
-    documents += [post_document(row, pattern) for row in found_posts]
+    documents = [post_document(row, pattern) for row in found_posts]
     documents += [message_document(row, pattern) for row in found_messages]
-    gone_keys += [f"p{i}" for i in wanted["post"] - {row.id for row in found_posts}]
+    gone_keys = [f"p{i}" for i in wanted["post"] - {row.id for row in found_posts}]
     gone_keys += [f"m{i}" for i in wanted["message"] - {row.id for row in found_messages}]
     groups = [f"t{i}" for i in wanted["topic"]] + [f"c{i}" for i in wanted["conversation"]]
     written = await run_in_threadpool(_apply, settings, groups, documents, gone_keys)

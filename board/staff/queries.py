@@ -20,7 +20,6 @@ from board.db import (
     fetch_rows,
     fetch_value,
     messages,
-    search_queue,
     users,
     utcnow,
     write_transaction,
@@ -28,6 +27,7 @@ from board.db import (
 from board.inbox.queries import next_ticket_number, text_condition
 from board.inbox.workflow import STATUSES
 from board.markup import render_markdown, subject_from
+from board.search import indexing as search
 
 Record = Any
 
@@ -404,16 +404,12 @@ async def announce(db: Database, author_id: int, body: str) -> int:
             )
         )
         await notify.announcement(db, first_number)
-        await db.execute(
-            search_queue.insert().from_select(
-                ["doc_type", "doc_id", "created_at"],
-                sa.select(sa.literal("message"), messages.c.id, sa.literal(now, sa.DateTime))
-                .select_from(messages.join(conversations))
-                .where(
-                    conversations.c.number >= first_number,
-                    conversations.c.kind == "announcement",
-                ),
-            )
+        await search.queue_selected(
+            db,
+            "message",
+            sa.select(messages.c.id)
+            .select_from(messages.join(conversations))
+            .where(conversations.c.number >= first_number, conversations.c.kind == "announcement"),
         )
         return await db.fetch_val(
             sa.select(sa.func.count())
