@@ -1,16 +1,17 @@
-"""Asking the index: ranked, filtered by who asks, grouped by topic or conversation.
+"""Asking the index: ranked topics and conversations, filtered by who asks.
 
-Who may find what is part of the query (a filter on `visibility` and `owner`), not a
-check on the results afterwards, so hit counts and pages never include what the asker
-may not see. Whatever people type is searched: text that the query language cannot
-parse, or that uses its syntax (field prefixes, wildcards), becomes plain words.
+Who may find what is part of the search (a filter on `visibility` and `owner`, and the
+staff-only fields named in staff's queries alone), not a check on the results
+afterwards, so hit counts and pages never include what the asker may not see. Whatever
+people type is searched: text that the query language cannot parse, or that uses its
+syntax (field prefixes, wildcards), becomes plain words.
 """
 
 from __future__ import annotations
 
 import logging
-import math
 import re
+from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
@@ -19,7 +20,7 @@ from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F
 
 from board.config import Settings
-from board.search.indexing import open_index
+from board.search.indexing import SEPARATOR, open_index
 from board.search.schema import DEFAULT_CODE_PATTERN, codes_in
 from board.security import CurrentUser
 
@@ -29,6 +30,7 @@ MAX_QUERY = 500  # characters that are searched; the rest of a pasted text is ig
 MAX_REFS = 1000  # conversations a list (inbox, staff queue) narrows itself to at most
 SCOPES = ("forum", "inbox", "all")
 SEARCH_FIELDS = ("title", "body", "codes")
+STAFF_FIELDS = (*SEARCH_FIELDS, "staff_body", "staff_codes")
 SUGGESTIONS = 5
 # BM25F with the title counting more than the body (field_boost in the schema) and
 # a little less length normalisation: long posts are often the good answers.
@@ -73,10 +75,12 @@ def allowed(viewer: CurrentUser | None, scope: str) -> query.Query | None:
     return {"forum": public, "inbox": own}.get(scope, query.Or([public, own]))
 
 
-def _parser(schema) -> qparser.QueryParser:
-    parser = qparser.MultifieldParser(
-        list(SEARCH_FIELDS), schema, group=qparser.OrGroup.factory(0.9)
-    )
+def fields_for(viewer: CurrentUser | None) -> tuple[str, ...]:
+    return STAFF_FIELDS if viewer is not None and viewer.is_staff else SEARCH_FIELDS
+
+
+def _parser(schema, fieldnames: tuple[str, ...]) -> qparser.QueryParser:
+    parser = qparser.MultifieldParser(list(fieldnames), schema, group=qparser.OrGroup.factory(0.9))
     # People type questions, not queries: no field:value, wildcards, ranges or boosts.
     for plugin in (
         qparser.FieldsPlugin,
@@ -93,7 +97,9 @@ def plain_words(text: str) -> str:
     return " ".join(re.findall(r"[\w-]+", text))
 
 
-def _exact_codes(text: str, pattern: str) -> tuple[str, list[query.Query]]:
+def _exact_codes(
+    text: str, pattern: str, fieldnames: tuple[str, ...]
+) -> tuple[str, list[query.Query]]:
     """Splits off order and invoice numbers that join digits with - or / ("4711-2026").
 
     The analyzer would cut them into parts that other numbers share ("4711-2027"), so
@@ -104,8 +110,12 @@ def _exact_codes(text: str, pattern: str) -> tuple[str, list[query.Query]]:
         bare = word.strip("\"'()[]{}<>.,;:!?")
         codes = codes_in(bare, pattern).split() if re.search(r"\w[-/]\w", bare) else []
         if codes and re.search(r"\d", bare):
-            terms = [query.Term("codes", code) for code in codes]
-            exact.append(terms[0] if len(terms) == 1 else query.And(terms))
+            in_field = [
+                query.And([query.Term(name, code) for code in codes])
+                for name in fieldnames
+                if name.endswith("codes")  # codes, and staff_codes for staff
+            ]
+            exact.append(query.Or(in_field).normalize())
         else:
             rest.append(word)
     return " ".join(rest), exact
@@ -117,13 +127,17 @@ def _telling(schema, word: str) -> bool:
 
 
 def parse(
-    schema, text: str, code_pattern: str = DEFAULT_CODE_PATTERN, every_word: bool = False
+    schema,
+    text: str,
+    code_pattern: str = DEFAULT_CODE_PATTERN,
+    every_word: bool = False,
+    fieldnames: tuple[str, ...] = SEARCH_FIELDS,
 ) -> query.Query:
     """The query for what someone typed. Ranked search wants any of the words (the more
     the better); lists narrowed by a search (`every_word`) want all of the telling ones."""
     text = text[:MAX_QUERY].replace("\x00", " ")
-    free, exact = _exact_codes(text, code_pattern)
-    parser = _parser(schema)
+    free, exact = _exact_codes(text, code_pattern, fieldnames)
+    parser = _parser(schema, fieldnames)
     if every_word:
         parts = [parser.parse(word) for word in plain_words(free).split() if _telling(schema, word)]
         parts = [part for part in parts + exact if part is not query.NullQuery]
@@ -135,37 +149,44 @@ def parse(
     return query.Or([parsed, *exact]).normalize() if exact else parsed
 
 
-def _restricted(wanted: query.Query, rule: query.Query | None) -> query.Query:
-    """The access rule as part of the query, scored by the words alone.
-
-    Whoosh ignores `collapse` when a `filter` is given (its filter collector feeds the
-    collapsing collector's child directly), so one topic would fill a page with its posts.
-    `Require` keeps the rule inside the query instead.
-    """
-    return wanted if rule is None else query.Require(wanted, rule)
-
-
-def _collapsed(searcher, wanted: query.Query, terms: bool = False):
-    """Every match, best first, one per topic or conversation.
-
-    Without a limit: with one, Whoosh's collapsing drops and repeats groups across the
-    top-N heap, and `len()` miscounts; `scored_length()` of the unlimited search is exact.
-    `optimize=False` because its block-quality skipping trips over `Require`.
-    """
-    return searcher.search(
-        wanted, limit=None, collapse="group", collapse_limit=1, terms=terms, optimize=False
-    )
-
-
-def _hit(result) -> Hit:
+def _hit(result, staff: bool) -> Hit:
+    """The hit's best post or message: snippet and anchor come from it."""
+    item, text = _best_part(result, "body", "parts")
+    snippet = result.highlights("body", text=text, top=2) if text else ""
+    if not snippet and staff and result.get("staff_body"):
+        item, text = _best_part(result, "staff_body", "staff_parts")
+        snippet = result.highlights("staff_body", text=text, top=2)
     return Hit(
         kind=result["kind"],
         ref=result["ref"],
-        item=result["item"],
+        item=item,
         title=result["title"],
-        snippet=result.highlights("body", top=2) or _escaped_start(result["body"]),
+        snippet=snippet or _escaped_start(text or result["body"]),
         title_html=result.highlights("title", top=1) or _escaped_start(result["title"]),
     )
+
+
+def _best_part(result, fieldname: str, parts_field: str) -> tuple[int | None, str]:
+    """The part (post, message) of a stored text holding most of the words found, the
+    earlier one on a tie; the first part when the words are in the title alone."""
+    text, parts = result.get(fieldname) or "", result.get(parts_field) or ""
+    if not parts:
+        return None, text
+    items, starts = [], []
+    for part in parts.split():
+        item, start = part.split(":")
+        items.append(int(item))
+        starts.append(int(start))
+    words = {term.decode() for name, term in result.matched_terms() if name == fieldname}
+    found: dict[int, set[str]] = {}
+    if words:
+        analyzer = result.searcher.schema[fieldname].analyzer
+        for token in analyzer(text, chars=True, mode="index"):
+            if token.text in words:
+                found.setdefault(bisect_right(starts, token.startchar) - 1, set()).add(token.text)
+    best = min(found, key=lambda index: (-len(found[index]), index)) if found else 0
+    end = starts[best + 1] - len(SEPARATOR) if best + 1 < len(starts) else len(text)
+    return items[best], text[starts[best] : end]
 
 
 def _escaped_start(text: str, length: int = 200) -> str:
@@ -190,16 +211,17 @@ def search(
     if not text.strip():
         return result_page
     ix = open_index(settings)
-    parsed = parse(ix.schema, text, settings.search_code_pattern)
+    staff = viewer is not None and viewer.is_staff
+    parsed = parse(ix.schema, text, settings.search_code_pattern, fieldnames=fields_for(viewer))
     rule = allowed(viewer, scope)
     with ix.searcher(weighting=WEIGHTING) as searcher:
-        results = _collapsed(searcher, _restricted(parsed, rule), terms=True)
-        _formatted(results)
-        result_page.total = results.scored_length()
-        result_page.pages = math.ceil(result_page.total / per_page)
-        result_page.page = max(1, min(page, result_page.pages))  # past the last: the last
-        start = (result_page.page - 1) * per_page
-        result_page.hits = [_hit(result) for result in results[start : start + per_page]]
+        # A page past the last shows the last one.
+        results = searcher.search_page(parsed, max(1, page), per_page, filter=rule, terms=True)
+        _formatted(results.results)
+        result_page.total = results.total
+        result_page.pages = results.pagecount
+        result_page.page = results.pagenum
+        result_page.hits = [_hit(result, staff) for result in results]
         if not result_page.total:
             corrected = did_you_mean(searcher, text)
             # Offered only when it finds something this viewer may see.
@@ -209,7 +231,7 @@ def search(
 
 
 def _finds_any(searcher, wanted: query.Query, rule: query.Query | None) -> bool:
-    return not searcher.search(_restricted(wanted, rule), limit=1, optimize=False).is_empty()
+    return not searcher.search(wanted, limit=1, filter=rule).is_empty()
 
 
 def did_you_mean(searcher, text: str) -> str | None:
@@ -244,9 +266,9 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
             [query.Term("title", term, boost=2.0) for term in terms]
             + [query.Term("body", term) for term in terms]
         )
-        results = _collapsed(searcher, _restricted(wanted, allowed(None, "forum")), terms=True)
+        results = searcher.search(wanted, limit=limit, filter=allowed(None, "forum"), terms=True)
         _formatted(results)
-        return [_hit(result) for result in results[:limit]]
+        return [_hit(result, staff=False) for result in results]
 
 
 def ticket_number(text: str) -> int | None:
@@ -261,12 +283,13 @@ def conversation_refs(
     """Ticket numbers of the conversations the viewer may find with every telling word of
     the text, best first: the inbox and the staff queue narrow their lists to them."""
     ix = open_index(settings)
-    wanted = parse(ix.schema, text, settings.search_code_pattern, every_word=True)
+    fieldnames = fields_for(viewer)
+    wanted = parse(ix.schema, text, settings.search_code_pattern, True, fieldnames)
     if wanted is query.NullQuery:
         return []
     with ix.searcher(weighting=WEIGHTING) as searcher:
-        results = _collapsed(searcher, _restricted(wanted, allowed(viewer, "inbox")))
-        return [result["ref"] for result in results[:limit]]
+        results = searcher.search(wanted, limit=limit, filter=allowed(viewer, "inbox"))
+        return [result["ref"] for result in results]
 
 
 async def conversation_numbers(

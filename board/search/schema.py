@@ -1,4 +1,4 @@
-"""The index's shape: one document per forum post and per conversation message.
+"""The index's shape: one document per forum topic and per conversation.
 
 German first: words are lower-cased, German stop words dropped, umlauts folded (so that
 "Rückgabe", "Rueckgabe" and "Ruckgabe" meet) and stemmed ("Rücksendungen" finds
@@ -66,17 +66,21 @@ def codes_in(text: str, pattern: str = DEFAULT_CODE_PATTERN) -> str:
 def make_schema() -> fields.Schema:
     analyzer = german_analyzer()
     return fields.Schema(
-        key=fields.ID(unique=True, stored=True),  # p123 (post), m456 (message)
-        group=fields.ID(stored=True),  # t42 (topic), c1042 (conversation): results group
+        key=fields.ID(unique=True, stored=True),  # t42 (topic), c17 (conversation)
         kind=fields.ID(stored=True),  # forum, inbox
         # public: everybody; private: the owner and staff; staff: staff only.
         visibility=fields.ID(stored=True),
         owner=fields.ID(stored=True),  # the customer's id for private documents
         ref=fields.NUMERIC(stored=True),  # topic id or ticket number, for the link
-        item=fields.NUMERIC(stored=True),  # post or message id, for the anchor
         title=fields.TEXT(analyzer=analyzer, stored=True, field_boost=2.0),
         body=fields.TEXT(analyzer=analyzer, stored=True),
+        parts=fields.STORED,  # "post or message id:offset in body …", for the anchor
         codes=fields.KEYWORD(lowercase=True, scorable=True, field_boost=2.0),
+        # What only staff may find in the same document: internal notes, deleted posts.
+        # Only staff's queries name these fields.
+        staff_body=fields.TEXT(analyzer=analyzer, stored=True),
+        staff_parts=fields.STORED,
+        staff_codes=fields.KEYWORD(lowercase=True, scorable=True, field_boost=2.0),
         # Unstemmed words for "did you mean": stems are no words to suggest.
         words=fields.TEXT(analyzer=RegexTokenizer(r"\w{3,}") | LowercaseFilter(), spelling=True),
         created=fields.DATETIME(stored=True),
