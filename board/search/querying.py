@@ -259,7 +259,13 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
         return []
     ix = open_index(settings)
     with ix.searcher(weighting=WEIGHTING) as searcher:
-        terms = [term for term, _weight in searcher.key_terms_from_text("body", draft, 8)]
+        terms = []
+        # Telling words of the draft as titles and as bodies use them: titles name the
+        # problem ("Paket nicht angekommen"), bodies the circumstances.
+        for fieldname in ("title", "body"):
+            for term, _weight in searcher.key_terms_from_text(fieldname, draft, 8):
+                if term not in terms:
+                    terms.append(term)
         if not terms:
             return []
         wanted = query.Or(
