@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from board.db import attachments, conversations, messages, outbox, sync_engine, utcnow
+from board.db import attachments, conversations, messages, outbox, sync_engine
 from tests.conftest import csrf_from, index_now, mail_text, submit
 
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
@@ -185,24 +185,16 @@ def test_announcements_take_no_replies(people, settings):
     assert response.status_code == 403
 
 
-def test_internal_notes_never_reach_the_customer(people, settings):
-    erika = people.customer()
+def test_internal_notes_never_reach_the_customer(people, app, client):
+    erika, staff = people.customer(), people.staff()
     number = open_conversation(erika)
-    conversation_id = rows(settings, sa.select(conversations.c.id))[0][0]
-    execute(
-        settings,
-        messages.insert().values(
-            conversation_id=conversation_id,
-            author_id=1,
-            body="Kunde ist schwierig",
-            body_html="<p>Kunde ist schwierig</p>",
-            internal=True,
-            created_at=utcnow(),
-        ),
-    )
+    note = {"body": "Kunde ist schwierig", "internal": "1"}
+    assert staff.submit(f"/staff/t/{number}/reply", note).status_code == 303
+    index_now(app, client)  # the note is in the search index, for staff only
     assert "Kunde ist schwierig" not in erika.get(f"/inbox/{number}").text
-    assert "Kunde ist schwierig" not in erika.get("/inbox?q=schwierig").text
-    assert "Kunde ist schwierig" in people.staff().get(f"/staff/t/{number}").text
+    assert f'href="/inbox/{number}"' not in erika.get("/inbox?q=schwierig").text
+    assert f'href="/staff/t/{number}"' in staff.get("/staff?q=schwierig").text
+    assert "Kunde ist schwierig" in staff.get(f"/staff/t/{number}").text
 
 
 # --- access ------------------------------------------------------------------------------
