@@ -17,7 +17,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from board import mail, maintenance, schedule
+from board import events, mail, maintenance, schedule
 from board.accounts.onetime import routes as onetime_routes
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
@@ -26,6 +26,8 @@ from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
 from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
+from board.live import routes as live_routes
+from board.notifications.routes import routes as notification_routes
 from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
 from board.search.routes import routes as search_routes
@@ -109,7 +111,12 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.mail_wake = asyncio.Event()
         app.state.search_wake = asyncio.Event()
         postman = postman_for(app)
+        app.state.hub = events.Hub(
+            app.state.db, settings.broadcast_url, settings.events_poll_seconds
+        )
+        app.state.typing_sent = {}
         workers = [
+            asyncio.create_task(app.state.hub.run_forever()),
             asyncio.create_task(maintenance.run_forever(app.state.db)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
@@ -134,7 +141,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *onetime_routes,
             *inbox_routes,
             *staff_routes,
+            *notification_routes,
             *search_routes,
+            *live_routes,
             Route("/healthz", healthz, name="healthz"),
             Mount("/static", StaticFiles(directory=PROJECT_ROOT / "static"), name="static"),
         ],

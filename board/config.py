@@ -79,6 +79,10 @@ class Settings:
     digest_hour: int = 17
     # Order, invoice and ticket numbers and short codes that search matches exactly.
     search_code_pattern: str = DEFAULT_CODE_PATTERN
+    # Tells other processes at once that live events were written (redis://… or
+    # postgres://…, the `broadcaster` package); unset, they notice within a second.
+    broadcast_url: str | None = None
+    events_poll_seconds: float = 1.0  # how often each process looks for others' events
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -132,6 +136,8 @@ class Settings:
             summary_hour=_hour(env.get("BOARD_SUMMARY_HOUR", "7")),
             digest_hour=_hour(env.get("BOARD_DIGEST_HOUR", "17")),
             search_code_pattern=env.get("BOARD_SEARCH_CODE_PATTERN") or DEFAULT_CODE_PATTERN,
+            broadcast_url=env.get("BOARD_BROADCAST_URL") or None,
+            events_poll_seconds=float(env.get("BOARD_EVENTS_POLL_SECONDS", "1")),
         )
         return replace(settings, **overrides) if overrides else settings
 

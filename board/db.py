@@ -355,6 +355,42 @@ search_queue = sa.Table(
 )
 
 
+live_events = sa.Table(
+    "live_events",
+    metadata,
+    # What open pages learn without reloading (/events), written in the transaction of the
+    # change. Every server process reads new rows and hands them to its open streams; a
+    # browser that reconnects replays from its Last-Event-ID. Kept for a day.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("audience", sa.String(8), nullable=False),  # user, staff, guest
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # audience user
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id")),
+    sa.Column("kind", sa.String(16), nullable=False),  # message, notification, queue, typing…
+    sa.Column("data", sa.Text, nullable=False, server_default="{}"),  # JSON
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Index("ix_live_events_created", "created_at"),
+)
+
+notifications = sa.Table(
+    "notifications",
+    metadata,
+    # The notification centre: one row per person and thing to know about a conversation
+    # (answer, announcement, invoice; for staff: new conversation, assigned to you).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("kind", sa.String(16), nullable=False),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("read_at", sa.DateTime),
+    sa.Index("ix_notifications_user", "user_id", "id"),
+    sa.Index(
+        "ix_notifications_unread",
+        "user_id",
+        sqlite_where=sa.text("read_at IS NULL"),
+        postgresql_where=sa.text("read_at IS NULL"),
+    ),
+)
+
 cache_versions = sa.Table(
     "cache_versions",
     metadata,

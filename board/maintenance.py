@@ -1,5 +1,5 @@
 """Housekeeping in the background: forget old rate-limit events, expired sessions and
-one-time tokens, and the records of mail sent long ago."""
+one-time tokens, live events older than a day, and the records of mail sent long ago."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from databases import Database
 
+from board import events
 from board.db import login_tokens, outbox, sessions, utcnow
 from board.security import prune_events
 
@@ -25,6 +26,7 @@ async def run_once(db: Database) -> None:
     await db.execute(sessions.delete().where(sessions.c.expires_at < now))
     await db.execute(login_tokens.delete().where(login_tokens.c.expires_at < now))
     await db.execute(outbox.delete().where(outbox.c.sent_at < now - SENT_MAIL_KEPT))
+    await events.forget_old(db, now)
 
 
 async def run_forever(db: Database, interval: float = INTERVAL_SECONDS) -> None:

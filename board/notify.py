@@ -1,5 +1,7 @@
 """Who gets a doorbell mail for what. Every function runs inside the caller's write
-transaction, so the mail is queued together with the change it announces.
+transaction, so the mail is queued together with the change it announces, and so is the
+entry in the notification centre (board/notifications), which is written whatever the
+mail setting says.
 
 The doorbell of a conversation (`conversations.bell`) rings once: after a mail went out,
 further answers stay quiet until the customer has opened the conversation. Customers
@@ -17,6 +19,7 @@ from databases import Database
 from board import mail
 from board.db import conversations, outbox, users, utcnow
 from board.inbox.workflow import STAFF_ROLES
+from board.notifications import queries as notifications
 
 NOTIFY_CHOICES = ("each", "digest", "off")
 
@@ -39,7 +42,11 @@ async def answer_waiting(db: Database, conversation_id: int) -> None:
         .select_from(conversations.outerjoin(users, users.c.id == conversations.c.customer_id))
         .where(conversations.c.id == conversation_id)
     )
-    if row is None or row.bell is not None:
+    if row is None:
+        return
+    if row.customer_id is not None:
+        await notifications.answered(db, conversation_id, row.customer_id)
+    if row.bell is not None:
         return  # already rung (or waiting for the digest): the customer has not looked yet
     params = {"number": row.number}
     if row.customer_id is None:
@@ -79,6 +86,7 @@ async def opened(db: Database, conversation) -> None:
 
 async def invoice_notice(db: Database, conversation) -> None:
     """An invoice notice reaches the customer whatever they chose: it is about money."""
+    await notifications.invoiced(db, conversation)
     customer = await db.fetch_one(sa.select(users).where(users.c.id == conversation.customer_id))
     await mail.queue_for(db, "invoice", customer, {"number": conversation.number})
     await db.execute(
@@ -133,6 +141,7 @@ async def announcement(db: Database, first_number: int) -> None:
         .scalar_subquery()
     )
     await db.execute(conversations.update().where(new).values(bell=choice))
+    await notifications.announced(db, first_number)
 
 
 async def new_request(db: Database, conversation) -> None:
@@ -147,6 +156,7 @@ async def new_request(db: Database, conversation) -> None:
         users.c.role.in_(STAFF_ROLES), users.c.is_active.is_(True), users.c.notify_new.is_(True)
     )
     await _queue_from(db, "new_conversation", staff)
+    await notifications.new_conversation(db, conversation.id)
 
 
 async def send_digests(db: Database) -> int:

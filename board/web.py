@@ -21,6 +21,7 @@ from board import i18n
 from board.config import PROJECT_ROOT, Settings
 from board.i18n import gettext as _
 from board.inbox.queries import unread_count
+from board.notifications import queries as notifications
 from board.security import (
     ANON_COOKIE,
     SESSION_COOKIE,
@@ -138,9 +139,13 @@ class RequestContext:
             if user is None and not anon:
                 anon = new_anon = new_anon_id()
             scope.setdefault("state", {})
-            if user is not None and not user.is_staff and scope["method"] == "GET":
+            page = scope["method"] == "GET" and scope["path"] != "/events"
+            if user is not None and not user.is_staff and page:
                 # The header badge on every page: one indexed count, pages only.
                 scope["state"]["unread_count"] = await unread_count(scope["app"].state.db, user.id)
+            if user is not None and page:
+                # The header bell: one indexed query, the count riding on the newest rows.
+                scope["state"]["bell"] = await notifications.bell(scope["app"].state.db, user.id)
             scope["state"]["user"] = user
             scope["state"]["csrf_seed"] = user.session_hash if user else anon
         locale = i18n.negotiate_locale(
@@ -174,6 +179,9 @@ class RequestContext:
                 wake = scope["app"].state._state.get(name)
                 if wake is not None:
                     wake.set()
+            hub = scope["app"].state._state.get("hub")
+            if hub is not None:
+                await hub.announce()  # open pages learn of it at once, in every worker
 
 
 class BodyLimit:
@@ -319,6 +327,9 @@ def render(request: Request, template: str, status_code: int = 200, **context: A
             "locale": request.state.locale,
             "csrf_token": csrf_token(settings_of(request).secret_key, seed) if seed else "",
             "unread_count": request.state._state.get("unread_count", 0),
+            "bell": request.state._state.get("bell"),
+            # The live event this page is current with (static/js/live.js continues there).
+            "live_after": getattr(request.app.state._state.get("hub"), "seen", 0),
             **context,
         },
         status_code=status_code,

@@ -136,7 +136,10 @@ def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, p
     expect(page.locator("#subject")).to_contain_text("…")
     expect(page.locator("#ticket-number")).to_have_text("#1001")
 
-    # Staff answer; the overview shows it unread until the customer opens it.
+    # Staff answer; the overview shows it unread until the customer opens it. (An answer
+    # that appears on the open conversation itself counts as read: the customer is
+    # elsewhere meanwhile.)
+    page.goto(f"{base}/")
     staff_context = browser.new_context(locale="de-DE")
     staff_page = staff_context.new_page()
     log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
@@ -242,3 +245,52 @@ def test_staff_answer_the_longest_waiting_request_by_keyboard_with_a_canned_repl
         ).scalar_one()
     engine.dispose()
     assert status == "pending"
+
+
+def test_a_staff_answer_appears_on_the_customers_open_pages_without_reload(
+    live_server: str, page: Page, browser
+):
+    """Two browsers. The customer keeps one conversation and the inbox open; staff answer
+    another conversation, then this one. Without a reload the customer's inbox counts the
+    unread answer, the open conversation shows its answer (and counts it as read), and
+    the staff page says that the customer has seen it."""
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = live_server
+    register(page, base)
+
+    def write(text: str) -> str:
+        page.goto(f"{base}/inbox/new")
+        page.locator("#field-body").fill(text)
+        page.get_by_role("button", name="Nachricht senden").click()
+        expect(page).to_have_url(re.compile(r"/inbox/\d+$"))
+        return page.url.rsplit("/", 1)[1]
+
+    other = write("Bitte schicken Sie mir die Rechnung noch einmal.")
+    number = write("Mein Paket mit dem Thermostat ist nicht angekommen.")
+    inbox = page.context.new_page()
+    inbox.goto(f"{base}/inbox")
+    expect(inbox.locator("#unread-count")).to_have_text("0")
+
+    staff_context = browser.new_context(locale="de-DE")
+    staff_page = staff_context.new_page()
+    log_in(staff_page, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+
+    def answer(ticket: str, text: str) -> None:
+        staff_page.goto(f"{base}/staff/t/{ticket}")
+        staff_page.locator("#field-body").fill(text)
+        staff_page.get_by_role("button", name="Senden").click()
+        expect(staff_page.locator("#thread .message")).to_have_count(2)
+
+    answer(other, "Die Rechnung ist unterwegs.")
+    expect(inbox.locator("#unread-count")).to_have_text("1")
+    expect(inbox.locator("#bell-count")).to_have_text("1")
+    expect(staff_page.locator("#seen-hint")).to_be_hidden()
+
+    answer(number, "Es ist **unterwegs** und kommt morgen.")
+    expect(page.locator("#thread .message")).to_have_count(2)
+    expect(page.locator("#thread .message.from-staff strong").last).to_have_text("unterwegs")
+    expect(staff_page.locator("#seen-hint")).to_be_visible()  # the customer's page read it
+    expect(inbox.locator("#unread-count")).to_have_text("1")  # the other answer is unread
+    page.screenshot(path=str(ARTIFACTS / "live-answer-customer.png"), full_page=True)
+    staff_page.screenshot(path=str(ARTIFACTS / "live-answer-staff.png"), full_page=True)
+    staff_context.close()

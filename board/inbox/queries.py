@@ -12,7 +12,7 @@ from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 from starlette.exceptions import HTTPException
 
-from board import notify, permissions
+from board import events, notify, permissions
 from board.db import (
     attachments,
     conversations,
@@ -27,6 +27,7 @@ from board.db import (
 )
 from board.inbox import workflow
 from board.markup import render_markdown, subject_from
+from board.notifications import queries as notifications
 from board.search import indexing as search
 from board.security import CurrentUser
 from board.uploads import StoredFile
@@ -73,10 +74,22 @@ async def unread_count(db: Database, user_id: int) -> int:
 
 
 async def mark_read(db: Database, user_id: int, conversation: Record) -> None:
-    """The customer opened the conversation: it is read, and the next answer may ring."""
+    """The customer opened the conversation: it is read, with its notifications, and the
+    next answer may ring."""
     await notify.opened(db, conversation)
+    await notifications.mark_conversation_read(db, user_id, conversation.id)
     if conversation.last_public_message_id is None:
         return
+    if conversation.last_public_author_id != user_id:
+        already_read = await db.fetch_val(
+            sa.select(read_markers.c.last_read_message_id).where(
+                read_markers.c.user_id == user_id,
+                read_markers.c.conversation_id == conversation.id,
+            )
+        )
+        if (already_read or 0) < conversation.last_public_message_id:
+            # Staff looking at the conversation see that the answer has been read.
+            await events.record(db, "seen", to_staff=True, conversation_id=conversation.id)
     await _upsert_marker(db, user_id, conversation.id, conversation.last_public_message_id)
 
 
@@ -119,6 +132,7 @@ async def mark_all_read(db: Database, user_id: int) -> None:
             .where(conversations.c.customer_id == user_id, conversations.c.bell.is_not(None))
             .values(bell=None)
         )
+        await notifications.mark_all_read(db, user_id)
 
 
 # --- lists -------------------------------------------------------------------------------
@@ -239,9 +253,12 @@ async def conversation_for_token(db: Database, token: str) -> Record:
     return conversation
 
 
-async def messages_of(db: Database, conversation_id: int, viewer: CurrentUser | None) -> list[dict]:
-    """All messages the viewer may see, oldest first, each with its author and files."""
-    rows = await db.fetch_all(
+async def messages_of(
+    db: Database, conversation_id: int, viewer: CurrentUser | None, only: int | None = None
+) -> list[dict]:
+    """All messages the viewer may see, oldest first, each with its author and files; with
+    `only`, that one message if the viewer may see it (a live update)."""
+    statement = (
         sa.select(
             messages,
             author.c.name.label("author_name"),
@@ -252,6 +269,9 @@ async def messages_of(db: Database, conversation_id: int, viewer: CurrentUser | 
         .where(messages.c.conversation_id == conversation_id, permissions.visible_messages(viewer))
         .order_by(messages.c.id)
     )
+    if only is not None:
+        statement = statement.where(messages.c.id == only)
+    rows = await db.fetch_all(statement)
     files = await db.fetch_all(
         sa.select(attachments)
         .where(attachments.c.message_id.in_([row.id for row in rows]))
@@ -441,7 +461,22 @@ async def _add_message(
     if author_user is not None and not internal:
         await _upsert_marker(db, author_user.id, conversation.id, message_id)
     await search.queue_message(db, message_id)
+    await _announce_live(db, conversation, message_id, internal)
     return message_id
+
+
+async def _announce_live(db: Database, conversation: Record, message_id: int, internal: bool):
+    """Open pages of everyone who may read the message append it (board/events.py)."""
+    about = {"conversation_id": conversation.id}
+    await events.record(db, "message", {"message_id": message_id}, to_staff=True, **about)
+    if internal:
+        return
+    if conversation.customer_id is not None:
+        await events.record(
+            db, "message", {"message_id": message_id}, to_user=conversation.customer_id, **about
+        )
+    else:
+        await events.record(db, "message", {"message_id": message_id}, to_guest_of=conversation.id)
 
 
 async def claim_guest_conversation(db: Database, conversation: Record, user: CurrentUser) -> bool:

@@ -9,14 +9,15 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
-from starlette.responses import FileResponse, Response
+from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from board import mail, notify, permissions, security
+from board import events, mail, notify, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries, workflow
+from board.notifications import queries as notifications
 from board.search import querying
 from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
 from board.web import (
@@ -146,6 +147,8 @@ async def _render_conversation(
     thread = await queries.messages_of(db(request), record.id, user)
     if record.customer_id == user.id:
         await queries.mark_read(db(request), user.id, record)  # opening it marks it read
+        # The header bell was read before the page marked this conversation's news read.
+        request.state.bell = await notifications.bell(db(request), user.id)
     return render(
         request,
         "inbox/conversation.html",
@@ -181,7 +184,27 @@ async def read_all(request: Request) -> Response:
     user = require_user(request)
     await read_form(request)
     await queries.mark_all_read(db(request), user.id)
+    await events.record(db(request), "counts", to_user=user.id)  # the user's other tabs
     return redirect(path_for(request, "inbox"))
+
+
+async def read_now(request: Request) -> Response:
+    """An answer appeared on the customer's open page (static/js/live.js): it is read, as
+    if the page had been loaded again; returns the header's new counts."""
+    user = require_user(request)
+    await read_form(request)
+    database = db(request)
+    record = await queries.conversation_or_404(database, request.path_params["number"], user)
+    if record.customer_id == user.id:
+        await queries.mark_read(database, user.id, record)
+        await events.record(database, "counts", to_user=user.id)  # the user's other tabs
+    return JSONResponse(
+        {
+            "unread": await queries.unread_count(database, user.id),
+            "notifications": await notifications.unread_count(database, user.id),
+        },
+        headers={"Cache-Control": "no-store"},
+    )
 
 
 # --- attachments -------------------------------------------------------------------------
@@ -301,6 +324,7 @@ async def _render_guest(request, record, token, status_code=200, **form_state) -
         conversation=record,
         thread=thread,
         guest=True,
+        live_guest=token,
         can_reply=permissions.guest_can_reply(record),
         reply_url=path_for(request, "guest_reply", token=token),
         body=form_state.pop("body", ""),
@@ -329,6 +353,7 @@ routes = [
     Route("/inbox/new", new_message, methods=["GET", "POST"], name="new_message"),
     Route("/inbox/read-all", read_all, methods=["POST"], name="read_all"),
     Route("/inbox/{number:int}", conversation, name="conversation"),
+    Route("/inbox/{number:int}/read", read_now, methods=["POST"], name="conversation_read"),
     Route(
         "/inbox/{number:int}/reply", conversation_reply, methods=["POST"], name="conversation_reply"
     ),

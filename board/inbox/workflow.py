@@ -14,7 +14,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
+from board import events
 from board.db import absences, blocked_senders, conversation_events, conversations, users, utcnow
+from board.notifications import queries as notifications
 
 STATUSES = ("open", "pending", "solved", "spam")
 STAFF_ROLES = ("staff", "admin")
@@ -40,6 +42,10 @@ async def record_event(
             note=note,
             created_at=utcnow(),
         )
+    )
+    # The staff queue on open pages shows the change (board/events.py).
+    await events.record(
+        db, "queue", {"action": action}, to_staff=True, conversation_id=conversation_id
     )
 
 
@@ -139,6 +145,8 @@ async def assign(
         names.get(assignee_id),
         note,
     )
+    if assignee_id != current:
+        await notifications.assigned(db, conversation_id, actor_id, assignee_id)
     return True
 
 

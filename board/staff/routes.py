@@ -11,11 +11,13 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from board import live
 from board.db import users, utcnow, write_transaction
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.inbox import workflow
 from board.inbox.routes import read_message_form
+from board.notifications import routes as notification_routes
 from board.search import querying
 from board.staff import canned, publish, queries
 from board.staff.publish import routes as publish_routes
@@ -120,6 +122,7 @@ async def conversation(request: Request) -> Response:
     record = await inbox_queries.conversation_or_404(
         db(request), request.path_params["number"], user
     )
+    await notification_routes.conversation_opened(request, record.id)
     return await _render_conversation(request, record, user)
 
 
@@ -147,6 +150,7 @@ async def _render_conversation(
             {"shortcut": row.shortcut, "title": row.title, "body": row.body}
             for row in await queries.canned_replies_list(database)
         ],
+        seen_at=await live.seen_by_customer(database, record),
         body=form_state.get("body", ""),
         internal=form_state.get("internal", False),
         reply_status=form_state.get("reply_status", "pending"),
@@ -168,6 +172,26 @@ async def reply(request: Request) -> Response:
     status = field(form, "status") or ("pending" if not internal else record.status)
     if status not in workflow.STATUSES:
         errors["status"] = _("Please choose a status.")
+    seen = field(form, "seen")
+    if not errors and seen.isdigit():
+        # Without scripts too: an answer that crossed this one is shown before it is sent.
+        crossing = await live.written_since(db(request), record.id, int(seen), user.id)
+        if crossing is not None:
+            errors["collision"] = _(
+                "%(name)s wrote in this conversation while you were typing. "
+                "Please read it, then send your answer again.",
+                name=crossing,
+            )
+            return await _render_conversation(
+                request,
+                record,
+                user,
+                409,
+                body=body,
+                internal=internal,
+                reply_status=status,
+                errors=errors,
+            )
     if errors:
         return await _render_conversation(
             request,

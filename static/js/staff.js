@@ -10,7 +10,7 @@
   }
 
   // --- the queue: j / k move, Enter opens (the focused link does it) ---------------------
-  var rows = Array.prototype.slice.call(document.querySelectorAll("#queue .queue-row"));
+  var rows = [];
   var current = -1;
 
   function select(index) {
@@ -22,15 +22,28 @@
     rows[current].querySelector("a.queue-link").focus();
   }
 
-  rows.forEach(function (row, index) {
-    row.querySelector("a.queue-link").addEventListener("focus", function () {
-      if (current !== index) {
-        if (current >= 0) rows[current].classList.remove("is-selected");
+  // Again after live.js swapped in a fresh queue: the selection stays on its ticket.
+  function collectRows() {
+    var selected = current >= 0 ? rows[current].querySelector("a.queue-link").href : null;
+    rows = Array.prototype.slice.call(document.querySelectorAll("#queue .queue-row"));
+    current = -1;
+    rows.forEach(function (row, index) {
+      var link = row.querySelector("a.queue-link");
+      if (link.href === selected) {
         current = index;
         row.classList.add("is-selected");
       }
+      link.addEventListener("focus", function () {
+        if (current !== index) {
+          if (current >= 0) rows[current].classList.remove("is-selected");
+          current = index;
+          row.classList.add("is-selected");
+        }
+      });
     });
-  });
+  }
+  collectRows();
+  document.addEventListener("board:queue-replaced", collectRows);
 
   document.addEventListener("keydown", function (event) {
     if (event.altKey || event.ctrlKey || event.metaKey || typing(event)) return;

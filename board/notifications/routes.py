@@ -1,0 +1,68 @@
+"""The notification centre (/notifications): everything a person was told, searchable,
+and marking it read."""
+
+from __future__ import annotations
+
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.routing import Route
+
+from board.notifications import queries
+from board.web import (
+    db,
+    field,
+    page_count,
+    page_number,
+    path_for,
+    read_form,
+    redirect,
+    render,
+    require_user,
+    safe_next,
+)
+
+PER_PAGE = 20
+QUERY_MAX = 200
+
+
+async def notification_list(request: Request) -> Response:
+    user = require_user(request)
+    query = request.query_params.get("q", "").replace("\x00", "").strip()[:QUERY_MAX]
+    total = await queries.notifications_count(db(request), user.id, query)
+    pages = page_count(total, PER_PAGE)
+    page = min(page_number(request), pages)
+    rows = await queries.notifications_page(db(request), user.id, query, page, PER_PAGE)
+    return render(
+        request,
+        "notifications/list.html",
+        notifications=rows,
+        query=query,
+        page=page,
+        pages=pages,
+        total=total,
+    )
+
+
+async def read_all(request: Request) -> Response:
+    user = require_user(request)
+    form = await read_form(request)
+    await queries.mark_all_read(db(request), user.id)
+    fallback = str(path_for(request, "notifications"))
+    return redirect(safe_next(field(form, "next", 2_000), fallback))
+
+
+async def conversation_opened(request: Request, conversation_id: int) -> None:
+    """The viewer opened a conversation: its notifications are read, and the header bell
+    on this very page says so. Nothing is written when the bell shows nothing unread."""
+    user = require_user(request)
+    shown: queries.Bell | None = request.state._state.get("bell")
+    if shown is not None and not shown.unread_count:
+        return
+    if await queries.mark_conversation_read(db(request), user.id, conversation_id):
+        request.state.bell = await queries.bell(db(request), user.id)
+
+
+routes = [
+    Route("/notifications", notification_list, name="notifications"),
+    Route("/notifications/read-all", read_all, methods=["POST"], name="notifications_read_all"),
+]
