@@ -213,7 +213,11 @@ def main() -> int:
         ["git", "-C", str(ROOT), "rev-parse", "--short", "HEAD"], capture_output=True, text=True
     ).stdout.strip()
     cpu = next(
-        (line.split(": ", 1)[1] for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        (
+            line.split(": ", 1)[1].strip()
+            for line in open("/proc/cpuinfo")
+            if line.startswith("model name")
+        ),
         "unknown CPU",
     )
     print(f"## Live updates, {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime())}\n")
