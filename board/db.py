@@ -369,6 +369,9 @@ live_events = sa.Table(
     sa.Column("data", sa.Text, nullable=False, server_default="{}"),  # JSON
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_live_events_created", "created_at"),
+    # Ids are positions in the stream (Last-Event-ID): never reused, even once every older
+    # row was deleted.
+    sqlite_autoincrement=True,
 )
 
 notifications = sa.Table(

@@ -31,7 +31,6 @@ from board.db import live_events, utcnow
 
 log = logging.getLogger("board.events")
 
-AUDIENCES = ("user", "customers", "staff", "guest")
 POLL_SECONDS = 1.0
 KEEP = timedelta(days=1)
 CHANNEL = "board-events"

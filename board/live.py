@@ -52,9 +52,9 @@ async def _listener(request: Request, viewer: CurrentUser | None) -> events.List
 def _after(request: Request) -> int | None:
     """Where the browser left off: Last-Event-ID on a reconnect, `after` from the page."""
     for value in (request.headers.get("last-event-id"), request.query_params.get("after")):
-        if value and value.isdigit() and len(value) < 19:
+        if value and value.isdigit() and len(value) < 19 and int(value) > 0:
             return int(value)
-    return None
+    return None  # from now on (0: a page rendered before its process had read any)
 
 
 async def stream(request: Request) -> Response:
@@ -87,11 +87,12 @@ async def _events(
             oldest = await events.oldest_id(database)
             if oldest is not None and after < oldest - 1:
                 # Gone from the database: the page is older than what can be replayed.
-                yield ServerSentEvent(event="reload", data="{}", id=str(hub.seen))
-            for event in await events.events_after(database, after, listener):
-                for message in await _safely_rendered(request, viewer, listener, event, locale):
-                    yield message
-                sent = event.id
+                yield ServerSentEvent(event="reload", data="{}")
+            while missed := await events.events_after(database, sent, listener):
+                for event in missed:
+                    for message in await _safely_rendered(request, viewer, listener, event, locale):
+                        yield message
+                    sent = event.id
         while True:
             try:
                 event = await asyncio.wait_for(mine.queue.get(), timeout=SESSION_CHECK_SECONDS)

@@ -20,9 +20,10 @@ from pathlib import Path
 
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from board.config import PROJECT_ROOT
-from board.db import sync_engine
+from board.db import live_events, sync_engine
 from board.setup import create_staff
 from tests.conftest import (
     ADMIN_EMAIL,
@@ -216,6 +217,23 @@ def test_staff_see_a_colleague_answering(cast, settings):
     customer_typing = erika.post(f"/staff/t/{number}/typing", data={})
     assert customer_typing.status_code in (401, 403, 303)
     colleague.close()
+
+
+def test_a_page_older_than_the_kept_events_is_told_to_reload(cast, settings):
+    _base, erika, _max, team = cast
+    number = write(erika, "Eine Frage von vorgestern.")
+    answer(team, number, "Eine Antwort von vorgestern.")
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        newest = connection.execute(sa.select(sa.func.max(live_events.c.id))).scalar()
+        connection.execute(live_events.delete())  # as the maintenance task does after a day
+    engine.dispose()
+    answer(team, number, "Eine Antwort von heute.")
+    stale = Listening(erika, headers={"Last-Event-ID": "1"}).start()
+    assert stale.next("reload")
+    current = Listening(erika, headers={"Last-Event-ID": str(newest)}).start()
+    assert current.next("message", conversation=number)  # today's answer, replayed
+    assert all(e.kind != "reload" for e in current.kinds_within(0.5))
 
 
 def test_who_may_open_a_stream(cast):

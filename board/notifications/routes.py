@@ -7,6 +7,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from board import events
 from board.notifications import queries
 from board.web import (
     db,
@@ -47,6 +48,7 @@ async def read_all(request: Request) -> Response:
     user = require_user(request)
     form = await read_form(request)
     await queries.mark_all_read(db(request), user.id)
+    await events.record(db(request), "counts", to_user=user.id)  # the user's other tabs
     fallback = str(path_for(request, "notifications"))
     return redirect(safe_next(field(form, "next", 2_000), fallback))
 

@@ -37,6 +37,7 @@ def upgrade() -> None:
             ["user_id"], ["users.id"], name=op.f("fk_live_events_user_id_users")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_live_events")),
+        sqlite_autoincrement=True,
     )
     op.create_index("ix_live_events_created", "live_events", ["created_at"], unique=False)
     op.create_table(
