@@ -49,8 +49,12 @@
       if (hint) hint.hidden = true;
       var seen = byId("seen-hint");
       if (seen && !payload.from_me) seen.hidden = true;
-      // Someone else answered while this person writes: read it before sending.
       if (!payload.from_me) readNow();
+      // The reply form names the newest message its page shows; now it shows this one too,
+      // so the server need not hold the answer back (board/staff/routes.py, "seen").
+      var shownUpTo = document.querySelector("form input[name=seen]");
+      if (shownUpTo && Number(payload.id) > Number(shownUpTo.value)) shownUpTo.value = payload.id;
+      // Someone else answered while this person writes: read it before sending.
       var warning = byId("collision-warning");
       if (warning && !payload.from_me && draft()) {
         show(warning.querySelector(".collision-text"),
