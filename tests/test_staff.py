@@ -565,3 +565,25 @@ def test_business_day_and_hour_settings_parse_and_refuse_nonsense():
             parse_days(bad)
     with pytest.raises(ValueError):
         parse_hours("17-9")
+
+
+def test_an_answer_that_crossed_another_comes_back_with_the_draft_kept(people, settings):
+    """No JavaScript needed: the reply form names the newest message its page showed."""
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika, "Wo bleibt meine Bestellung?")
+    page = staff.get(f"/staff/t/{number}").text
+    shown = re.search(r'name="seen" value="(\d+)"', page)[1]
+    assert erika.submit(f"/inbox/{number}/reply", {"body": "Hat sich erledigt!"}).status_code == 303
+    draft = {"body": "Sie ist unterwegs.", "status": "pending", "seen": shown}
+    crossed = staff.submit(f"/staff/t/{number}/reply", draft)
+    assert crossed.status_code == 409
+    assert 'id="collision-notice"' in crossed.text and "Erika Mustermann" in crossed.text
+    assert "Hat sich erledigt!" in crossed.text  # the new message, shown now
+    assert ">Sie ist unterwegs.</textarea>" in crossed.text  # the draft, kept
+    assert rows(settings, sa.select(sa.func.count()).select_from(messages))[0][0] == 2
+    newest = re.search(r'name="seen" value="(\d+)"', crossed.text)[1]
+    assert int(newest) > int(shown)
+    sent = staff.submit(f"/staff/t/{number}/reply", {**draft, "seen": newest})
+    assert sent.status_code == 303
+    own = staff.submit(f"/staff/t/{number}/reply", {**draft, "seen": newest, "body": "Noch was."})
+    assert own.status_code == 303  # one's own answers in between cross nothing
