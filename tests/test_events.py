@@ -54,6 +54,7 @@ class Listening:
     events: queue.Queue = field(default_factory=queue.Queue)
     status: int | None = None
     opened: threading.Event = field(default_factory=threading.Event)
+    ended: threading.Event = field(default_factory=threading.Event)
     stop: threading.Event = field(default_factory=threading.Event)
 
     def start(self) -> Listening:
@@ -90,6 +91,8 @@ class Listening:
                         event["data"] = line[5:].strip()
         except Exception:  # closed by the test, or the server went away
             self.opened.set()
+        finally:
+            self.ended.set()
 
     def close(self) -> None:
         self.stop.set()
@@ -271,6 +274,21 @@ def test_who_may_open_a_stream(cast):
     for name in ("nobody", "made-up link", "guest link"):
         streams[name].close()
     guest.close()
+
+
+def test_a_stream_ends_when_its_session_is_revoked(cast, monkeypatch):
+    from board import live
+
+    monkeypatch.setattr(live, "SESSION_CHECK_SECONDS", 0.5)
+    _base, erika, _max, _team = cast
+    cookies = dict(erika.cookies)
+    stream = Listening(erika).start()
+    assert stream.status == 200
+    page = erika.get("/account")
+    assert erika.post("/logout", data={"csrf_token": csrf_from(page.text)}).status_code == 303
+    assert stream.ended.wait(10), "the stream outlived its session"
+    erika.cookies.update(cookies)  # the old session cookie, as a browser tab still has it
+    assert Listening(erika).start().status == 401
 
 
 def test_a_closed_tab_frees_its_place_in_the_hub(cast, app):
