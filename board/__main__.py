@@ -80,6 +80,44 @@ def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_backup(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from board.backup import BackupError, backup
+
+    try:
+        summary = backup(settings, Path(args.path))
+    except BackupError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    print(
+        f"Backup written to {summary.path}: database {summary.database_bytes // 1024} KiB, "
+        f"{summary.attachments} attached files."
+    )
+    for sha256 in summary.missing_files:
+        print(f"  file {sha256} was gone already (erased after the snapshot)", file=sys.stderr)
+    return 0
+
+
+def cmd_restore(settings: Settings, args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from board.backup import BackupError, restore
+    from board.db import migrate
+
+    try:
+        manifest = restore(settings, Path(args.path), replace=args.replace)
+    except BackupError as problem:
+        print(problem, file=sys.stderr)
+        return 1
+    migrate(settings)  # a backup from an older version gets the newer tables
+    print(
+        f"Restored the backup of {manifest['created_at']} into {settings.data_dir}; "
+        "the search index is rebuilt at the next start."
+    )
+    return 0
+
+
 def cmd_recount(settings: Settings, args: argparse.Namespace) -> int:
     from board.db import sync_engine
     from board.setup import recount
@@ -233,6 +271,21 @@ def build_parser() -> argparse.ArgumentParser:
         "folder together, so that answers are threaded in date order",
     )
     import_mail.set_defaults(run=cmd_import_mail)
+
+    backup = commands.add_parser(
+        "backup", help="copy the database, uploads and key to a new folder while the site runs"
+    )
+    backup.add_argument("path", help="a new (or empty) folder for this backup")
+    backup.set_defaults(run=cmd_backup)
+
+    restore = commands.add_parser("restore", help="put a backup in place (server stopped)")
+    restore.add_argument("path", help="a folder written by `backup`")
+    restore.add_argument(
+        "--replace",
+        action="store_true",
+        help="replace an existing database (kept beside it as board.db.before-restore)",
+    )
+    restore.set_defaults(run=cmd_restore)
 
     reindex = commands.add_parser("reindex", help="rebuild the search index from the database")
     reindex.set_defaults(run=cmd_reindex)
