@@ -211,8 +211,7 @@ class Hub:
                         # A stream that reads nothing (a stalled client) does not hold
                         # memory: it is ended, and the browser reconnects and replays.
                         self.streams.discard(stream)
-                        with contextlib.suppress(asyncio.QueueFull):
-                            stream.queue.get_nowait()
+                        stream.queue.get_nowait()  # room for the end mark in the full queue
                         stream.queue.put_nowait(None)
 
     async def read_new(self) -> int:

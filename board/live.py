@@ -27,6 +27,7 @@ from starlette.routing import Route
 from board import events, i18n, permissions
 from board.db import conversations, fetch_row, messages, read_markers, users
 from board.inbox import queries as inbox_queries
+from board.notifications import queries as notification_queries
 from board.security import SESSION_COOKIE, CurrentUser, user_for_session
 from board.web import current_user, db, read_form, require_staff
 
@@ -158,7 +159,7 @@ async def _rendered(
         )
         return [_sse(event, "notification", data)]
     if event.kind == "counts":
-        return [_sse(event, "counts", await _counts(request, viewer))] if viewer else []
+        return [_sse(event, "counts", await header_counts(database, viewer))] if viewer else []
     conversation = None
     if event.conversation_id is not None:
         conversation = await hub.shared(
@@ -238,10 +239,8 @@ async def _message_shown(
     }
 
 
-async def _counts(request: Request, viewer: CurrentUser) -> dict:
-    from board.notifications import queries as notification_queries
-
-    database = db(request)
+async def header_counts(database: Database, viewer: CurrentUser) -> dict:
+    """The header's badges: unread notifications, and for customers unread conversations."""
     counts = {"notifications": await notification_queries.unread_count(database, viewer.id)}
     if not viewer.is_staff:
         counts["unread"] = await inbox_queries.unread_count(database, viewer.id)
@@ -249,8 +248,6 @@ async def _counts(request: Request, viewer: CurrentUser) -> dict:
 
 
 async def _notification_data(request: Request, viewer: CurrentUser, locale: str) -> dict:
-    from board.notifications import queries as notification_queries
-
     database = db(request)
     count = await notification_queries.unread_count(database, viewer.id)
     newest = await notification_queries.latest(database, viewer.id, limit=1)
@@ -280,6 +277,9 @@ async def typing(request: Request) -> Response:
     key = (viewer.id, conversation.id)
     now = time.monotonic()
     if now - last_sent.get(key, 0.0) >= TYPING_EVERY:
+        # Only the recent ones matter: the table does not grow with every conversation.
+        for stale in [k for k, at in last_sent.items() if now - at >= TYPING_EVERY]:
+            del last_sent[stale]
         last_sent[key] = now
         await events.record(
             database,

@@ -18,8 +18,8 @@ from databases import Database
 
 from board import mail
 from board.db import conversations, outbox, users, utcnow
-from board.inbox.workflow import STAFF_ROLES
 from board.notifications import queries as notifications
+from board.security import STAFF_ROLES
 
 NOTIFY_CHOICES = ("each", "digest", "off")
 

@@ -16,6 +16,8 @@ from starlette.concurrency import run_in_threadpool
 
 from board.db import fetch_row, rate_events, sessions, users, utcnow
 
+STAFF_ROLES = ("staff", "admin")  # users.role values that work in the staff area
+
 SESSION_COOKIE = "board_session"
 ANON_COOKIE = "board_anon"  # lets guests carry a CSRF token before they log in
 SESSION_LIFETIME = timedelta(days=30)
@@ -69,7 +71,7 @@ class CurrentUser:
 
     @property
     def is_staff(self) -> bool:
-        return self.role in {"staff", "admin"}
+        return self.role in STAFF_ROLES
 
     @property
     def is_admin(self) -> bool:

@@ -16,8 +16,8 @@ from board.config import SUPPORTED_LOCALES
 from board.db import utcnow
 from board.i18n import gettext as _
 from board.i18n import ngettext
-from board.inbox.workflow import STAFF_ROLES
 from board.notify import NOTIFY_CHOICES
+from board.security import STAFF_ROLES
 from board.web import (
     client_ip,
     current_user,

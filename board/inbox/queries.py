@@ -73,13 +73,13 @@ async def unread_count(db: Database, user_id: int) -> int:
     )
 
 
-async def mark_read(db: Database, user_id: int, conversation: Record) -> None:
+async def mark_read(db: Database, user_id: int, conversation: Record) -> bool:
     """The customer opened the conversation: it is read, with its notifications, and the
-    next answer may ring."""
+    next answer may ring. True when notifications were marked read (the bell changed)."""
     await notify.opened(db, conversation)
-    await notifications.mark_conversation_read(db, user_id, conversation.id)
+    bell_changed = await notifications.mark_conversation_read(db, user_id, conversation.id)
     if conversation.last_public_message_id is None:
-        return
+        return bell_changed
     if conversation.last_public_author_id != user_id:
         already_read = await db.fetch_val(
             sa.select(read_markers.c.last_read_message_id).where(
@@ -91,6 +91,7 @@ async def mark_read(db: Database, user_id: int, conversation: Record) -> None:
             # Staff looking at the conversation see that the answer has been read.
             await events.record(db, "seen", to_staff=True, conversation_id=conversation.id)
     await _upsert_marker(db, user_id, conversation.id, conversation.last_public_message_id)
+    return bell_changed
 
 
 async def _upsert_marker(db: Database, user_id: int, conversation_id: int, message_id: int) -> None:

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from board import events, mail, notify, permissions, security
+from board import events, live, mail, notify, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.i18n import current_locale
 from board.i18n import gettext as _
@@ -145,9 +145,8 @@ async def _render_conversation(
     request: Request, record, user, status_code: int = 200, **form_state
 ) -> Response:
     thread = await queries.messages_of(db(request), record.id, user)
-    if record.customer_id == user.id:
-        await queries.mark_read(db(request), user.id, record)  # opening it marks it read
-        # The header bell was read before the page marked this conversation's news read.
+    # Opening it marks it read. The header bell was read before that: again if it changed.
+    if record.customer_id == user.id and await queries.mark_read(db(request), user.id, record):
         request.state.bell = await notifications.bell(db(request), user.id)
     return render(
         request,
@@ -198,13 +197,8 @@ async def read_now(request: Request) -> Response:
     if record.customer_id == user.id:
         await queries.mark_read(database, user.id, record)
         await events.record(database, "counts", to_user=user.id)  # the user's other tabs
-    return JSONResponse(
-        {
-            "unread": await queries.unread_count(database, user.id),
-            "notifications": await notifications.unread_count(database, user.id),
-        },
-        headers={"Cache-Control": "no-store"},
-    )
+    counts = await live.header_counts(database, user)
+    return JSONResponse(counts, headers={"Cache-Control": "no-store"})
 
 
 # --- attachments -------------------------------------------------------------------------

@@ -17,9 +17,9 @@ from databases import Database
 from board import events
 from board.db import absences, blocked_senders, conversation_events, conversations, users, utcnow
 from board.notifications import queries as notifications
+from board.security import STAFF_ROLES
 
 STATUSES = ("open", "pending", "solved", "spam")
-STAFF_ROLES = ("staff", "admin")
 
 
 async def record_event(

@@ -32,7 +32,6 @@ from board.db import (
 from board.i18n import gettext as _
 from board.i18n import speaking
 from board.inbox.queries import FIRST_TICKET_NUMBER
-from board.inbox.workflow import STAFF_ROLES
 from board.mailimport.reading import (
     NAME_MAX,
     Attachment,
@@ -43,7 +42,7 @@ from board.mailimport.reading import (
     read_date,
 )
 from board.markup import render_markdown, subject_from
-from board.security import hash_password
+from board.security import STAFF_ROLES, hash_password
 from board.uploads import MIB, StoredFile, UploadRejected, store_upload
 
 

@@ -16,12 +16,11 @@ from databases import Database
 
 from board import events
 from board.db import conversations, fetch_rows, notifications, users, utcnow
+from board.security import STAFF_ROLES
 
 Record = Any
 CUSTOMER_KINDS = ("answer", "announcement", "invoice")
 STAFF_KINDS = ("new_conversation", "assigned")
-# As board.inbox.workflow.STAFF_ROLES, which cannot be imported here: workflow imports us.
-STAFF_ROLES = ("staff", "admin")
 BELL_SIZE = 5
 NUMBER_DIGITS = 9  # a longer run of digits is no ticket number (and no SQLite integer)
 

@@ -43,7 +43,7 @@ UNAVAILABLE = (whoosh_index.IndexError, OSError)
 class Hit:
     kind: str  # forum, inbox
     ref: int  # topic id or ticket number
-    item: int  # post or message id
+    item: int | None  # the best post or message, for the anchor
     title: str
     snippet: str  # HTML: escaped text with <mark>
     title_html: str

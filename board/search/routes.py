@@ -39,9 +39,12 @@ def scope_for(viewer: CurrentUser | None, requested: str | None) -> str:
 def hit_url(request: Request, viewer: CurrentUser | None, hit: Hit) -> str:
     """Where a hit opens: the post in its topic, or the message in its conversation."""
     if hit.kind == "forum":
+        if hit.item is None:  # found by its title alone, with no post to point at
+            return str(path_for(request, "topic", topic_id=hit.ref))
         return str(path_for(request, "post", post_id=hit.item))
     name = "staff_conversation" if viewer is not None and viewer.is_staff else "conversation"
-    return f"{path_for(request, name, number=hit.ref)}#m{hit.item}"
+    anchor = f"#m{hit.item}" if hit.item is not None else ""
+    return f"{path_for(request, name, number=hit.ref)}{anchor}"
 
 
 async def _ticket_jump(request: Request, viewer: CurrentUser | None, text: str) -> Response | None:

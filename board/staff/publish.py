@@ -26,6 +26,7 @@ from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.inbox import workflow
 from board.markup import subject_from
+from board.security import STAFF_ROLES
 from board.web import (
     db,
     field,
@@ -40,7 +41,6 @@ from board.web import (
 Record = Any
 TITLE_MAX = 200  # as a forum topic's title
 BODY_MAX = 60_000
-STAFF_ROLES = ("staff", "admin")
 
 
 # --- redaction ---------------------------------------------------------------------------

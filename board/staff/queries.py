@@ -28,6 +28,7 @@ from board.inbox.queries import next_ticket_number, text_condition
 from board.inbox.workflow import STATUSES
 from board.markup import render_markdown, subject_from
 from board.search import indexing as search
+from board.security import STAFF_ROLES
 
 Record = Any
 
@@ -51,7 +52,7 @@ async def active_staff(db: Database) -> list[Record]:
     return await fetch_rows(
         db,
         sa.select(users.c.id, users.c.name, users.c.title, users.c.role, users.c.accepting)
-        .where(users.c.role.in_(("staff", "admin")), users.c.is_active.is_(True))
+        .where(users.c.role.in_(STAFF_ROLES), users.c.is_active.is_(True))
         .order_by(users.c.name),
     )
 

@@ -11,7 +11,7 @@ from databases import Database
 from board import mail
 from board.config import Settings
 from board.db import conversation_events, conversations, messages, users, utcnow
-from board.inbox.workflow import STAFF_ROLES
+from board.security import STAFF_ROLES
 from board.staff.queries import QUEUE_KIND, count_waiting_since_before
 
 PERIOD = timedelta(days=1)

@@ -92,11 +92,7 @@
     unseen = false;
     fetch(form.action, { method: "POST", body: new FormData(form), credentials: "same-origin" })
       .then(function (response) { return response.ok ? response.json() : null; })
-      .then(function (counts) {
-        if (!counts) return;
-        setUnread(counts.unread);
-        setBell(counts.notifications);
-      })
+      .then(function (counts) { if (counts) applyCounts(counts); })
       .catch(function () {});
   }
   document.addEventListener("visibilitychange", function () {
@@ -107,12 +103,13 @@
     setUnread(data(event).count || 0);
   });
 
-  // Read in another tab: the counts of this one follow.
-  source.addEventListener("counts", function (event) {
-    var payload = data(event);
-    if (payload.unread !== undefined) setUnread(payload.unread);
-    setBell(payload.notifications || 0);
-  });
+  // Header badges as board/live.py's header_counts gives them. Read in another tab: the
+  // counts of this one follow.
+  function applyCounts(counts) {
+    if (counts.unread !== undefined) setUnread(counts.unread);
+    setBell(counts.notifications || 0);
+  }
+  source.addEventListener("counts", function (event) { applyCounts(data(event)); });
 
   source.addEventListener("notification", function (event) {
     var payload = data(event);
