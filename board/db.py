@@ -62,6 +62,10 @@ users = sa.Table(
     sa.Column("notify", sa.String(8), nullable=False, server_default="each"),
     sa.Column("notify_new", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("daily_summary", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Set when the person's data was erased: the row stays so that the shop's records (their
+    # conversations, invoices, forum posts) keep an author, under a neutral name.
+    sa.Column("erased_at", sa.DateTime),
+    sa.Index("ix_users_created", "role", "created_at"),
 )
 
 login_tokens = sa.Table(
@@ -151,6 +155,7 @@ topics = sa.Table(
     # The category page: pinned first, then by last activity.
     sa.Index("ix_topics_category_order", "category_id", "pinned", "last_post_at"),
     sa.Index("ix_topics_author", "author_id", "id"),
+    sa.Index("ix_topics_created", "created_at"),
 )
 
 posts = sa.Table(
@@ -168,6 +173,7 @@ posts = sa.Table(
     sa.Column("deleted_by", sa.Integer, sa.ForeignKey("users.id")),
     sa.Index("ix_posts_topic", "topic_id", "id"),
     sa.Index("ix_posts_author", "author_id", "id"),
+    sa.Index("ix_posts_created", "created_at"),
 )
 
 
@@ -210,6 +216,7 @@ conversations = sa.Table(
     ),
     sa.Index("ix_conversations_activity", "kind", "status", "last_message_at"),
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
+    sa.Index("ix_conversations_created", "kind", "created_at"),  # statistics
     # The daily digest finds its conversations without reading all the others.
     sa.Index(
         "ix_conversations_digest",
@@ -232,6 +239,7 @@ conversation_events = sa.Table(
     sa.Column("note", sa.Text, nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_conversation_events_conversation", "conversation_id", "id"),
+    sa.Index("ix_conversation_events_action", "action", "created_at"),  # statistics
 )
 
 canned_replies = sa.Table(
@@ -266,6 +274,7 @@ messages = sa.Table(
     sa.Column("internal", sa.Boolean, nullable=False, server_default=sa.false()),  # staff notes
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_messages_conversation", "conversation_id", "id"),
+    sa.Index("ix_messages_created", "created_at"),  # statistics
 )
 
 attachments = sa.Table(
@@ -392,6 +401,23 @@ notifications = sa.Table(
         sqlite_where=sa.text("read_at IS NULL"),
         postgresql_where=sa.text("read_at IS NULL"),
     ),
+)
+
+stats_hours = sa.Table(
+    "stats_hours",
+    metadata,
+    # The shop's calendar, one row per UTC hour, so that statistics group by the shop's local
+    # day, weekday and hour and count business hours in SQL (board/staff/stats.py). Derived
+    # from BOARD_TIMEZONE and the business hours, and rebuilt when they change.
+    sa.Column("hour", sa.String(13), primary_key=True),  # "2026-11-23 14", UTC
+    sa.Column("day", sa.Date, nullable=False),  # local
+    sa.Column("weekday", sa.Integer, nullable=False),  # local, Monday = 0
+    sa.Column("local_hour", sa.Integer, nullable=False),
+    # The seconds of this hour the shop is open: [open_from, open_until), equal when closed.
+    sa.Column("open_from", sa.Integer, nullable=False),
+    sa.Column("open_until", sa.Integer, nullable=False),
+    sa.Column("business_before", sa.Integer, nullable=False),  # open seconds before this hour
+    sa.Column("schedule", sa.String(120), nullable=False),  # what the rows were built for
 )
 
 cache_versions = sa.Table(

@@ -11,16 +11,17 @@ import io
 from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from functools import cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from babel import Locale
-from babel.dates import format_date, format_time, format_timedelta
+from babel.dates import format_date, format_time, format_timedelta, get_day_names
 from babel.messages.mofile import write_mo
 from babel.messages.pofile import read_po
 from babel.numbers import format_decimal
+from babel.units import format_unit
 
 from board.config import SUPPORTED_LOCALES
 
@@ -121,6 +122,27 @@ def format_day(moment: datetime | None) -> str:
 
 def format_number(number: int) -> str:
     return format_decimal(number, locale=_babel_locale(current_locale.get()))
+
+
+def format_calendar_day(day: date | None) -> str:
+    """A local calendar day (no time zone to convert): `23.11.2026`, `Nov 23, 2026`."""
+    if day is None:
+        return ""
+    return format_date(day, "medium", locale=_babel_locale(current_locale.get()))
+
+
+def format_hours(hours: float | None) -> str:
+    """`3,5 Std.` in German, `3.5 hr` in English; a dash when nothing was measured."""
+    if hours is None:
+        return "–"
+    locale = _babel_locale(current_locale.get())
+    return format_unit(hours, "hour", "short", format="#,##0.0", locale=locale)
+
+
+def weekday_names(width: str = "wide") -> list[str]:
+    """Monday first, as datetime.weekday() counts."""
+    names = get_day_names(width, locale=_babel_locale(current_locale.get()))
+    return [names[day] for day in range(7)]
 
 
 def iso(moment: datetime | None) -> str:

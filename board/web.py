@@ -50,6 +50,8 @@ def make_templates() -> Jinja2Templates:
     env.filters["number"] = i18n.format_number
     env.filters["iso"] = i18n.iso
     env.filters["duration"] = i18n.format_duration
+    env.filters["calendar_day"] = i18n.format_calendar_day
+    env.filters["hours"] = i18n.format_hours
     env.filters["initials"] = initials
     templates = Jinja2Templates(env=env)
     # Links are site-relative paths: they never depend on the Host header of the request.

@@ -301,6 +301,7 @@ MATRIX = {
     "invoice": ("GET", "/staff/invoice", None, STAFF_PAGE),
     "publish": ("GET", "/staff/t/{solved}/publish", None, STAFF_PAGE),
     "team": ("GET", "/staff/team", None, STAFF_PAGE),
+    "staff_stats": ("GET", "/staff/stats", None, STAFF_PAGE),
     "team_create": (
         "POST",
         "/staff/team/new",

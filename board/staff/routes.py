@@ -21,6 +21,7 @@ from board.notifications import routes as notification_routes
 from board.search import querying
 from board.staff import canned, publish, queries
 from board.staff.publish import routes as publish_routes
+from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
 from board.web import (
     db,
@@ -422,4 +423,5 @@ routes = [
     Route("/staff/invoice", invoice, methods=["GET", "POST"], name="invoice"),
     *team_routes,
     *publish_routes,
+    *stats_routes,
 ]
