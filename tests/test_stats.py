@@ -98,9 +98,7 @@ class History:
                 conversations.update()
                 .where(conversations.c.id == conversation_id)
                 .values(
-                    first_response_at=sa.func.coalesce(
-                        conversations.c.first_response_at, local(at)
-                    )
+                    first_response_at=sa.func.coalesce(conversations.c.first_response_at, local(at))
                 )
             )
 
@@ -331,7 +329,14 @@ def test_durations_are_medians_and_90th_percentiles_in_both_kinds_of_hours(
         date(2026, 3, 7),
         date(2026, 3, 8),
     ]
-    assert figures.weekday_hour == {(0, 10): 1, (2, 10): 1, (2, 15): 1, (4, 16): 1, (5, 11): 1, (6, 23): 1}
+    assert figures.weekday_hour == {
+        (0, 10): 1,
+        (2, 10): 1,
+        (2, 15): 1,
+        (4, 16): 1,
+        (5, 11): 1,
+        (6, 23): 1,
+    }
     assert figures.by_weekday == [1, 0, 2, 0, 1, 1, 1]
 
 
@@ -374,9 +379,9 @@ def test_csv_holds_the_same_figures(people, week):
     assert values[("hour", "10", "received")] == "2"
 
     staff.client.cookies.set("lang", "en")
-    english = staff.get("/staff/stats", params={**WEEK, "format": "csv"}, headers={
-        "accept-language": "en"
-    })
+    english = staff.get(
+        "/staff/stats", params={**WEEK, "format": "csv"}, headers={"accept-language": "en"}
+    )
     rows = list(csv.reader(io.StringIO(english.content.decode("utf-8-sig"))))
     values = {(section, key, metric): value for section, key, metric, value in rows[1:]}
     assert values[("first_response", "", "calendar_p90_hours")] in ("46.80", "46,80")
@@ -462,15 +467,22 @@ def test_hours_follow_daylight_saving_time(app, client, people, settings):
 def test_the_calendar_counts_open_seconds_and_follows_a_change_of_hours(app, client, settings):
     """The calendar agrees with BusinessHours.hours_between, the wait alert's Python walk,
     and is rebuilt when the opening hours change."""
-    office = BusinessHours("Europe/Berlin", (0, 1, 2, 3, 4), *[t for t in (
-        datetime(2026, 1, 1, 8, 30).time(), datetime(2026, 1, 1, 16, 45).time())])
+    office = BusinessHours(
+        "Europe/Berlin",
+        (0, 1, 2, 3, 4),
+        *[t for t in (datetime(2026, 1, 1, 8, 30).time(), datetime(2026, 1, 1, 16, 45).time())],
+    )
     rows = list(calendar_rows(office, local("2026-03-20 00:00"), local("2026-04-06 00:00")))
     before = {row["hour"]: row for row in rows}
 
     def open_seconds(moment: datetime) -> int:
         row = before[f"{moment:%Y-%m-%d %H}"]
         into = moment.minute * 60 + moment.second
-        return row["business_before"] + min(max(into, row["open_from"]), row["open_until"]) - row["open_from"]
+        return (
+            row["business_before"]
+            + min(max(into, row["open_from"]), row["open_until"])
+            - row["open_from"]
+        )
 
     for start, end in [
         ("2026-03-20 08:00", "2026-03-23 09:00"),

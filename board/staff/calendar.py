@@ -142,8 +142,7 @@ async def _insert(db: Database, rows: list[dict]) -> None:
     # sqlite3's executemany takes the batch in one call.
     columns = [column.name for column in stats_hours.columns]
     statement = (
-        f"INSERT INTO stats_hours ({', '.join(columns)}) "
-        f"VALUES ({', '.join('?' for _ in columns)})"
+        f"INSERT INTO stats_hours ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     )
     values = [
         tuple(row[name].isoformat() if name == "day" else row[name] for name in columns)

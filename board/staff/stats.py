@@ -23,6 +23,7 @@ hours are the shop's local ones, from the `stats_hours` calendar (board/staff/ca
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
@@ -69,9 +70,9 @@ def _business_hours_between(start: str, end: str) -> str:
     return f"(({_open_seconds(end, 'end_hour')} - {_open_seconds(start, 'start_hour')}) / 3600.0)"
 
 
-def _percentile(value: str, share: float) -> str:
-    """The `share` percentile of `value` over the rows of a group, from ranks numbered by
-    `_ranked`: the two rows around position share × (n - 1), weighted by their distance.
+def _percentile_in_group(value: str, share: float) -> str:
+    """The `share` percentile of `value` within a group, linearly between the two rows
+    around position share × (n - 1) of the group's ranks (numbered in `_durations_sql`).
     Only those two rows have a weight; the others add nothing."""
     position = f"({share} * last_rank)"
     rank = f"{value}_rank"
@@ -84,162 +85,173 @@ def _percentile(value: str, share: float) -> str:
     )
 
 
-def _durations_sql(durations: str, group: str | None = None) -> str:
-    """Count, median and 90th percentile of the `calendar` and `business` columns of the
-    `durations` query, per `group` when given."""
-    partition = f"PARTITION BY {group} " if group else ""
-    grouped = f"{group} AS grp, " if group else ""
-    return f"""
-    WITH durations AS ({durations}),
-    ranked AS (
-        SELECT {grouped}calendar, business,
-            ROW_NUMBER() OVER ({partition}ORDER BY calendar) - 1 AS calendar_rank,
-            ROW_NUMBER() OVER ({partition}ORDER BY business) - 1 AS business_rank,
-            COUNT(*) OVER ({partition.strip()}) - 1 AS last_rank
-        FROM durations
+def _percentile_of_all(value: str, share: float) -> str:
+    """The same over all rows of `durations`: the two values around the position are read
+    with ORDER BY … LIMIT 2 OFFSET, cheaper in SQLite than numbering every row."""
+    position = f"({share} * (SELECT COUNT(*) - 1 FROM durations))"
+    below = f"CAST({position} AS INTEGER)"
+    return (
+        f"(SELECT MIN(v) + (MAX(v) - MIN(v)) * ({position} - {below})"
+        f" FROM (SELECT {value} AS v FROM durations ORDER BY {value} LIMIT 2 OFFSET {below}))"
     )
-    SELECT {"grp, " if group else ""}COUNT(*) AS count,
-        {_percentile("calendar", 0.5)} AS calendar_median,
-        {_percentile("calendar", 0.9)} AS calendar_p90,
-        {_percentile("business", 0.5)} AS business_median,
-        {_percentile("business", 0.9)} AS business_p90
-    FROM ranked
-    {"GROUP BY grp" if group else ""}
+
+
+def _durations_sql(durations: str, by: str | None = None) -> str:
+    """Count, median and 90th percentile of the `calendar` and `business` hours of the
+    `durations` query: one row for all (`scope` 'all'), then with `by` one per value of
+    that column (`scope` 'group', the value in `grp`)."""
+    per_group = (
+        f"""
+    UNION ALL
+    SELECT 'group', grp, COUNT(*),
+        {_percentile_in_group("calendar", 0.5)}, {_percentile_in_group("calendar", 0.9)},
+        {_percentile_in_group("business", 0.5)}, {_percentile_in_group("business", 0.9)}
+    FROM (
+        SELECT {by} AS grp, calendar, business,
+            ROW_NUMBER() OVER (PARTITION BY {by} ORDER BY calendar) - 1 AS calendar_rank,
+            ROW_NUMBER() OVER (PARTITION BY {by} ORDER BY business) - 1 AS business_rank,
+            COUNT(*) OVER (PARTITION BY {by}) - 1 AS last_rank
+        FROM durations
+    ) ranked
+    GROUP BY grp"""
+        if by
+        else ""
+    )
+    return f"""
+    WITH durations AS MATERIALIZED ({durations})
+    SELECT 'all' AS scope, NULL AS grp, (SELECT COUNT(*) FROM durations) AS count,
+        {_percentile_of_all("calendar", 0.5)} AS calendar_median,
+        {_percentile_of_all("calendar", 0.9)} AS calendar_p90,
+        {_percentile_of_all("business", 0.5)} AS business_median,
+        {_percentile_of_all("business", 0.9)} AS business_p90
+    {per_group}
     """
-
-
-SUPPORT = "c.kind = 'support' AND c.status != 'spam'"
-IN_PERIOD = "{column} >= :start AND {column} < :end"
 
 
 def _in_period(column: str) -> str:
-    return IN_PERIOD.format(column=column)
+    return f"{column} >= :start AND {column} < :end"
 
 
+# Requests: support conversations that are not spam. As a set of ids, so that the period's
+# messages and status changes are read from their own indexes first, whatever the planner
+# guesses about the sizes.
+SUPPORT_IDS = "(SELECT id FROM conversations WHERE kind = 'support' AND status != 'spam')"
+STAFF_IDS = f"(SELECT id FROM users WHERE {_is_staff('role')})"
 
-
-def _first_responses(by_responder: bool = False) -> str:
-    """How long each conversation received in the period waited for its first answer; with
-    `by_responder` also who gave it (the message written at that moment)."""
-    responder = """
-        JOIN messages m ON m.conversation_id = c.id AND m.created_at = c.first_response_at
-            AND NOT m.internal AND m.author_id IS NOT NULL"""
-    return f"""
-    SELECT {"m.author_id AS responder, " if by_responder else ""}
-        {_hours_between("c.created_at", "c.first_response_at")} AS calendar,
-        {_business_hours_between("c.created_at", "c.first_response_at")} AS business
-    FROM conversations c
-    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("c.created_at")}
-    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("c.first_response_at")}
-    {responder if by_responder else ""}
-    WHERE {SUPPORT} AND {_in_period("c.created_at")} AND c.first_response_at IS NOT NULL
-    """
-
-
-# Every conversation marked solved in the period, with the last such moment.
-SOLVES = f"""
-    SELECT e.conversation_id, MAX(e.created_at) AS solved_at
-    FROM conversation_events e
-    WHERE e.action = 'status' AND e.new_value = 'solved' AND {_in_period("e.created_at")}
-    GROUP BY e.conversation_id
+# The period's new requests, in the columns of ix_conversations_created.
+RECEIVED = f"""
+    SELECT id, created_at, first_response_at FROM conversations
+    WHERE kind = 'support' AND status != 'spam' AND {_in_period("created_at")}
 """
 
-TIMES_TO_SOLVE = f"""
+# How long each request received in the period waited for its first answer, and who gave
+# it: the staff answer written at that moment (ix_messages_created finds it).
+_FIRST_RESPONSES = _durations_sql(
+    f"""
+    SELECT COALESCE(m.author_id, 0) AS responder,
+        {_hours_between("r.created_at", "r.first_response_at")} AS calendar,
+        {_business_hours_between("r.created_at", "r.first_response_at")} AS business
+    FROM ({RECEIVED}) r
+    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("r.created_at")}
+    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("r.first_response_at")}
+    LEFT JOIN messages m ON m.created_at = r.first_response_at AND m.conversation_id = r.id
+        AND NOT m.internal AND m.author_id IN {STAFF_IDS}
+    WHERE r.first_response_at IS NOT NULL
+    """,
+    by="responder",
+)
+FIRST_RESPONSES = f"""
+    SELECT f.*, u.name FROM ({_FIRST_RESPONSES}) f LEFT JOIN users u ON u.id = f.grp
+"""
+
+# Every request marked solved in the period, until the last time it was.
+TIMES_TO_SOLVE = _durations_sql(
+    f"""
     SELECT {_hours_between("c.created_at", "s.solved_at")} AS calendar,
         {_business_hours_between("c.created_at", "s.solved_at")} AS business
-    FROM ({SOLVES}) s
+    FROM (
+        SELECT conversation_id, MAX(created_at) AS solved_at FROM conversation_events
+        WHERE action = 'status' AND {_in_period("created_at")} AND new_value = 'solved'
+            AND conversation_id IN {SUPPORT_IDS}
+        GROUP BY conversation_id
+    ) s
     JOIN conversations c ON c.id = s.conversation_id
     JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("c.created_at")}
     JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("s.solved_at")}
-    WHERE {SUPPORT}
-"""
+    """
+)
 
 COUNTS = f"""
     SELECT
-        (SELECT COUNT(*) FROM conversations c
-            WHERE {SUPPORT} AND {_in_period("c.created_at")}) AS received,
-        (SELECT COUNT(*) FROM conversations c
-            WHERE {SUPPORT} AND {_in_period("c.created_at")}
-            AND c.first_response_at IS NULL) AS unanswered,
-        (SELECT COUNT(*) FROM conversations c
-            WHERE c.kind = 'support' AND c.status = 'spam'
-            AND {_in_period("c.created_at")}) AS spam,
-        (SELECT COUNT(*) FROM ({SOLVES}) s JOIN conversations c ON c.id = s.conversation_id
-            WHERE {SUPPORT}) AS solved,
-        (SELECT COUNT(DISTINCT e.conversation_id) FROM conversation_events e
-            JOIN conversations c ON c.id = e.conversation_id
-            WHERE e.action = 'status' AND e.old_value = 'solved' AND e.new_value = 'open'
-            AND {_in_period("e.created_at")} AND {SUPPORT}) AS reopened,
-        (SELECT COUNT(*) FROM topics t
-            WHERE t.deleted_at IS NULL AND {_in_period("t.created_at")}) AS topics,
-        (SELECT COUNT(*) FROM posts p
-            WHERE p.deleted_at IS NULL AND {_in_period("p.created_at")}) AS posts,
-        (SELECT COUNT(*) FROM users u
-            WHERE u.role = 'customer' AND {_in_period("u.created_at")}) AS registrations
+        (SELECT COUNT(*) FROM ({RECEIVED})) AS received,
+        (SELECT COUNT(*) FROM ({RECEIVED}) WHERE first_response_at IS NULL) AS unanswered,
+        (SELECT COUNT(*) FROM conversations
+            WHERE kind = 'support' AND {_in_period("created_at")} AND status = 'spam') AS spam,
+        (SELECT COUNT(DISTINCT conversation_id) FROM conversation_events
+            WHERE action = 'status' AND {_in_period("created_at")}
+            AND old_value = 'solved' AND new_value = 'open'
+            AND conversation_id IN {SUPPORT_IDS}) AS reopened,
+        (SELECT COUNT(*) FROM topics
+            WHERE {_in_period("created_at")} AND deleted_at IS NULL) AS topics,
+        (SELECT COUNT(*) FROM posts WHERE {_in_period("created_at")} AND deleted_at IS NULL)
+            AS posts,
+        (SELECT COUNT(*) FROM users WHERE role = 'customer' AND {_in_period("created_at")})
+            AS registrations
 """
 
-_MESSAGES_IN_PERIOD = f"""
-    FROM messages m
-    JOIN conversations c ON c.id = m.conversation_id
-    LEFT JOIN users u ON u.id = m.author_id
-    WHERE {SUPPORT} AND {_in_period("m.created_at")}
-"""
-
+# The period's messages in one pass: per staff member (NULL: customers and guests) and
+# internal or not, with how many conversations each row touched; `answered` counts the
+# conversations with any staff answer once.
 MESSAGES = f"""
-    SELECT
-        COALESCE(SUM(CASE WHEN u.id IS NULL OR NOT {_is_staff("u.role")}
-            THEN 1 ELSE 0 END), 0) AS from_customers,
-        COALESCE(SUM(CASE WHEN {_is_staff("u.role")} AND NOT m.internal
-            THEN 1 ELSE 0 END), 0) AS from_staff,
-        COALESCE(SUM(CASE WHEN m.internal THEN 1 ELSE 0 END), 0) AS internal_notes,
-        COUNT(DISTINCT CASE WHEN {_is_staff("u.role")} AND NOT m.internal
-            THEN m.conversation_id END) AS answered
-    {_MESSAGES_IN_PERIOD}
-"""
-
-STAFF_MESSAGES = f"""
-    SELECT u.id AS user_id, u.name,
-        SUM(CASE WHEN NOT m.internal THEN 1 ELSE 0 END) AS replies,
-        SUM(CASE WHEN m.internal THEN 1 ELSE 0 END) AS internal_notes,
-        COUNT(DISTINCT CASE WHEN NOT m.internal THEN m.conversation_id END) AS answered
-    {_MESSAGES_IN_PERIOD} AND {_is_staff("u.role")}
-    GROUP BY u.id, u.name
+    WITH written AS MATERIALIZED (
+        SELECT conversation_id, internal,
+            CASE WHEN author_id IN {STAFF_IDS} THEN author_id END AS staff_id
+        FROM messages
+        -- "+": find the period's rows by ix_messages_created, then check the set.
+        WHERE {_in_period("created_at")} AND +conversation_id IN {SUPPORT_IDS}
+    ),
+    grouped AS (
+        SELECT staff_id, internal, COUNT(*) AS messages,
+            COUNT(DISTINCT conversation_id) AS conversations
+        FROM written GROUP BY staff_id, internal
+    )
+    SELECT g.staff_id, u.name, g.internal, g.messages, g.conversations,
+        (SELECT COUNT(DISTINCT conversation_id) FROM written
+            WHERE staff_id IS NOT NULL AND NOT internal) AS answered
+    FROM grouped g LEFT JOIN users u ON u.id = g.staff_id
 """
 
 STAFF_SOLVED = f"""
-    SELECT u.id AS user_id, u.name, COUNT(DISTINCT e.conversation_id) AS solved
+    SELECT e.actor_id AS user_id, u.name, COUNT(DISTINCT e.conversation_id) AS solved
     FROM conversation_events e
-    JOIN conversations c ON c.id = e.conversation_id
     JOIN users u ON u.id = e.actor_id
-    WHERE e.action = 'status' AND e.new_value = 'solved' AND {_in_period("e.created_at")}
-        AND {SUPPORT}
-    GROUP BY u.id, u.name
+    WHERE e.action = 'status' AND {_in_period("e.created_at")} AND e.new_value = 'solved'
+        AND e.conversation_id IN {SUPPORT_IDS}
+    GROUP BY e.actor_id, u.name
 """
 
-STAFF_FIRST_RESPONSES = f"""
-    SELECT f.grp AS user_id, u.name, f.count, f.calendar_median, f.calendar_p90,
-        f.business_median, f.business_p90
-    FROM ({_durations_sql(_first_responses(by_responder=True), group="responder")}) f
-    JOIN users u ON u.id = f.grp
-"""
-
-_RECEIVED_BY_HOUR = f"""
-    FROM conversations c
-    JOIN stats_hours h ON h.hour = {_hour_of("c.created_at")}
-    WHERE {SUPPORT} AND {_in_period("c.created_at")}
+# Received requests per hour of UTC first (in index order), then by the calendar's local day
+# or weekday and hour: a few thousand calendar lookups instead of one per conversation.
+_RECEIVED_PER_HOUR = f"""
+    WITH per_hour AS MATERIALIZED (
+        SELECT {_hour_of("created_at")} AS hour, COUNT(*) AS received
+        FROM ({RECEIVED}) GROUP BY 1
+    )
 """
 
 PER_DAY = f"""
-    SELECT h.day, COUNT(*) AS received,
-        RANK() OVER (ORDER BY COUNT(*) DESC) AS busiest
-    {_RECEIVED_BY_HOUR}
+    {_RECEIVED_PER_HOUR}
+    SELECT h.day, SUM(p.received) AS received,
+        RANK() OVER (ORDER BY SUM(p.received) DESC) AS busiest
+    FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
     GROUP BY h.day
     ORDER BY h.day
 """
 
 WEEKDAY_HOUR = f"""
-    SELECT h.weekday, h.local_hour, COUNT(*) AS received
-    {_RECEIVED_BY_HOUR}
+    {_RECEIVED_PER_HOUR}
+    SELECT h.weekday, h.local_hour, SUM(p.received) AS received
+    FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
     GROUP BY h.weekday, h.local_hour
 """
 
@@ -332,63 +344,74 @@ async def compute(
     `end` (naive UTC, end excluded)."""
     await _ensure_calendar_for(db, settings, start, end)
 
-    async def rows(sql: str) -> list:
-        return await db.fetch_all(_query(sql, start, end))
+    async def lane(*queries: str) -> list[list]:
+        # A task of its own holds a connection of its own (`databases` keys them by task).
+        async with db.connection():
+            return [await db.fetch_all(_query(sql, start, end)) for sql in queries]
 
-    async def row(sql: str):
-        return await db.fetch_one(_query(sql, start, end))
-
-    # One connection for the whole page: every query sees the same held connection.
-    async with db.connection():
-        counts = await row(COUNTS)
-        messages = await row(MESSAGES)
-        first_response = await row(_durations_sql(_first_responses()))
-        time_to_solve = await row(_durations_sql(TIMES_TO_SOLVE))
-        staff_messages = await rows(STAFF_MESSAGES)
-        staff_solved = await rows(STAFF_SOLVED)
-        staff_first = await rows(STAFF_FIRST_RESPONSES)
-        per_day = await rows(PER_DAY)
-        weekday_hour = await rows(WEEKDAY_HOUR)
+    # Two lanes side by side, one per core: the heavy queries split between them, and the
+    # pool keeps connections free for everyone else.
+    (
+        (first_responses, counts, solved_by, per_day),
+        (written, times_to_solve, weekday_hour),
+    ) = await asyncio.gather(
+        lane(FIRST_RESPONSES, COUNTS, STAFF_SOLVED, PER_DAY),
+        lane(MESSAGES, TIMES_TO_SOLVE, WEEKDAY_HOUR),
+    )
+    counts = counts[0]
 
     staff: dict[int, StaffFigures] = {}
 
-    def member(found) -> StaffFigures:
-        user_id = found["user_id"]
-        return staff.setdefault(user_id, StaffFigures(user_id=user_id, name=found["name"]))
+    def member(user_id: int, name: str) -> StaffFigures:
+        return staff.setdefault(user_id, StaffFigures(user_id=user_id, name=name))
 
-    for found in staff_messages:
-        figures = member(found)
-        figures.replies = found["replies"]
-        figures.internal_notes = found["internal_notes"]
-        figures.answered = found["answered"]
-    for found in staff_solved:
-        member(found).solved = found["solved"]
-    for found in staff_first:
-        member(found).first_responses = _durations(found)
+    from_customers = from_staff = internal_notes = answered = 0
+    for found in written:
+        answered = found["answered"]
+        if found["staff_id"] is None:
+            from_customers += found["messages"]
+            continue
+        figures = member(found["staff_id"], found["name"])
+        if found["internal"]:
+            figures.internal_notes = found["messages"]
+            internal_notes += found["messages"]
+        else:
+            figures.replies = found["messages"]
+            figures.answered = found["conversations"]
+            from_staff += found["messages"]
+    for found in solved_by:
+        member(found["user_id"], found["name"]).solved = found["solved"]
+    first_response = Durations()
+    for found in first_responses:
+        if found["scope"] == "all":
+            first_response = _durations(found)
+        elif found["name"] is not None:  # grp 0: no staff answer at that moment
+            member(found["grp"], found["name"]).first_responses = _durations(found)
+    time_to_solve = _durations(times_to_solve[0] if times_to_solve else None)
 
     received_on = {_as_date(found["day"]): found["received"] for found in per_day}
     days = [date.fromordinal(n) for n in range(first_day.toordinal(), last_day.toordinal() + 1)]
-    busiest = [found for found in per_day if found["busiest"] <= BUSIEST_DAYS]
-    busiest.sort(key=lambda found: (found["busiest"], found["day"]))
+    busiest = sorted(
+        (found for found in per_day if found["busiest"] <= BUSIEST_DAYS),
+        key=lambda found: (found["busiest"], found["day"]),
+    )[:BUSIEST_DAYS]
     return Stats(
         first_day=first_day,
         last_day=last_day,
         received=counts["received"],
         unanswered=counts["unanswered"],
         spam=counts["spam"],
-        answered=messages["answered"],
-        solved=counts["solved"],
+        answered=answered,
+        solved=time_to_solve.count,
         reopened=counts["reopened"],
-        messages_from_customers=messages["from_customers"],
-        messages_from_staff=messages["from_staff"],
-        internal_notes=messages["internal_notes"],
-        first_response=_durations(first_response),
-        time_to_solve=_durations(time_to_solve),
+        messages_from_customers=from_customers,
+        messages_from_staff=from_staff,
+        internal_notes=internal_notes,
+        first_response=first_response,
+        time_to_solve=time_to_solve,
         staff=sorted(staff.values(), key=lambda member: (-member.replies, member.name)),
         per_day=[(day, received_on.get(day, 0)) for day in days],
-        busiest_days=[(_as_date(found["day"]), found["received"]) for found in busiest][
-            :BUSIEST_DAYS
-        ],
+        busiest_days=[(_as_date(found["day"]), found["received"]) for found in busiest],
         weekday_hour={
             (found["weekday"], found["local_hour"]): found["received"] for found in weekday_hour
         },

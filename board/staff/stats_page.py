@@ -79,8 +79,13 @@ async def stats_page(request: Request) -> Response:
         period = parse_period(form["from"], form["to"], today, settings.timezone)
     except PeriodError as problem:
         return render(
-            request, "staff/stats.html", status_code=400, error=str(problem), form=form,
-            shortcuts=_shortcuts(today), figures=None,
+            request,
+            "staff/stats.html",
+            status_code=400,
+            error=str(problem),
+            form=form,
+            shortcuts=_shortcuts(today),
+            figures=None,
         )
     figures = await stats.compute(
         db(request), settings, period.first_day, period.last_day, period.start, period.end
@@ -256,7 +261,9 @@ def stats_csv(figures: stats.Stats, delimiter: str) -> str:
         ("weekday", WEEKDAYS[weekday], "received", count)
         for weekday, count in enumerate(figures.by_weekday)
     ]
-    rows += [("hour", f"{hour:02d}", "received", count) for hour, count in enumerate(figures.by_hour)]
+    rows += [
+        ("hour", f"{hour:02d}", "received", count) for hour, count in enumerate(figures.by_hour)
+    ]
     rows += [
         ("weekday_hour", f"{WEEKDAYS[weekday]} {hour:02d}", "received", count)
         for (weekday, hour), count in sorted(figures.weekday_hour.items())

@@ -21,9 +21,17 @@ INDEXES = (
     ("ix_users_created", "users", ["role", "created_at"]),
     ("ix_topics_created", "topics", ["created_at"]),
     ("ix_posts_created", "posts", ["created_at"]),
-    ("ix_conversations_created", "conversations", ["kind", "created_at"]),
-    ("ix_conversation_events_action", "conversation_events", ["action", "created_at"]),
-    ("ix_messages_created", "messages", ["created_at"]),
+    (
+        "ix_conversations_created",
+        "conversations",
+        ["kind", "created_at", "status", "first_response_at"],
+    ),
+    (
+        "ix_conversation_events_action",
+        "conversation_events",
+        ["action", "created_at", "new_value", "old_value", "conversation_id", "actor_id"],
+    ),
+    ("ix_messages_created", "messages", ["created_at", "conversation_id", "author_id", "internal"]),
 )
 
 
@@ -43,6 +51,7 @@ def upgrade() -> None:
         sa.Column("business_before", sa.Integer(), nullable=False),
         sa.Column("schedule", sa.String(length=120), nullable=False),
         sa.PrimaryKeyConstraint("hour", name=op.f("pk_stats_hours")),
+        sqlite_with_rowid=False,
     )
 
 

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# Statistics on a year of a busy shop: fills a fresh database with 50,000 conversations
+# (python -m board demo), times stats.compute() in-process for the last 365 and 30 days
+# (bench/stats_profile.py), then runs wrk on /staff/stats as a logged-in staff member, the
+# HTML page and the CSV. Prints the tables and appends them, with the machine they ran on,
+# to bench/RESULTS.md. See bench/README.md.
+#
+# Settings (environment): CUSTOMERS CONVERSATIONS (demo size), ROUNDS (in-process calls),
+# WORKERS, THREADS CONNECTIONS DURATION WARMUP (wrk), PYTHON, RESULTS (output file).
+set -euo pipefail
+
+PYTHON="${PYTHON:-python3}"
+CUSTOMERS="${CUSTOMERS:-5000}"
+CONVERSATIONS="${CONVERSATIONS:-50000}"
+ROUNDS="${ROUNDS:-10}"
+WORKERS="${WORKERS:-1}"
+# One connection: how long the owner waits for the page on an idle server.
+THREADS="${THREADS:-1}"
+CONNECTIONS="${CONNECTIONS:-1}"
+DURATION="${DURATION:-20s}"
+WARMUP="${WARMUP:-2}"
+# shellcheck source=bench/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+RESULTS="${RESULTS:-$ROOT/bench/RESULTS.md}"
+
+echo "== Filling $DATA with $CUSTOMERS customers and $CONVERSATIONS conversations"
+fill_demo --customers "$CUSTOMERS" --topics 200 --posts 2000 --conversations "$CONVERSATIONS"
+
+echo "== stats.compute() in-process, $ROUNDS rounds"
+PROFILE="$("$PYTHON" bench/stats_profile.py --rounds "$ROUNDS")"
+echo "$PROFILE"
+
+start_server
+STAFF_EMAIL="$(sql "SELECT email FROM users WHERE role = 'staff' ORDER BY id LIMIT 1")"
+SESSION="$(log_in "$STAFF_EMAIL" demo-passwort)"
+COOKIE="Cookie: board_session=$SESSION"
+TO="$(date +%F)"
+FROM="$(date -d '364 days ago' +%F)"
+
+echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s warm-up each)"
+measure "/staff/stats?from=$FROM&to=$TO" "365 days" staff "$COOKIE"
+measure "/staff/stats?from=$FROM&to=$TO&format=csv" "365 days as CSV" staff "$COOKIE"
+measure "/staff/stats" "the last 30 days" staff "$COOKIE"
+
+TABLE="$(results_table)"
+MACHINE="$(machine_and_code)"
+{
+    results_header
+    printf '\n## Statistics, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
+    printf -- '- command: `CUSTOMERS=%s CONVERSATIONS=%s ROUNDS=%s bench/stats.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
+        "$CUSTOMERS" "$CONVERSATIONS" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
+    printf -- '- server: `python run.py --workers %s`, SQLite, one logged-in staff member, wrk on the same machine; demo fill took %.0f s\n' \
+        "$WORKERS" "$FILL_SECONDS"
+    printf '%s\n\n' "$MACHINE"
+    printf '%s\n\n' "$PROFILE"
+    printf '%s\n' "$TABLE"
+} >>"$RESULTS"
+
+echo
+echo "$TABLE"
+echo
+echo "Appended to $RESULTS"
