@@ -392,6 +392,7 @@ def test_csv_holds_the_same_figures(people, week):
     [
         ({"from": "2026-13-01", "to": "2026-03-08"}, "YYYY-MM-DD"),
         ({"from": "gestern", "to": "2026-03-08"}, "YYYY-MM-DD"),
+        ({"from": "0001-01-01", "to": "2026-03-08"}, "YYYY-MM-DD"),
         ({"from": "2026-03-08", "to": "2026-03-01"}, "must not end before it starts"),
         ({"from": "2020-01-01", "to": "2026-03-01"}, "at most three years"),
     ],

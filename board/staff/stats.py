@@ -342,7 +342,7 @@ async def compute(
 ) -> Stats:
     """The figures for the local days `first_day`…`last_day`, which run from `start` to
     `end` (naive UTC, end excluded)."""
-    await _ensure_calendar_for(db, settings, start, end)
+    await _ensure_calendar_for(db, settings)
 
     async def lane(*queries: str) -> list[list]:
         # A task of its own holds a connection of its own (`databases` keys them by task).
@@ -426,16 +426,14 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-async def _ensure_calendar_for(
-    db: Database, settings: Settings, start: datetime, end: datetime
-) -> None:
-    """Calendar rows for every moment the queries look up: conversations solved in the
-    period may have started long before it, answers may come up to now."""
+async def _ensure_calendar_for(db: Database, settings: Settings) -> None:
+    """Calendar rows for every moment the queries look up, which all lie between the first
+    request and now (a request solved in the period may have started long before it). The
+    period's own ends do not matter: hours without conversations are never looked up."""
     first_conversation = await db.fetch_val(
         sa.text("SELECT MIN(created_at) FROM conversations WHERE kind = 'support'").columns(
             sa.column("first", sa.DateTime)
         )
     )
-    first = min(start, first_conversation or start)
-    last = max(end, utcnow())
-    await ensure_calendar(db, settings.office, first, last)
+    if first_conversation is not None:
+        await ensure_calendar(db, settings.office, first_conversation, utcnow())

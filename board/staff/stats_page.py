@@ -38,9 +38,15 @@ class Period:
         return (self.last_day - self.first_day).days + 1
 
 
+FIRST_YEAR, LAST_YEAR = 2000, 2099
+
+
 def _day(text: str, label: str) -> date:
     try:
-        return date.fromisoformat(text.strip())
+        day = date.fromisoformat(text.strip())
+        if not FIRST_YEAR <= day.year <= LAST_YEAR:  # a typo, and beyond time zone arithmetic
+            raise ValueError(day)
+        return day
     except ValueError:
         raise PeriodError(
             _("%(field)s: please give a date as YYYY-MM-DD, e.g. 2026-11-01.", field=label)
