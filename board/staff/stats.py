@@ -88,7 +88,7 @@ def _percentile_in_group(value: str, share: float) -> str:
 def _percentile_of_all(value: str, share: float) -> str:
     """The same over all rows of `durations`: the two values around the position are read
     with ORDER BY … LIMIT 2 OFFSET, cheaper in SQLite than numbering every row."""
-    position = f"({share} * (SELECT COUNT(*) - 1 FROM durations))"
+    position = f"({share} * (SELECT last_rank FROM size))"
     below = f"CAST({position} AS INTEGER)"
     return (
         f"(SELECT MIN(v) + (MAX(v) - MIN(v)) * ({position} - {below})"
@@ -118,8 +118,9 @@ def _durations_sql(durations: str, by: str | None = None) -> str:
         else ""
     )
     return f"""
-    WITH durations AS MATERIALIZED ({durations})
-    SELECT 'all' AS scope, NULL AS grp, (SELECT COUNT(*) FROM durations) AS count,
+    WITH durations AS MATERIALIZED ({durations}),
+    size AS MATERIALIZED (SELECT COUNT(*) - 1 AS last_rank FROM durations)
+    SELECT 'all' AS scope, NULL AS grp, (SELECT last_rank + 1 FROM size) AS count,
         {_percentile_of_all("calendar", 0.5)} AS calendar_median,
         {_percentile_of_all("calendar", 0.9)} AS calendar_p90,
         {_percentile_of_all("business", 0.5)} AS business_median,
@@ -155,7 +156,7 @@ _FIRST_RESPONSES = _durations_sql(
     JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("r.created_at")}
     JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("r.first_response_at")}
     LEFT JOIN messages m ON m.created_at = r.first_response_at AND m.conversation_id = r.id
-        AND NOT m.internal AND m.author_id IN {STAFF_IDS}
+        AND NOT m.internal AND +m.author_id IN {STAFF_IDS}
     WHERE r.first_response_at IS NOT NULL
     """,
     by="responder",
