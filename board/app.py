@@ -19,6 +19,7 @@ from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
 from board import events, mail, maintenance, schedule
 from board.accounts.onetime import routes as onetime_routes
+from board.accounts.privacy import routes as privacy_routes
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *forum_routes,
             *account_routes,
             *onetime_routes,
+            *privacy_routes,
             *inbox_routes,
             *staff_routes,
             *notification_routes,

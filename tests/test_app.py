@@ -288,6 +288,17 @@ MATRIX = {
     "staff_reply": ("POST", "/staff/t/{number}/reply", {"body": "Antwort"}, STAFF_POST),
     "staff_update": ("POST", "/staff/t/{number}/update", {"status": "pending"}, STAFF_POST),
     "staff_customer": ("GET", "/staff/customers/{author}", None, STAFF_PAGE),
+    # Everyone logged in downloads their own data; staff download a customer's.
+    "account_export": ("GET", "/account/data.zip", None, (303, 200, 200, 200, 200)),
+    "staff_customer_export": ("GET", "/staff/customers/{author}/data.zip", None, STAFF_PAGE),
+    # Without the customer number typed as confirmation nothing is erased (its GET, the
+    # confirmation page, is tested in tests/test_privacy.py).
+    "staff_customer_erase": (
+        "POST",
+        "/staff/customers/{author}/erase",
+        {},
+        (401, 403, 403, 400, 400),
+    ),
     "canned_replies": ("GET", "/staff/replies", None, STAFF_PAGE),
     "canned_reply": ("GET", "/staff/replies/{canned}", None, STAFF_PAGE),
     # The first staff member deletes it; the admin after them finds nothing left.

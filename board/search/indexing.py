@@ -48,7 +48,8 @@ from board.search.schema import codes_in, make_schema
 log = logging.getLogger("board.search")
 
 BATCH = 500
-DOC_TYPES = ("post", "topic", "message", "conversation")  # search_queue.doc_type
+# search_queue.doc_type; "purge" (doc_id 0) asks the drain to merge the index's segments.
+DOC_TYPES = ("post", "topic", "message", "conversation", "purge")
 POLL_SECONDS = 2
 REBUILD_BATCH = 2000
 
@@ -90,6 +91,13 @@ async def queue_message(db: Database, message_id: int) -> None:
 
 async def queue_conversation(db: Database, conversation_id: int) -> None:
     await queue(db, "conversation", [conversation_id])
+
+
+async def queue_purge(db: Database) -> None:
+    """Queued after the changes that erase a person: Whoosh only marks a replaced document
+    deleted and keeps its text in the segment files until segments merge; the drain that
+    reaches this row merges them all (optimize), so the old text leaves the disk too."""
+    await queue(db, "purge", [0])
 
 
 # --- documents from rows -----------------------------------------------------------------
@@ -236,8 +244,11 @@ def open_index(settings: Settings):
     return whoosh_index.open_dir(str(index_dir(settings)))
 
 
-def _apply(settings: Settings, documents: list[dict], gone_keys: list[str]) -> bool:
-    """Writes one batch; False when a rebuild runs or another process holds the writer."""
+def _apply(
+    settings: Settings, documents: list[dict], gone_keys: list[str], purge: bool = False
+) -> bool:
+    """Writes one batch; False when a rebuild runs or another process holds the writer.
+    With `purge`, the commit merges every segment, dropping deleted documents' text."""
     with _index_lock(settings, exclusive=False, wait=False) as held:
         if not held:
             return False
@@ -253,7 +264,7 @@ def _apply(settings: Settings, documents: list[dict], gone_keys: list[str]) -> b
         except BaseException:
             writer.cancel()
             raise
-        writer.commit()
+        writer.commit(optimize=purge)
     return True
 
 
@@ -295,7 +306,8 @@ async def drain_once(db: Database, settings: Settings) -> int:
     )
     found = {document["key"] for document in documents}
     every_key = {f"t{i}" for i in topic_ids} | {f"c{i}" for i in conversation_ids}
-    written = await run_in_threadpool(_apply, settings, documents, sorted(every_key - found))
+    purge = bool(wanted["purge"])
+    written = await run_in_threadpool(_apply, settings, documents, sorted(every_key - found), purge)
     if not written:
         return 0  # another worker drains right now
     await db.execute(search_queue.delete().where(search_queue.c.id.in_([r.id for r in rows])))

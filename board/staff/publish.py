@@ -136,7 +136,7 @@ def redact(text: str, names: Iterable[str | None]) -> str:
     text = _ADDRESS.sub(placeholder["address"], text)
     text = _PHONE.sub(lambda match: _redact_phone(match.group(0), placeholder["phone"]), text)
     text = _LONG_NUMBER.sub(placeholder["number"], text)
-    pattern = _names_pattern(names)
+    pattern = names_pattern(names)
     if pattern is not None:
         text = pattern.sub(placeholder["name"], text)
     return text
@@ -156,7 +156,7 @@ def _redact_phone(candidate: str, phone: str) -> str:
     return phone if 7 <= digits <= 15 else candidate
 
 
-def _names_pattern(names: Iterable[str | None]) -> re.Pattern[str] | None:
+def names_pattern(names: Iterable[str | None]) -> re.Pattern[str] | None:
     terms: set[str] = set()
     for name in names:
         full = " ".join(unicodedata.normalize("NFC", name or "").split())

@@ -244,6 +244,7 @@ async def customer_or_none(db: Database, customer_id: int | None) -> Record | No
             users.c.note,
             users.c.vip,
             users.c.is_active,
+            users.c.erased_at,
         ).where(users.c.id == customer_id, users.c.role == "customer"),
     )
 
@@ -302,7 +303,7 @@ async def customer_by_login(db: Database, login: str) -> Record | None:
     return await fetch_row(
         db,
         sa.select(users.c.id, users.c.name, users.c.customer_number).where(
-            condition, users.c.role == "customer"
+            condition, users.c.role == "customer", users.c.erased_at.is_(None)
         ),
     )
 

@@ -1,0 +1,372 @@
+"""Erasing a customer's personal data while the shop's records stay readable.
+
+One write transaction anonymises the account (name, email, title, note, password,
+settings), replaces their name, email and customer number by "[…]" in the texts of their
+conversations and of the forum topics they wrote in, deletes their uploads, sessions,
+codes, notifications, live events, rate-limit entries and pending mail, logs "erased" in
+each conversation's history and queues the search index to forget them. A crash
+anywhere leaves nothing half-erased. The uploaded files leave the disk after the commit.
+
+Kept, on purpose:
+- the users row, so conversations, invoices and posts keep an author (shown as "—");
+- the customer number: it is printed on the invoices the shop must keep for ten years
+  (§ 147 AO, § 257 HGB) and must never be handed to somebody else; on its own it names
+  nobody once name and email are gone, and the account cannot log in with it;
+- files staff sent (invoices and other documents): the shop's records, kept by law;
+- the messages themselves, staff answers and internal notes included, redacted.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import sqlalchemy as sa
+from databases import Database
+from starlette.concurrency import run_in_threadpool
+
+from board.db import (
+    attachments,
+    blocked_senders,
+    conversation_events,
+    conversations,
+    live_events,
+    login_tokens,
+    messages,
+    notifications,
+    outbox,
+    posts,
+    rate_events,
+    read_markers,
+    sessions,
+    topics,
+    users,
+    utcnow,
+    write_transaction,
+)
+from board.inbox import workflow
+from board.markup import render_markdown, subject_from
+from board.pagecache import bump_forum_version
+from board.search import indexing as search
+from board.staff.publish import names_pattern
+from board.uploads import stored_path
+
+Record = Any
+REDACTED = "[…]"  # language-neutral: stored text does not change with the reader's language
+ERASED_NAME = "—"  # the account's name from then on, in every list that shows an author
+
+
+def erased_email(user_id: int) -> str:
+    """Unique, and never deliverable: .invalid is reserved for that (RFC 2606)."""
+    return f"erased-{user_id}@invalid"
+
+
+# --- redaction: plain functions ------------------------------------------------------------
+
+
+def redactor(name: str, email: str, customer_number: int | None) -> Callable[[str], str]:
+    """A function that replaces the person's email, customer number and name in a text.
+
+    The name is matched as publishing a conversation matches it (board/staff/publish.py):
+    in full and by its parts of three letters or more, whole words, any case, "Müller"
+    also as "Mueller". The email first, so that its local part does not leave the domain
+    behind; the number only where no digit touches it ("100012" is another number).
+    """
+    email_pattern = re.compile(re.escape(email), re.IGNORECASE)
+    number_pattern = (
+        re.compile(rf"(?<!\d){customer_number}(?!\d)") if customer_number is not None else None
+    )
+    name_pattern = names_pattern([name])
+
+    def redact(text: str) -> str:
+        text = email_pattern.sub(REDACTED, text)
+        if number_pattern is not None:
+            text = number_pattern.sub(REDACTED, text)
+        if name_pattern is not None:
+            text = name_pattern.sub(REDACTED, text)
+        return text
+
+    return redact
+
+
+def changed_texts(rows: Iterable[Record], column: str, redact: Callable[[str], str]) -> list:
+    """(id, new text) for the rows whose `column` the redaction changes."""
+    changes = []
+    for row in rows:
+        old = getattr(row, column) or ""
+        new = redact(old)
+        if new != old:
+            changes.append((row.id, new))
+    return changes
+
+
+# --- what the confirmation page shows -------------------------------------------------------
+
+
+def _their_conversations(person: Record) -> sa.ColumnElement[bool]:
+    """By account, and the guest conversations under their address (claimed or not)."""
+    return sa.or_(
+        conversations.c.customer_id == person.id, conversations.c.guest_email == person.email
+    )
+
+
+def _written_by_them(person: Record) -> sa.ColumnElement[bool]:
+    """In their conversations: their messages, and those written as a guest (no author)."""
+    return sa.or_(messages.c.author_id == person.id, messages.c.author_id.is_(None))
+
+
+def _their_uploads(person: Record, conversation_ids: sa.Select | list[int]) -> sa.Select:
+    return sa.select(attachments.c.id, attachments.c.sha256).where(
+        attachments.c.message_id.in_(
+            sa.select(messages.c.id).where(
+                messages.c.conversation_id.in_(conversation_ids), _written_by_them(person)
+            )
+        )
+    )
+
+
+@dataclass(frozen=True)
+class ErasureFacts:
+    person: Record
+    conversation_count: int
+    upload_count: int
+    post_count: int
+
+
+async def customer_for_erasure(db: Database, customer_id: int) -> ErasureFacts | None:
+    """The customer with what erasing them touches, counted in one statement."""
+    person = await db.fetch_one(
+        sa.select(users).where(users.c.id == customer_id, users.c.role == "customer")
+    )
+    if person is None:
+        return None
+    theirs = sa.select(conversations.c.id).where(_their_conversations(person))
+
+    def count(statement: sa.Select, label: str) -> sa.Label:
+        counted = sa.select(sa.func.count()).select_from(statement.subquery())
+        return counted.scalar_subquery().label(label)
+
+    counts = await db.fetch_one(
+        sa.select(
+            count(theirs, "conversations"),
+            count(_their_uploads(person, theirs), "uploads"),
+            count(sa.select(posts.c.id).where(posts.c.author_id == person.id), "posts"),
+        )
+    )
+    return ErasureFacts(person, counts.conversations, counts.uploads, counts.posts)
+
+
+# --- the erasure ---------------------------------------------------------------------------
+
+
+async def erase_customer(
+    db: Database, customer_id: int, staff_id: int, unusable_password_hash: str
+) -> list[str] | None:
+    """Erases the customer in one transaction; returns the hashes of the files removed from
+    their messages, for `remove_unreferenced_files` once the transaction has committed.
+    None when they were erased already (two staff members confirming at once)."""
+    async with write_transaction(db):
+        # Read under the write lock: the name and address as they are, not as the
+        # confirmation page showed them a moment ago.
+        person = await db.fetch_one(sa.select(users).where(users.c.id == customer_id))
+        if person.erased_at is not None:
+            return None
+        redact = redactor(person.name, person.email, person.customer_number)
+        theirs = await db.fetch_all(
+            sa.select(conversations.c.id, conversations.c.forum_topic_id).where(
+                _their_conversations(person)
+            )
+        )
+        conversation_ids = [row.id for row in theirs]
+        removed = await _remove_their_uploads(db, person, conversation_ids)
+        await _redact_conversations(db, conversation_ids, redact)
+        published = {row.forum_topic_id for row in theirs if row.forum_topic_id is not None}
+        topic_ids = await _redact_forum(db, person, published, redact)
+        await _forget_guest_details(db, person)
+        await _delete_traces(db, person, conversation_ids)
+        await _anonymise_account(db, person, unusable_password_hash)
+        for conversation_id in conversation_ids:
+            await workflow.record_event(db, conversation_id, staff_id, "erased", None, None)
+        await search.queue(db, "conversation", conversation_ids)
+        await search.queue(db, "topic", topic_ids)
+        await search.queue_purge(db)  # after the documents it replaces
+        await bump_forum_version(db)  # cached guest pages show the old name
+    return removed
+
+
+async def _remove_their_uploads(db: Database, person: Record, conversation_ids: list[int]):
+    rows = await db.fetch_all(_their_uploads(person, conversation_ids))
+    if rows:
+        await db.execute(attachments.delete().where(attachments.c.id.in_([r.id for r in rows])))
+    return sorted({row.sha256 for row in rows})
+
+
+async def _update_texts(db: Database, table: sa.Table, column: str, changes: list, html=None):
+    """Writes (id, text) pairs; `html` names the rendered column that goes with the text.
+    One statement per changed row: erasures are rare and touch few rows."""
+    for row_id, text in changes:
+        values = {column: text}
+        if html is not None:
+            values[html] = render_markdown(text)
+        await db.execute(table.update().where(table.c.id == row_id).values(values))
+
+
+async def _redact_conversations(db: Database, conversation_ids: list[int], redact) -> None:
+    """Every message of their conversations (staff answers greet them by name), the
+    subjects, the history's notes and the names of the files that stay; the VIP mark the
+    conversations carry goes with the account's."""
+    if not conversation_ids:
+        return
+    thread = await db.fetch_all(
+        sa.select(messages.c.id, messages.c.conversation_id, messages.c.body)
+        .where(messages.c.conversation_id.in_(conversation_ids))
+        .order_by(messages.c.id)
+    )
+    await _update_texts(db, messages, "body", changed_texts(thread, "body", redact), "body_html")
+    # The subject is the first message's first 100 characters: cut anew from the redacted
+    # text, since the stored one may end in half a name that no pattern recognises.
+    first_bodies: dict[int, str] = {}
+    for row in thread:
+        first_bodies.setdefault(row.conversation_id, row.body)
+    subjects = await db.fetch_all(
+        sa.select(conversations.c.id, conversations.c.subject).where(
+            conversations.c.id.in_(conversation_ids)
+        )
+    )
+    for row in subjects:
+        first = first_bodies.get(row.id)
+        subject, cut = subject_from(redact(first)) if first else (redact(row.subject), False)
+        await db.execute(
+            conversations.update()
+            .where(conversations.c.id == row.id)
+            .values(subject=subject, subject_cut=cut, vip=False)
+        )
+    notes = await db.fetch_all(
+        sa.select(conversation_events.c.id, conversation_events.c.note).where(
+            conversation_events.c.conversation_id.in_(conversation_ids),
+            conversation_events.c.note != "",
+        )
+    )
+    await _update_texts(db, conversation_events, "note", changed_texts(notes, "note", redact))
+    kept_files = await db.fetch_all(
+        sa.select(attachments.c.id, attachments.c.filename).where(
+            attachments.c.conversation_id.in_(conversation_ids)
+        )
+    )
+    await _update_texts(db, attachments, "filename", changed_texts(kept_files, "filename", redact))
+
+
+async def _redact_forum(db: Database, person: Record, published: set[int], redact) -> list[int]:
+    """Their posts, and every post and title of the topics they wrote in (replies address
+    them by name) or that staff published from their conversations; returns the topics."""
+    posted_in = await db.fetch_all(
+        sa.select(posts.c.topic_id).where(posts.c.author_id == person.id).distinct()
+    )
+    topic_ids = sorted({row.topic_id for row in posted_in} | published)
+    if not topic_ids:
+        return []
+    in_topics = await db.fetch_all(
+        sa.select(posts.c.id, posts.c.body).where(posts.c.topic_id.in_(topic_ids))
+    )
+    await _update_texts(db, posts, "body", changed_texts(in_topics, "body", redact), "body_html")
+    titles = await db.fetch_all(
+        sa.select(topics.c.id, topics.c.title).where(topics.c.id.in_(topic_ids))
+    )
+    await _update_texts(db, topics, "title", changed_texts(titles, "title", redact))
+    return topic_ids
+
+
+async def _forget_guest_details(db: Database, person: Record) -> None:
+    """What they typed into the contact form as a guest, and a spam block on their address."""
+    await db.execute(
+        conversations.update()
+        .where(conversations.c.guest_email == person.email)
+        .values(guest_name=None, guest_email=None)
+    )
+    await db.execute(blocked_senders.delete().where(blocked_senders.c.email == person.email))
+
+
+async def _delete_traces(db: Database, person: Record, conversation_ids: list[int]) -> None:
+    """Sessions (with address and browser), codes, notifications, read markers, live
+    events, rate-limit entries and mail; sent mail keeps its row without an address."""
+    for table in (sessions, login_tokens, notifications, read_markers):
+        await db.execute(table.delete().where(table.c.user_id == person.id))
+    await db.execute(
+        live_events.delete().where(
+            sa.or_(
+                live_events.c.user_id == person.id,
+                live_events.c.conversation_id.in_(conversation_ids),
+            )
+        )
+    )
+    number = person.customer_number
+    keys = {person.email, f"login:{person.email}", f"user:{person.id}"}
+    if number is not None:
+        keys |= {f"login:{number}", f"login:#{number}"}
+    await db.execute(rate_events.delete().where(rate_events.c.key.in_(sorted(keys))))
+    theirs = sa.or_(
+        outbox.c.user_id == person.id, sa.func.lower(outbox.c.to_address) == person.email
+    )
+    pending = sa.and_(outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None))
+    await db.execute(outbox.delete().where(theirs, pending))
+    await db.execute(
+        outbox.update()
+        .where(theirs)
+        # An SMTP refusal quotes the address it refused.
+        .values(to_address="", to_name=None, params="{}", last_error=None)
+    )
+
+
+async def _anonymise_account(db: Database, person: Record, unusable_password_hash: str) -> None:
+    await db.execute(
+        users.update()
+        .where(users.c.id == person.id)
+        .values(
+            name=ERASED_NAME,
+            email=erased_email(person.id),
+            title=None,
+            note="",
+            signature="",
+            vip=False,
+            locale=None,
+            # A hash of a secret nobody keeps: no password matches it, and passlib stays
+            # quiet where a marker value would make it raise.
+            password_hash=unusable_password_hash,
+            must_change_password=False,
+            is_active=False,
+            notify="off",
+            notify_new=False,
+            daily_summary=False,
+            erased_at=utcnow(),
+        )
+    )
+
+
+# --- after the commit ----------------------------------------------------------------------
+
+
+async def remove_unreferenced_files(db: Database, data_dir: Path, sha256s: list[str]) -> int:
+    """Deletes the stored files of `sha256s` that no attachment names any more (the store
+    keeps one file per content, which another message may share); returns how many."""
+    if not sha256s:
+        return 0
+    still_used = {
+        row.sha256
+        for row in await db.fetch_all(
+            sa.select(attachments.c.sha256).where(attachments.c.sha256.in_(sha256s)).distinct()
+        )
+    }
+    unused = [sha256 for sha256 in sha256s if sha256 not in still_used]
+    return await run_in_threadpool(_unlink_all, [stored_path(data_dir, h) for h in unused])
+
+
+def _unlink_all(paths: list[Path]) -> int:
+    removed = 0
+    for path in paths:
+        if path.exists():
+            path.unlink()
+            removed += 1
+    return removed
