@@ -5,8 +5,9 @@
 # HTML page and the CSV. Prints the tables and appends them, with the machine they ran on,
 # to bench/RESULTS.md. See bench/README.md.
 #
-# Settings (environment): CUSTOMERS CONVERSATIONS (demo size), ROUNDS (in-process calls),
-# WORKERS, THREADS CONNECTIONS DURATION WARMUP (wrk), PYTHON, RESULTS (output file).
+# Settings (environment): CUSTOMERS CONVERSATIONS (demo size), FILLED (a data folder filled
+# earlier with the same demo command, copied instead of filling anew), ROUNDS (in-process
+# calls), WORKERS, THREADS CONNECTIONS DURATION WARMUP (wrk), PYTHON, RESULTS (output file).
 set -euo pipefail
 
 PYTHON="${PYTHON:-python3}"
@@ -23,8 +24,18 @@ WARMUP="${WARMUP:-2}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RESULTS="${RESULTS:-$ROOT/bench/RESULTS.md}"
 
-echo "== Filling $DATA with $CUSTOMERS customers and $CONVERSATIONS conversations"
-fill_demo --customers "$CUSTOMERS" --topics 200 --posts 2000 --conversations "$CONVERSATIONS"
+if [[ -n "${FILLED:-}" ]]; then
+    # The demo spends most of its minutes on the search index. The index is copied too, so
+    # that the server does not rebuild it while wrk measures.
+    echo "== Copying the database and search index filled earlier in $FILLED"
+    "$PYTHON" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+        "$FILLED/board.db" "$DATA/board.db"
+    cp -r "$FILLED/secret_key" "$FILLED/index" "$DATA/"
+    FILL_SECONDS=0
+else
+    echo "== Filling $DATA with $CUSTOMERS customers and $CONVERSATIONS conversations"
+    fill_demo --customers "$CUSTOMERS" --topics 200 --posts 2000 --conversations "$CONVERSATIONS"
+fi
 
 echo "== stats.compute() in-process, $ROUNDS rounds"
 PROFILE="$("$PYTHON" bench/stats_profile.py --rounds "$ROUNDS")"
@@ -47,8 +58,9 @@ MACHINE="$(machine_and_code)"
 {
     results_header
     printf '\n## Statistics, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf -- '- command: `CUSTOMERS=%s CONVERSATIONS=%s ROUNDS=%s bench/stats.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
-        "$CUSTOMERS" "$CONVERSATIONS" "$ROUNDS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
+    printf -- '- command: `%sCUSTOMERS=%s CONVERSATIONS=%s ROUNDS=%s bench/stats.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
+        "${FILLED:+FILLED=<folder filled by the same demo command> }" "$CUSTOMERS" "$CONVERSATIONS" "$ROUNDS" \
+        "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
     printf -- '- server: `python run.py --workers %s`, SQLite, one logged-in staff member, wrk on the same machine; demo fill took %.0f s\n' \
         "$WORKERS" "$FILL_SECONDS"
     printf '%s\n\n' "$MACHINE"
