@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from board.config import Settings
 from board.db import close_database, make_database, stats_hours
 from board.staff import stats
-from board.staff.stats_page import _today, parse_period
+from board.staff.stats_page import parse_period, today_in
 
 
 async def main(rounds: int) -> None:
@@ -26,29 +26,24 @@ async def main(rounds: int) -> None:
     db = make_database(settings)
     await db.connect()
     try:
-        today = _today(settings.timezone)
+        today = today_in(settings.timezone)
         year = parse_period(
             (today - timedelta(days=364)).isoformat(), None, today, settings.timezone
         )
         month = parse_period(None, None, today, settings.timezone)
 
-        async def compute(period):
-            return await stats.compute(
-                db, settings, period.first_day, period.last_day, period.start, period.end
-            )
-
         await db.execute(stats_hours.delete())
         started = time.perf_counter()
-        figures = await compute(year)
+        figures = await stats.compute(db, settings, year)
         cold = (time.perf_counter() - started) * 1000
         hours = await db.fetch_val(sa.select(sa.func.count()).select_from(stats_hours))
         rows = [f"| 365 days, calendar built first ({hours} hours) | {cold:.0f} | – |"]
         for label, period in (("365 days", year), ("30 days", month)):
-            await compute(period)
+            await stats.compute(db, settings, period)
             times = []
             for _ in range(rounds):
                 started = time.perf_counter()
-                await compute(period)
+                await stats.compute(db, settings, period)
                 times.append((time.perf_counter() - started) * 1000)
             rows.append(f"| {label} | {statistics.median(times):.0f} | {max(times):.0f} |")
         print(

@@ -262,15 +262,7 @@ def test_durations_are_medians_and_90th_percentiles_in_both_kinds_of_hours(
 
     settings = app.state.settings
     period = parse_period(WEEK["from"], WEEK["to"], date(2026, 11, 23), settings.timezone)
-    figures = client.portal.call(
-        stats.compute,
-        app.state.db,
-        settings,
-        period.first_day,
-        period.last_day,
-        period.start,
-        period.end,
-    )
+    figures = client.portal.call(stats.compute, app.state.db, settings, period)
     # First responses of A (2 h, 2 bh), B (66 h, 2 bh), C (1 h, 0 bh), K (0.5 h, 0.5 bh):
     # calendar 0.5, 1, 2, 66 → median 1.5, 90 % at rank 2.7 → 2 + 0.7 × 64 = 46.8;
     # business 0, 0.5, 2, 2 → median 1.25, 90 % 2.
@@ -451,15 +443,7 @@ def test_hours_follow_daylight_saving_time(app, client, people, settings):
     from board.staff import stats
 
     period = parse_period("2026-03-23", "2026-03-31", date(2026, 11, 23), settings.timezone)
-    figures = client.portal.call(
-        stats.compute,
-        app.state.db,
-        settings,
-        period.first_day,
-        period.last_day,
-        period.start,
-        period.end,
-    )
+    figures = client.portal.call(stats.compute, app.state.db, settings, period)
     assert figures.first_response.calendar_median == pytest.approx(65)
     assert figures.first_response.business_median == pytest.approx(2)
     assert figures.weekday_hour == {(4, 16): 1, (0, 10): 1}

@@ -260,6 +260,17 @@ WEEKDAY_HOUR = f"""
 # --- the figures ---------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class Period:
+    """Local days from `first_day` to `last_day`, both included, as the naive UTC moments
+    from the first day's local midnight (`start`) to the one after the last day (`end`)."""
+
+    first_day: date
+    last_day: date
+    start: datetime
+    end: datetime
+
+
 @dataclass
 class Durations:
     """Hours; None when there was nothing to measure."""
@@ -333,16 +344,9 @@ def _query(sql: str, start: datetime, end: datetime) -> sa.TextClause:
     )
 
 
-async def compute(
-    db: Database,
-    settings: Settings,
-    first_day: date,
-    last_day: date,
-    start: datetime,
-    end: datetime,
-) -> Stats:
-    """The figures for the local days `first_day`…`last_day`, which run from `start` to
-    `end` (naive UTC, end excluded)."""
+async def compute(db: Database, settings: Settings, period: Period) -> Stats:
+    """The figures for the local days of `period`."""
+    first_day, last_day, start, end = period.first_day, period.last_day, period.start, period.end
     await _ensure_calendar_for(db, settings)
 
     async def lane(*queries: str) -> list[list]:

@@ -19,23 +19,11 @@ from board.staff.team_csv import csv_cell
 from board.web import db, render, require_staff, settings_of
 
 DEFAULT_DAYS = 30
-MAX_DAYS = 3 * 366  # one query still answers in well under a second (bench/stats.py)
+MAX_DAYS = 3 * 366  # a longer span is a typo more often than a question
 
 
 class PeriodError(ValueError):
     """A period the page cannot show; the message is for the reader."""
-
-
-@dataclass(frozen=True)
-class Period:
-    first_day: date
-    last_day: date
-    start: datetime  # naive UTC: the first day's local midnight
-    end: datetime  # naive UTC: the local midnight after the last day
-
-    @property
-    def days(self) -> int:
-        return (self.last_day - self.first_day).days + 1
 
 
 FIRST_YEAR, LAST_YEAR = 2000, 2099
@@ -53,7 +41,9 @@ def _day(text: str, label: str) -> date:
         ) from None
 
 
-def parse_period(from_text: str | None, to_text: str | None, today: date, timezone: str) -> Period:
+def parse_period(
+    from_text: str | None, to_text: str | None, today: date, timezone: str
+) -> stats.Period:
     """The local days from `from` to `to`, both included; the last 30 days by default."""
     last_day = _day(to_text, _("To")) if to_text else today
     first_day = (
@@ -68,10 +58,10 @@ def parse_period(from_text: str | None, to_text: str | None, today: date, timezo
     def midnight(day: date) -> datetime:
         return datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC).replace(tzinfo=None)
 
-    return Period(first_day, last_day, midnight(first_day), midnight(last_day + timedelta(1)))
+    return stats.Period(first_day, last_day, midnight(first_day), midnight(last_day + timedelta(1)))
 
 
-def _today(timezone: str) -> date:
+def today_in(timezone: str) -> date:
     return datetime.now(ZoneInfo(timezone)).date()
 
 
@@ -79,7 +69,7 @@ async def stats_page(request: Request) -> Response:
     require_staff(request)
     settings = settings_of(request)
     params = request.query_params
-    today = _today(settings.timezone)
+    today = today_in(settings.timezone)
     form = {"from": params.get("from", ""), "to": params.get("to", "")}
     try:
         period = parse_period(form["from"], form["to"], today, settings.timezone)
@@ -93,9 +83,7 @@ async def stats_page(request: Request) -> Response:
             shortcuts=_shortcuts(today),
             figures=None,
         )
-    figures = await stats.compute(
-        db(request), settings, period.first_day, period.last_day, period.start, period.end
-    )
+    figures = await stats.compute(db(request), settings, period)
     if params.get("format") == "csv":
         delimiter = ";" if request.state.locale == "de" else ","
         name = f"statistics-{period.first_day}-{period.last_day}.csv"
