@@ -27,15 +27,19 @@ import asyncio
 from dataclasses import dataclass, field
 from datetime import date, datetime
 
+import aiosqlite
 import sqlalchemy as sa
 from databases import Database
+from databases.core import Connection
+from sqlalchemy.dialects import sqlite
 
 from board.config import Settings
-from board.db import utcnow
+from board.db import users, utcnow
 from board.security import STAFF_ROLES
 from board.staff.calendar import ensure_calendar
 
 BUSIEST_DAYS = 5
+SQLITE = sqlite.dialect()
 
 # --- SQL pieces: SQLite's spelling ---------------------------------------------------------
 
@@ -70,65 +74,6 @@ def _business_hours_between(start: str, end: str) -> str:
     return f"(({_open_seconds(end, 'end_hour')} - {_open_seconds(start, 'start_hour')}) / 3600.0)"
 
 
-def _percentile_in_group(value: str, share: float) -> str:
-    """The `share` percentile of `value` within a group, linearly between the two rows
-    around position share × (n - 1) of the group's ranks (numbered in `_durations_sql`).
-    Only those two rows have a weight; the others add nothing."""
-    position = f"({share} * last_rank)"
-    rank = f"{value}_rank"
-    return (
-        f"SUM(CASE WHEN {rank} <= {position} AND {position} < {rank} + 1"
-        f" THEN {value} * (1 - ({position} - {rank}))"
-        f" WHEN {rank} - 1 <= {position} AND {position} < {rank}"
-        f" THEN {value} * ({position} - ({rank} - 1))"
-        f" ELSE 0 END)"
-    )
-
-
-def _percentile_of_all(value: str, share: float) -> str:
-    """The same over all rows of `durations`: the two values around the position are read
-    with ORDER BY … LIMIT 2 OFFSET, cheaper in SQLite than numbering every row."""
-    position = f"({share} * (SELECT last_rank FROM size))"
-    below = f"CAST({position} AS INTEGER)"
-    return (
-        f"(SELECT MIN(v) + (MAX(v) - MIN(v)) * ({position} - {below})"
-        f" FROM (SELECT {value} AS v FROM durations ORDER BY {value} LIMIT 2 OFFSET {below}))"
-    )
-
-
-def _durations_sql(durations: str, by: str | None = None) -> str:
-    """Count, median and 90th percentile of the `calendar` and `business` hours of the
-    `durations` query: one row for all (`scope` 'all'), then with `by` one per value of
-    that column (`scope` 'group', the value in `grp`)."""
-    per_group = (
-        f"""
-    UNION ALL
-    SELECT 'group', grp, COUNT(*),
-        {_percentile_in_group("calendar", 0.5)}, {_percentile_in_group("calendar", 0.9)},
-        {_percentile_in_group("business", 0.5)}, {_percentile_in_group("business", 0.9)}
-    FROM (
-        SELECT {by} AS grp, calendar, business,
-            ROW_NUMBER() OVER (PARTITION BY {by} ORDER BY calendar) - 1 AS calendar_rank,
-            ROW_NUMBER() OVER (PARTITION BY {by} ORDER BY business) - 1 AS business_rank,
-            COUNT(*) OVER (PARTITION BY {by}) - 1 AS last_rank
-        FROM durations
-    ) ranked
-    GROUP BY grp"""
-        if by
-        else ""
-    )
-    return f"""
-    WITH durations AS MATERIALIZED ({durations}),
-    size AS MATERIALIZED (SELECT COUNT(*) - 1 AS last_rank FROM durations)
-    SELECT 'all' AS scope, NULL AS grp, (SELECT last_rank + 1 FROM size) AS count,
-        {_percentile_of_all("calendar", 0.5)} AS calendar_median,
-        {_percentile_of_all("calendar", 0.9)} AS calendar_p90,
-        {_percentile_of_all("business", 0.5)} AS business_median,
-        {_percentile_of_all("business", 0.9)} AS business_p90
-    {per_group}
-    """
-
-
 def _in_period(column: str) -> str:
     return f"{column} >= :start AND {column} < :end"
 
@@ -146,9 +91,9 @@ RECEIVED = f"""
 """
 
 # How long each request received in the period waited for its first answer, and who gave
-# it: the staff answer written at that moment (ix_messages_created finds it).
-_FIRST_RESPONSES = _durations_sql(
-    f"""
+# it: the staff answer written at that moment (ix_messages_created finds it). One row per
+# request; the percentiles are taken in Python (see `_durations`).
+FIRST_RESPONSES = f"""
     SELECT COALESCE(m.author_id, 0) AS responder,
         {_hours_between("r.created_at", "r.first_response_at")} AS calendar,
         {_business_hours_between("r.created_at", "r.first_response_at")} AS business
@@ -158,16 +103,10 @@ _FIRST_RESPONSES = _durations_sql(
     LEFT JOIN messages m ON m.created_at = r.first_response_at AND m.conversation_id = r.id
         AND NOT m.internal AND +m.author_id IN {STAFF_IDS}
     WHERE r.first_response_at IS NOT NULL
-    """,
-    by="responder",
-)
-FIRST_RESPONSES = f"""
-    SELECT f.*, u.name FROM ({_FIRST_RESPONSES}) f LEFT JOIN users u ON u.id = f.grp
 """
 
-# Every request marked solved in the period, until the last time it was.
-TIMES_TO_SOLVE = _durations_sql(
-    f"""
+# Every request marked solved in the period, until the last time it was: one row each.
+TIMES_TO_SOLVE = f"""
     SELECT {_hours_between("c.created_at", "s.solved_at")} AS calendar,
         {_business_hours_between("c.created_at", "s.solved_at")} AS business
     FROM (
@@ -179,13 +118,10 @@ TIMES_TO_SOLVE = _durations_sql(
     JOIN conversations c ON c.id = s.conversation_id
     JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("c.created_at")}
     JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("s.solved_at")}
-    """
-)
+"""
 
 COUNTS = f"""
     SELECT
-        (SELECT COUNT(*) FROM ({RECEIVED})) AS received,
-        (SELECT COUNT(*) FROM ({RECEIVED}) WHERE first_response_at IS NULL) AS unanswered,
         (SELECT COUNT(*) FROM conversations
             WHERE kind = 'support' AND {_in_period("created_at")} AND status = 'spam') AS spam,
         (SELECT COUNT(DISTINCT conversation_id) FROM conversation_events
@@ -200,9 +136,10 @@ COUNTS = f"""
             AS registrations
 """
 
-# The period's messages in one pass: per staff member (NULL: customers and guests) and
-# internal or not, with how many conversations each row touched; `answered` counts the
-# conversations with any staff answer once.
+# The period's messages in one pass: per staff member and internal or not, with how many
+# conversations each row touched, then one row for customers and guests (staff_id NULL),
+# whose conversations need no telling apart; `answered` counts the conversations with any
+# staff answer once.
 MESSAGES = f"""
     WITH written AS MATERIALIZED (
         SELECT conversation_id, internal,
@@ -214,7 +151,9 @@ MESSAGES = f"""
     grouped AS (
         SELECT staff_id, internal, COUNT(*) AS messages,
             COUNT(DISTINCT conversation_id) AS conversations
-        FROM written GROUP BY staff_id, internal
+        FROM written WHERE staff_id IS NOT NULL GROUP BY staff_id, internal
+        UNION ALL
+        SELECT NULL, 0, COUNT(*), NULL FROM written WHERE staff_id IS NULL
     )
     SELECT g.staff_id, u.name, g.internal, g.messages, g.conversations,
         (SELECT COUNT(DISTINCT conversation_id) FROM written
@@ -231,29 +170,17 @@ STAFF_SOLVED = f"""
     GROUP BY e.actor_id, u.name
 """
 
-# Received requests per hour of UTC first (in index order), then by the calendar's local day
-# or weekday and hour: a few thousand calendar lookups instead of one per conversation.
-_RECEIVED_PER_HOUR = f"""
+# The period's new requests per hour of UTC (counted in index order), each with its local
+# day, weekday and hour from the calendar: at most 24 rows a day, summed up in Python into
+# days and the weekday × hour table, instead of one calendar lookup per conversation.
+RECEIVED_PER_HOUR = f"""
     WITH per_hour AS MATERIALIZED (
-        SELECT {_hour_of("created_at")} AS hour, COUNT(*) AS received
+        SELECT {_hour_of("created_at")} AS hour, COUNT(*) AS received,
+            SUM(first_response_at IS NULL) AS unanswered
         FROM ({RECEIVED}) GROUP BY 1
     )
-"""
-
-PER_DAY = f"""
-    {_RECEIVED_PER_HOUR}
-    SELECT h.day, SUM(p.received) AS received,
-        RANK() OVER (ORDER BY SUM(p.received) DESC) AS busiest
+    SELECT h.day, h.weekday, h.local_hour, p.received, p.unanswered
     FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
-    GROUP BY h.day
-    ORDER BY h.day
-"""
-
-WEEKDAY_HOUR = f"""
-    {_RECEIVED_PER_HOUR}
-    SELECT h.weekday, h.local_hour, SUM(p.received) AS received
-    FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
-    GROUP BY h.weekday, h.local_hour
 """
 
 
@@ -325,15 +252,30 @@ class Stats:
         return [sum(self.weekday_hour.get((d, hour), 0) for d in range(7)) for hour in range(24)]
 
 
-def _durations(row) -> Durations:
-    if row is None or not row["count"]:
+def _percentile(ordered: list[float], share: float) -> float:
+    """Linear interpolation between the ranks around share × (n - 1), as percentile_cont."""
+    position = share * (len(ordered) - 1)
+    below = int(position)
+    above = min(below + 1, len(ordered) - 1)
+    return ordered[below] + (ordered[above] - ordered[below]) * (position - below)
+
+
+def _durations(measured: list[tuple[float, float]]) -> Durations:
+    """Count, median and 90th percentile of (calendar, business) hours.
+
+    Taken here rather than in SQL: one sort per column of a list the query hands over
+    anyway costs less than ranking the rows in SQLite (bench/stats.sh), and it is the
+    same on every database."""
+    if not measured:
         return Durations()
+    calendar = sorted(hours for hours, _business in measured)
+    business = sorted(hours for _calendar, hours in measured)
     return Durations(
-        count=row["count"],
-        calendar_median=row["calendar_median"],
-        calendar_p90=row["calendar_p90"],
-        business_median=row["business_median"],
-        business_p90=row["business_p90"],
+        count=len(measured),
+        calendar_median=_percentile(calendar, 0.5),
+        calendar_p90=_percentile(calendar, 0.9),
+        business_median=_percentile(business, 0.5),
+        business_p90=_percentile(business, 0.9),
     )
 
 
@@ -351,17 +293,24 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
 
     async def lane(*queries: str) -> list[list]:
         # A task of its own holds a connection of its own (`databases` keys them by task).
-        async with db.connection():
-            return [await db.fetch_all(_query(sql, start, end)) for sql in queries]
+        async with db.connection() as connection:
+            found = []
+            for sql in queries:
+                query = _query(sql, start, end)
+                if sql in ROW_PER_REQUEST:
+                    found.append(await _plain_rows(connection, query))
+                else:
+                    found.append(await connection.fetch_all(query))
+            return found
 
-    # Two lanes side by side, one per core: the heavy queries split between them, and the
-    # pool keeps connections free for everyone else.
+    # Two lanes side by side, one per core, about even in cost (bench/stats.sh): the pool
+    # keeps connections free for everyone else.
     (
-        (first_responses, counts, solved_by, per_day),
-        (written, times_to_solve, weekday_hour),
+        (first_responses, times_to_solve, received_per_hour),
+        (written, solved_by, counts),
     ) = await asyncio.gather(
-        lane(FIRST_RESPONSES, COUNTS, STAFF_SOLVED, PER_DAY),
-        lane(MESSAGES, TIMES_TO_SOLVE, WEEKDAY_HOUR),
+        lane(FIRST_RESPONSES, TIMES_TO_SOLVE, RECEIVED_PER_HOUR),
+        lane(MESSAGES, STAFF_SOLVED, COUNTS),
     )
     counts = counts[0]
 
@@ -386,25 +335,34 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
             from_staff += found["messages"]
     for found in solved_by:
         member(found["user_id"], found["name"]).solved = found["solved"]
-    first_response = Durations()
-    for found in first_responses:
-        if found["scope"] == "all":
-            first_response = _durations(found)
-        elif found["name"] is not None:  # grp 0: no staff answer at that moment
-            member(found["grp"], found["name"]).first_responses = _durations(found)
-    time_to_solve = _durations(times_to_solve[0] if times_to_solve else None)
+    measured_by: dict[int, list[tuple[float, float]]] = {}
+    for responder, calendar, business in first_responses:
+        measured_by.setdefault(responder, []).append((calendar, business))
+    first_response = _durations([pair for pairs in measured_by.values() for pair in pairs])
+    measured_by.pop(0, None)  # no staff answer at that moment (an imported conversation)
+    for found in await _names_of(db, measured_by.keys() - staff.keys()):
+        member(found["id"], found["name"])
+    for user_id, measured in measured_by.items():
+        if user_id in staff:  # else the user row is gone
+            staff[user_id].first_responses = _durations(measured)
+    time_to_solve = _durations(times_to_solve)
 
-    received_on = {_as_date(found["day"]): found["received"] for found in per_day}
+    received = unanswered = 0
+    received_on: dict[date, int] = {}
+    weekday_hour: dict[tuple[int, int], int] = {}
+    for day, weekday, local_hour, count, not_answered in received_per_hour:
+        received += count
+        unanswered += not_answered
+        day = _as_date(day)
+        received_on[day] = received_on.get(day, 0) + count
+        weekday_hour[weekday, local_hour] = weekday_hour.get((weekday, local_hour), 0) + count
     days = [date.fromordinal(n) for n in range(first_day.toordinal(), last_day.toordinal() + 1)]
-    busiest = sorted(
-        (found for found in per_day if found["busiest"] <= BUSIEST_DAYS),
-        key=lambda found: (found["busiest"], found["day"]),
-    )[:BUSIEST_DAYS]
+    busiest = sorted(received_on.items(), key=lambda day_count: (-day_count[1], day_count[0]))
     return Stats(
         first_day=first_day,
         last_day=last_day,
-        received=counts["received"],
-        unanswered=counts["unanswered"],
+        received=received,
+        unanswered=unanswered,
         spam=counts["spam"],
         answered=answered,
         solved=time_to_solve.count,
@@ -416,14 +374,40 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
         time_to_solve=time_to_solve,
         staff=sorted(staff.values(), key=lambda member: (-member.replies, member.name)),
         per_day=[(day, received_on.get(day, 0)) for day in days],
-        busiest_days=[(_as_date(found["day"]), found["received"]) for found in busiest],
-        weekday_hour={
-            (found["weekday"], found["local_hour"]): found["received"] for found in weekday_hour
-        },
+        busiest_days=busiest[:BUSIEST_DAYS],
+        weekday_hour=weekday_hour,
         topics=counts["topics"],
         posts=counts["posts"],
         registrations=counts["registrations"],
     )
+
+
+# The queries that hand over many rows (one per request, or per hour) rather than totals.
+ROW_PER_REQUEST = frozenset({FIRST_RESPONSES, TIMES_TO_SOLVE, RECEIVED_PER_HOUR})
+
+
+async def _plain_rows(connection: Connection, query: sa.TextClause) -> list[tuple]:
+    """The rows as plain tuples. On SQLite straight from the driver: for the year's tens of
+    thousands of rows, `databases` wrapping each row in two objects took longer than the
+    query itself (bench/stats.sh), and in the event loop's thread, where the two lanes
+    cannot overlap."""
+    if isinstance(connection.raw_connection, aiosqlite.Connection):
+        compiled = query.compile(dialect=SQLITE)
+        arguments = []
+        for name in compiled.positiontup:
+            bind_type = compiled.binds[name].type.dialect_impl(SQLITE)
+            to_driver = bind_type.bind_processor(SQLITE)
+            value = compiled.params[name]
+            arguments.append(to_driver(value) if to_driver else value)
+        return list(await connection.raw_connection.execute_fetchall(compiled.string, arguments))
+    # A `databases` Record iterates over its keys: its mapping holds the values.
+    return [tuple(record._mapping) for record in await connection.fetch_all(query)]
+
+
+async def _names_of(db: Database, user_ids: set[int]) -> list:
+    if not user_ids:
+        return []
+    return await db.fetch_all(sa.select(users.c.id, users.c.name).where(users.c.id.in_(user_ids)))
 
 
 def _as_date(value) -> date:
