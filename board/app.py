@@ -34,13 +34,16 @@ from board.search import indexing as search_indexing
 from board.search.routes import routes as search_routes
 from board.staff.routes import routes as staff_routes
 from board.web import (
+    SECRET_URL_ROUTES,
     BodyLimit,
     RequestContext,
     make_templates,
     path_for,
     redirect,
     render,
+    route_name,
     route_paths,
+    security_headers,
 )
 
 log = logging.getLogger("board")
@@ -77,7 +80,13 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
 
 async def server_error(request: Request, exc: Exception) -> Response:
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
-    return _error_page(request, 500, None, None)
+    response = _error_page(request, 500, None, None)
+    # Starlette answers an unhandled error outside every middleware, RequestContext too:
+    # the headers it would have added are set here. Not cached, whoever asked.
+    secret_url = route_name(request.scope) in SECRET_URL_ROUTES
+    for name, value in security_headers(request.app.state.settings, True, secret_url):
+        response.headers.setdefault(name.decode(), value.decode())
+    return response
 
 
 def _default_phrase(status_code: int) -> str:

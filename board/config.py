@@ -44,6 +44,30 @@ def _load_or_create_secret(data_dir: Path) -> str:
     return secret
 
 
+# Abuse limits: setting name -> (environment variable, default). 0 turns a limit off.
+LIMIT_VARIABLES = {
+    "login_failures_per_account": ("BOARD_LOGIN_FAILURES_PER_ACCOUNT", 5),
+    "login_failures_per_address": ("BOARD_LOGIN_FAILURES_PER_ADDRESS", 20),
+    "login_failure_window_seconds": ("BOARD_LOGIN_FAILURE_WINDOW_SECONDS", 15 * 60),
+    "registrations_per_hour": ("BOARD_REGISTRATIONS_PER_HOUR", 10),
+    "login_mails_per_email": ("BOARD_LOGIN_MAILS_PER_EMAIL", 3),
+    "login_mails_per_client": ("BOARD_LOGIN_MAILS_PER_CLIENT", 10),
+    "guest_messages_per_hour": ("BOARD_GUEST_MESSAGES_PER_HOUR", 5),
+    "guest_searches_per_minute": ("BOARD_GUEST_SEARCHES_PER_MINUTE", 30),
+    "guest_suggestions_per_minute": ("BOARD_GUEST_SUGGESTIONS_PER_MINUTE", 120),
+}
+
+
+def _limits(env: Mapping[str, str]) -> dict[str, int]:
+    limits = {}
+    for name, (variable, default) in LIMIT_VARIABLES.items():
+        value = int(env.get(variable) or default)
+        if value < 0:
+            raise ValueError(f"{variable} is a count, not {value}")
+        limits[name] = value
+    return limits
+
+
 @dataclass(frozen=True)
 class Settings:
     data_dir: Path
@@ -66,10 +90,20 @@ class Settings:
     flood_seconds: int = 10
     upload_max_mb: int = 20
     upload_types: tuple[str, ...] = ("pdf", "zip", "jpg", "jpeg", "png", "docx", "xlsx", "xls")
-    # Login throttling: failures allowed per window, per account and per client address.
+    # Abuse limits. Login throttling: failures allowed per window, per account and per
+    # client address (the address ProxyHeadersMiddleware derives with forwarded_allow_ips).
     login_failures_per_account: int = 5
     login_failures_per_address: int = 20
     login_failure_window_seconds: int = 15 * 60
+    registrations_per_hour: int = 10  # new accounts per client address
+    # Login codes and reset links mailed per 15 minutes: to one address, and asked for by
+    # one client address (each kind counted on its own).
+    login_mails_per_email: int = 3
+    login_mails_per_client: int = 10
+    guest_messages_per_hour: int = 5  # contact form messages per client address
+    guest_searches_per_minute: int = 30  # guests' searches per client address
+    # Suggestions come as a guest types on the contact form, a few seconds apart.
+    guest_suggestions_per_minute: int = 120
     # The queue turns a request red after this many business hours of waiting.
     wait_alert_hours: float = 8.0
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
@@ -83,6 +117,10 @@ class Settings:
     # postgres://…, the `broadcaster` package); unset, they notice within a second.
     broadcast_url: str | None = None
     events_poll_seconds: float = 1.0  # how often each process looks for others' events
+    # The first pause before mail that did not go out is tried again (it doubles with each
+    # failure, up to 30 times this: 15 minutes), and how long a mail stays with a sender
+    # that stopped answering (killed) before another one takes it.
+    mail_retry_seconds: float = 30.0
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -138,6 +176,8 @@ class Settings:
             search_code_pattern=env.get("BOARD_SEARCH_CODE_PATTERN") or DEFAULT_CODE_PATTERN,
             broadcast_url=env.get("BOARD_BROADCAST_URL") or None,
             events_poll_seconds=float(env.get("BOARD_EVENTS_POLL_SECONDS", "1")),
+            mail_retry_seconds=float(env.get("BOARD_MAIL_RETRY_SECONDS", "30")),
+            **_limits(env),
         )
         return replace(settings, **overrides) if overrides else settings
 

@@ -201,6 +201,13 @@ async def recent_events(db: Database, bucket: str, key: str, window: timedelta) 
     )
 
 
+async def limit_reached(db: Database, bucket: str, key: str, limit: int, window: timedelta) -> bool:
+    """Whether `limit` events of this bucket and key fall within `window`; 0 is no limit."""
+    if limit <= 0:
+        return False
+    return await recent_events(db, bucket, key, window) >= limit
+
+
 async def oldest_recent_event(
     db: Database, bucket: str, key: str, window: timedelta
 ) -> datetime | None:

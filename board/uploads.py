@@ -1,16 +1,20 @@
-"""Attachment validation and storage: size limit, type by content, metadata-free images, by hash."""
+"""Attachment validation and storage: size limit, type by content, metadata-free images, by hash.
+
+Also how a stored file is named when it is downloaded (`content_disposition`)."""
 
 from __future__ import annotations
 
 import hashlib
 import os
+import stat
 import struct
 import tempfile
 import unicodedata
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
+from urllib.parse import quote
 
 import regex
 from babel.numbers import format_decimal
@@ -31,6 +35,14 @@ ZIP_MAX_RATIO = 100
 # Below this size an entry cannot expand into anything harmful (the total limit still counts it),
 # and small repetitive XML parts of genuine office files easily compress better than 100:1.
 ZIP_RATIO_MIN_ENTRY_BYTES = MIB
+# Every central directory record starts with this; counting them bounds the entries that
+# zipfile would build an object for (300,000 of them fit in 20 MB and take seconds).
+_ZIP_CENTRAL_RECORD = b"PK\x01\x02"
+
+# Pixels a picture may have, judged from its header before anything is decoded: a 12-bit
+# PNG header can claim a picture that takes gigabytes of memory. 50 megapixels holds the
+# photos of current phones; decoding one takes at most 200 MB (4 bytes a pixel).
+IMAGE_MAX_PIXELS = 50_000_000
 
 CONTENT_TYPES = {
     "pdf": "application/pdf",
@@ -56,6 +68,7 @@ _ZIP_SIGNATURES = (b"PK\x03\x04", b"PK\x05\x06")  # a local file header, or an e
 _UNSAFE_CHARACTERS = regex.compile(r'[/\\"<>:|?*]')
 _WHITESPACE = regex.compile(r"\s+")
 _GRAPHEME = regex.compile(r"\X")
+_SHA256_HEX = regex.compile(r"[0-9a-f]{64}")
 # "Rechnung 12.03.2024" has no extension; "bericht.docx" and "scan.JPG" have one.
 _EXTENSION = regex.compile(r"(?i)^[a-z0-9]{1,5}$")
 
@@ -156,7 +169,10 @@ def detect_kind(path: Path) -> str | None:
 
 
 def _zip_entries(path: Path) -> list[zipfile.ZipInfo] | None:
-    """The central directory, or None when it cannot be read; nothing is decompressed."""
+    """The central directory, or None when it cannot be read or holds too many entries to
+    look at; nothing is decompressed."""
+    if _central_records(path) > ZIP_MAX_ENTRIES:
+        return None
     try:
         with zipfile.ZipFile(path) as archive:
             return archive.infolist()
@@ -164,8 +180,23 @@ def _zip_entries(path: Path) -> list[zipfile.ZipInfo] | None:
         return None
 
 
+def _central_records(path: Path) -> int:
+    """How often a central directory record's signature occurs in the file: at least the
+    number of entries zipfile would read (each must start with it), found in milliseconds."""
+    count = 0
+    tail = b""
+    with path.open("rb") as handle:
+        while chunk := handle.read(CHUNK_SIZE):
+            # The three bytes before the chunk: a signature may straddle two chunks.
+            count += (tail + chunk).count(_ZIP_CENTRAL_RECORD)
+            tail = chunk[-3:]
+    return count
+
+
 def stored_path(data_dir: Path, sha256: str) -> Path:
     """Where content with this hash lives; two levels of folders keep directories small."""
+    if not _SHA256_HEX.fullmatch(sha256):
+        raise ValueError("not a SHA-256 hex digest")  # nothing else may become a path here
     return data_dir / "uploads" / sha256[:2] / sha256[2:4] / sha256
 
 
@@ -280,12 +311,8 @@ def _name_for_kind(filename: str, kind: str) -> str:
 
 
 def _check_archive(path: Path, filename: str) -> None:
-    entries = _zip_entries(path)
-    if entries is None:
-        raise UploadRejected(
-            filename, _("%(filename)s: the archive is damaged.", filename=filename)
-        )
-    if len(entries) > ZIP_MAX_ENTRIES:
+    # Counted before zipfile reads the directory: that read costs memory and time per entry.
+    if _central_records(path) > ZIP_MAX_ENTRIES:
         raise UploadRejected(
             filename,
             _(
@@ -293,6 +320,18 @@ def _check_archive(path: Path, filename: str) -> None:
                 filename=filename,
                 count=format_number(ZIP_MAX_ENTRIES),
             ),
+        )
+    entries = _zip_entries(path)
+    if entries is None:
+        raise UploadRejected(
+            filename, _("%(filename)s: the archive is damaged.", filename=filename)
+        )
+    # Whoever unpacks it later must not get files written outside the folder they chose
+    # ("zip slip"), nor a link that points there.
+    if any(_escapes_folder(entry) for entry in entries):
+        raise UploadRejected(
+            filename,
+            _("%(filename)s: the archive contains a file with an unsafe path.", filename=filename),
         )
     total = sum(entry.file_size for entry in entries)
     # A zip bomb: a few kilobytes that unpack to gigabytes for whoever opens them later.
@@ -308,6 +347,17 @@ def _check_archive(path: Path, filename: str) -> None:
         )
 
 
+def _escapes_folder(entry: zipfile.ZipInfo) -> bool:
+    """An absolute name, a drive, a `..` step (with either separator) or a symbolic link."""
+    name = entry.filename
+    windows = PureWindowsPath(name)
+    if PurePosixPath(name).is_absolute() or windows.drive or windows.root:
+        return True
+    if ".." in regex.split(r"[/\\]", name):
+        return True
+    return stat.S_ISLNK(entry.external_attr >> 16)  # Unix mode bits, as unzip reads them
+
+
 def _strip_image_metadata(source: Path, target: Path, kind: str, filename: str) -> None:
     """Re-encode the picture upright without EXIF (GPS, camera), XMP, comments or text chunks."""
     image_format = IMAGE_FORMATS[kind]
@@ -315,9 +365,8 @@ def _strip_image_metadata(source: Path, target: Path, kind: str, filename: str) 
         # Only the detected format's decoder: Pillow must not guess another one.
         with Image.open(source, formats=[image_format]) as image:
             # Image.open reads only the header; refuse before decoding. Pillow itself warns
-            # (an error under pytest) or raises for the same reason, caught below.
-            limit = Image.MAX_IMAGE_PIXELS
-            if limit is not None and image.width * image.height > limit:
+            # (an error under pytest) or raises beyond its own, higher limit: caught below.
+            if image.width * image.height > IMAGE_MAX_PIXELS:
                 raise Image.DecompressionBombError
             upright = ImageOps.exif_transpose(image)
         # Save reads some metadata (JPEG comments, PNG colour profile) from info: keep only
@@ -347,3 +396,29 @@ def _hash_file(path: Path) -> tuple[str, int]:
             digest.update(chunk)
             size += len(chunk)
     return digest.hexdigest(), size
+
+
+def content_disposition(filename: str, inline: bool) -> str:
+    """The Content-Disposition header for a download, as RFC 6266 and 5987 describe it.
+
+    `filename*` carries the real name in UTF-8; `filename` an ASCII stand-in for old
+    clients ("Bestätigung.pdf" becomes "Bestatigung.pdf"). Neither can break the header.
+    """
+    name = safe_filename(filename)  # again: no CR, LF, quotes or separators, whatever is stored
+    disposition = "inline" if inline else "attachment"
+    fallback = _ascii_filename(name)
+    return f"{disposition}; filename=\"{fallback}\"; filename*=UTF-8''{quote(name, safe='')}"
+
+
+def _ascii_filename(name: str) -> str:
+    """Accents dropped from their letters, other non-ASCII characters left out."""
+    stem, extension = _split_extension(name)
+    ascii_stem = _ascii(stem).lstrip(". ")
+    if not ascii_stem.strip(" ._-"):  # nothing readable was left of the name itself
+        ascii_stem = FALLBACK_FILENAME
+    return f"{ascii_stem}.{_ascii(extension)}" if extension else ascii_stem
+
+
+def _ascii(text: str) -> str:
+    decomposed = unicodedata.normalize("NFKD", text)
+    return _WHITESPACE.sub(" ", decomposed.encode("ascii", "ignore").decode("ascii")).strip()

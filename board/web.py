@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import unicodedata
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -20,6 +21,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from board import i18n
 from board.config import PROJECT_ROOT, Settings
 from board.i18n import gettext as _
+from board.i18n import ngettext
 from board.inbox.queries import unread_count
 from board.notifications import queries as notifications
 from board.security import (
@@ -163,9 +165,11 @@ class RequestContext:
             if message["type"] == "http.response.start":
                 headers = list(message.get("headers", []))
                 present = {name.lower() for name, _value in headers}
+                # Known only now: the router has picked the route while the endpoint ran.
+                secret_url = route_name(scope) in SECRET_URL_ROUTES
                 headers.extend(
                     header
-                    for header in security_headers(settings, private=user is not None)
+                    for header in security_headers(settings, user is not None, secret_url)
                     if header[0] not in present  # a response's own choice wins
                 )
                 if new_anon:
@@ -186,12 +190,21 @@ class RequestContext:
                 await hub.announce()  # open pages learn of it at once, in every worker
 
 
+# A form's text fields: the longest (a 60,000-character message) takes at most 720 KB
+# URL-encoded (4 UTF-8 bytes a character, 3 characters a byte).
+FORM_MAX_FIELDS = 50
+FIELD_MAX_BYTES = 1024 * 1024
+# A body without files (URL-encoded) never needs more than its fields.
+TEXT_BODY_MAX_BYTES = 2 * FIELD_MAX_BYTES
+
+
 class BodyLimit:
     """Refuses request bodies beyond what any form here can need, before they are parsed.
 
     Starlette spools uploads to disk without a size bound; this stops a huge or endless
-    body early (413) instead of letting it fill the disk. Per-file limits are checked
-    again, per file, by board.uploads.
+    body early (413) instead of letting it fill the disk. Only a multipart body can carry
+    files; any other gets the limit of text fields. Per-file limits are checked again, per
+    file, by board.uploads; the number of fields and files by read_form.
     """
 
     def __init__(self, app: ASGIApp, max_files: int = 10) -> None:
@@ -203,8 +216,12 @@ class BodyLimit:
             await self.app(scope, receive, send)
             return
         settings: Settings = scope["app"].state.settings
-        limit = (self.max_files * settings.upload_max_mb + 1) * 1024 * 1024
-        declared = Headers(scope=scope).get("content-length", "")
+        headers = Headers(scope=scope)
+        if headers.get("content-type", "").lower().startswith("multipart/"):
+            limit = (self.max_files * settings.upload_max_mb + 1) * 1024 * 1024
+        else:
+            limit = TEXT_BODY_MAX_BYTES
+        declared = headers.get("content-length", "")
         declared_size = int(declared) if declared.isdigit() else 0
         received = 0
 
@@ -228,13 +245,28 @@ CSP = (
 )
 
 
-def security_headers(settings: Settings, private: bool) -> list[tuple[bytes, bytes]]:
+# Routes whose URL holds a secret (a reset link, a guest's conversation link, an
+# unsubscribe link): the URL must reach no other site as a Referer, and no cache.
+SECRET_URL_ROUTES = frozenset(
+    {"password_reset_link", "unsubscribe", "guest_conversation", "guest_reply"}
+)
+
+
+def route_name(scope: Scope) -> str | None:
+    route = scope.get("route")
+    return getattr(route, "name", None)
+
+
+def security_headers(
+    settings: Settings, private: bool, secret_url: bool = False
+) -> list[tuple[bytes, bytes]]:
+    """Headers for every response; `private` pages (a logged-in visitor's) are not cached."""
     headers = [
         (b"content-security-policy", CSP.encode()),
         (b"x-content-type-options", b"nosniff"),
-        (b"referrer-policy", b"same-origin"),
+        (b"referrer-policy", b"no-referrer" if secret_url else b"same-origin"),
     ]
-    if private:
+    if private or secret_url:
         headers.append((b"cache-control", b"no-store"))
     if settings.https:
         headers.append((b"strict-transport-security", b"max-age=31536000"))
@@ -304,8 +336,15 @@ def client_ip(request: Request) -> str:
 
 
 async def read_form(request: Request, max_files: int = 0) -> FormData:
-    """The submitted form, refused with 403 unless it carries this visitor's CSRF token."""
-    form = await request.form(max_files=max_files, max_fields=50)
+    """The submitted form, refused with 403 unless it carries this visitor's CSRF token.
+
+    Parsing stops with a 400 at the first file beyond `max_files` (none unless the form
+    takes uploads), the first field beyond FORM_MAX_FIELDS, or a field larger than
+    FIELD_MAX_BYTES: a flood of parts costs neither memory nor time before it is refused.
+    """
+    form = await request.form(
+        max_files=max_files, max_fields=FORM_MAX_FIELDS, max_part_size=FIELD_MAX_BYTES
+    )
     settings = settings_of(request)
     if not csrf_valid(settings.secret_key, request.state.csrf_seed, form.get("csrf_token")):
         await form.close()  # spooled uploads are deleted, not left to the garbage collector
@@ -344,12 +383,28 @@ def redirect(url: URL | str, anchor: str | None = None) -> RedirectResponse:
 
 
 def safe_next(target: str | None, fallback: str = "/") -> str:
-    """Only paths of this site: `//evil.example`, `/\\evil` and absolute URLs fall back."""
-    if not target or not target.startswith("/") or target.startswith(("//", "/\\")):
+    r"""Only paths of this site: `//evil.example`, `/\evil` and absolute URLs fall back.
+
+    Browsers read a backslash as a slash and drop tabs and line breaks, so `/\evil`
+    and `/<tab>/evil` mean `//evil`, another host; any backslash or control character
+    falls back rather than guessing which ones a browser forgives.
+    """
+    if not target or not target.startswith("/") or target.startswith("//"):
         return fallback
-    if any(ch in target for ch in "\r\n\t"):
+    if "\\" in target or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in target):
         return fallback
     return target
+
+
+def flood_message(seconds: int) -> str:
+    """The answer to a customer who writes again within BOARD_FLOOD_SECONDS."""
+    return ngettext(
+        "You are posting too quickly. Please wait %(num)s second and send again; "
+        "your text is still here.",
+        "You are posting too quickly. Please wait %(num)s seconds and send again; "
+        "your text is still here.",
+        seconds,
+    )
 
 
 def page_number(request: Request) -> int:

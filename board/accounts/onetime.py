@@ -12,7 +12,8 @@ from starlette.routing import Route
 
 from board import security
 from board.accounts import tokens
-from board.accounts.routes import email_problem, password_problem, start_session
+from board.accounts.passwords import password_problem
+from board.accounts.routes import email_problem, start_session
 from board.accounts.tokens import CodeCheck
 from board.i18n import gettext as _
 from board.web import (
@@ -28,10 +29,8 @@ from board.web import (
 )
 
 # Each request sends a mail: limited per address (nobody floods one inbox) and per client
-# (nobody walks through a list of addresses).
+# (nobody walks through a list of addresses); the counts are settings (login_mails_per_*).
 REQUEST_WINDOW = timedelta(minutes=15)
-REQUESTS_PER_ADDRESS = 3
-REQUESTS_PER_CLIENT = 10
 GUESS_BUCKET = "code-guess"  # wrong codes for an address without a live code
 TOKEN_MAX_LENGTH = 100  # token_urlsafe(32) has 43 characters
 
@@ -41,12 +40,13 @@ async def _admit_request(request: Request, kind: str, address: str) -> bool:
 
     Unknown addresses count the same, so the limits tell nothing about which accounts exist.
     """
+    settings = settings_of(request)
     checks = (
-        (f"{kind}-email", address, REQUESTS_PER_ADDRESS),
-        (f"{kind}-ip", client_ip(request), REQUESTS_PER_CLIENT),
+        (f"{kind}-email", address, settings.login_mails_per_email),
+        (f"{kind}-ip", client_ip(request), settings.login_mails_per_client),
     )
     for bucket, key, limit in checks:
-        if await security.recent_events(db(request), bucket, key, REQUEST_WINDOW) >= limit:
+        if await security.limit_reached(db(request), bucket, key, limit, REQUEST_WINDOW):
             return False
     for bucket, key, _limit in checks:
         await security.record_event(db(request), bucket, key)

@@ -12,6 +12,7 @@ from starlette.routing import Route
 
 from board import security
 from board.accounts import queries
+from board.accounts.passwords import password_problem
 from board.config import SUPPORTED_LOCALES
 from board.db import utcnow
 from board.i18n import gettext as _
@@ -34,17 +35,7 @@ from board.web import (
 )
 
 EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
-PASSWORD_MIN, PASSWORD_MAX = 10, 1000
-REGISTRATIONS_PER_HOUR = 10
 HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots fill in every field
-
-
-def password_problem(password: str) -> str | None:
-    if len(password) < PASSWORD_MIN:
-        return _("The password needs at least %(count)s characters.", count=PASSWORD_MIN)
-    if len(password) > PASSWORD_MAX:
-        return _("The password may have at most %(count)s characters.", count=PASSWORD_MAX)
-    return None
 
 
 def email_problem(email: str) -> str | None:
@@ -65,8 +56,8 @@ async def register(request: Request) -> Response:
     if field(form, HONEYPOT_FIELD):
         return redirect(path_for(request, "index"))  # a bot: pretend nothing happened
     ip = client_ip(request)
-    window = timedelta(hours=1)
-    if await security.recent_events(db(request), "register", ip, window) >= REGISTRATIONS_PER_HOUR:
+    limit = settings_of(request).registrations_per_hour
+    if await security.limit_reached(db(request), "register", ip, limit, timedelta(hours=1)):
         errors = {"form": _("Too many registrations from your network. Please try again later.")}
         return render(request, "accounts/register.html", 429, form=values, errors=errors)
     errors = {}
@@ -77,6 +68,10 @@ async def register(request: Request) -> Response:
     if problem := password_problem(password):
         errors["password"] = problem
     if not errors:
+        # Counted before the address is checked: whoever tries address after address to
+        # learn which ones have an account runs into the limit as fast as a bot that
+        # creates accounts does.
+        await security.record_event(db(request), "register", ip)
         try:
             password_hash = await security.hash_password_async(password)
             user = await queries.create_customer(
@@ -88,7 +83,6 @@ async def register(request: Request) -> Response:
             )
     if errors:
         return render(request, "accounts/register.html", 400, form=values, errors=errors)
-    await security.record_event(db(request), "register", ip)
     response = redirect(path_for(request, "account").include_query_params(welcome=1))
     await start_session(request, response, user.id)
     return response
@@ -119,7 +113,7 @@ async def _login_wait_minutes(request: Request, login_key: str) -> int:
         ("login-address", client_ip(request), settings.login_failures_per_address),
     )
     for bucket, key, limit in checks:
-        if await security.recent_events(db(request), bucket, key, window) >= limit:
+        if await security.limit_reached(db(request), bucket, key, limit, window):
             oldest = await security.oldest_recent_event(db(request), bucket, key, window)
             remaining = window - (utcnow() - oldest)
             return max(1, int(remaining.total_seconds() // 60) + 1)
@@ -185,7 +179,9 @@ async def logout(request: Request) -> Response:
     if token:
         await security.end_session(db(request), token)
     response = redirect(path_for(request, "index"))
-    response.delete_cookie(security.SESSION_COOKIE)
+    response.delete_cookie(
+        security.SESSION_COOKIE, secure=settings_of(request).https, httponly=True, samesite="lax"
+    )
     return response
 
 
@@ -281,9 +277,12 @@ async def _change_password(request: Request, record, form) -> Response:
         return _render_account(request, record, 400, password_errors=errors)
     password_hash = await security.hash_password_async(new_password)
     await queries.set_password(db(request), record.id, password_hash)
-    # Whoever else held a session (a stolen one, another device) is logged out now.
-    await security.end_other_sessions(db(request), record.id, request.state.user.session_hash)
-    return redirect(path_for(request, "account").include_query_params(saved="password"))
+    # Every session ends, this one too: whoever held one (a stolen one, another device)
+    # is logged out now, and this browser goes on under a new session id.
+    await security.end_other_sessions(db(request), record.id, None)
+    response = redirect(path_for(request, "account").include_query_params(saved="password"))
+    await start_session(request, response, record.id)
+    return response
 
 
 async def unsubscribe(request: Request) -> Response:

@@ -10,11 +10,11 @@ from starlette.routing import Route
 from board import permissions
 from board.forum import queries
 from board.i18n import gettext as _
-from board.i18n import ngettext
 from board.web import (
     current_user,
     db,
     field,
+    flood_message,
     page_count,
     page_number,
     path_for,
@@ -83,19 +83,9 @@ async def new_topic(request: Request) -> Response:
         )
     except queries.FloodWait as wait:
         return await _render_category(
-            request, 429, errors={"form": _flood_message(wait.seconds)}, title=title, body=body
+            request, 429, errors={"form": flood_message(wait.seconds)}, title=title, body=body
         )
     return redirect(path_for(request, "topic", topic_id=topic_id))
-
-
-def _flood_message(seconds: int) -> str:
-    return ngettext(
-        "You are posting too quickly. Please wait %(num)s second and send again; "
-        "your text is still here.",
-        "You are posting too quickly. Please wait %(num)s seconds and send again; "
-        "your text is still here.",
-        seconds,
-    )
 
 
 async def topic(request: Request) -> Response:
@@ -149,7 +139,7 @@ async def reply(request: Request) -> Response:
         )
     except queries.FloodWait as wait:
         return await _render_topic(
-            request, 429, errors={"form": _flood_message(wait.seconds)}, body=body
+            request, 429, errors={"form": flood_message(wait.seconds)}, body=body
         )
     return redirect(path_for(request, "post", post_id=post_id))
 

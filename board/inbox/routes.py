@@ -14,17 +14,25 @@ from starlette.routing import Route
 
 from board import events, live, mail, notify, permissions, security
 from board.accounts.routes import HONEYPOT_FIELD, email_problem
+from board.db import utcnow
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries, workflow
 from board.notifications import queries as notifications
 from board.search import querying
-from board.uploads import StoredFile, UploadRejected, store_upload, stored_path
+from board.uploads import (
+    StoredFile,
+    UploadRejected,
+    content_disposition,
+    store_upload,
+    stored_path,
+)
 from board.web import (
     client_ip,
     current_user,
     db,
     field,
+    flood_message,
     page_count,
     page_number,
     path_for,
@@ -39,8 +47,9 @@ BODY_MAX = 60_000
 MAX_FILES = 10
 PER_PAGE = 20
 GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments download
-GUEST_MESSAGES_PER_HOUR = 5
 INLINE_TYPES = {"image/png", "image/jpeg"}
+CONTACT_FIELDS = {"name": 120, "email": 320, "body": BODY_MAX}  # field -> longest kept
+DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 async def read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
@@ -50,6 +59,35 @@ async def read_message_form(request: Request) -> tuple[FormData, str, list[Store
         return await _store_message_files(request, form)
     finally:
         await form.close()  # the spooled uploads; what was kept is in the store by now
+
+
+async def read_refused_form(request: Request) -> FormData:
+    """A message form refused by a limit, read for its text only: no file is stored."""
+    form = await read_form(request, max_files=MAX_FILES * 3)
+    await form.close()
+    return form
+
+
+# --- flood limit -------------------------------------------------------------------------
+
+
+def _flood_key(user, conversation_id: int | None = None) -> str:
+    return f"user:{user.id}" if user is not None else f"guest:{conversation_id}"
+
+
+async def _flood_wait(request: Request, key: str) -> int:
+    """Seconds to wait before the next message under this key (BOARD_FLOOD_SECONDS), or 0."""
+    seconds = settings_of(request).flood_seconds
+    window = timedelta(seconds=seconds)
+    if seconds <= 0 or not await security.limit_reached(db(request), "message", key, 1, window):
+        return 0
+    last = await security.oldest_recent_event(db(request), "message", key, window)
+    return max(1, int((window - (utcnow() - last)).total_seconds()) + 1)
+
+
+async def _count_message(request: Request, key: str) -> None:
+    if settings_of(request).flood_seconds > 0:
+        await security.record_event(db(request), "message", key)
 
 
 async def _store_message_files(
@@ -126,10 +164,15 @@ async def new_message(request: Request) -> Response:
         raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
     if request.method == "GET":
         return render(request, "inbox/new.html", body="", errors={})
+    if wait := await _flood_wait(request, _flood_key(user)):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return render(request, "inbox/new.html", 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if errors:
         return render(request, "inbox/new.html", 400, body=body, errors=errors)
     conversation = await queries.open_conversation(db(request), body, files, customer=user)
+    await _count_message(request, _flood_key(user))
     return redirect(path_for(request, "conversation", number=conversation.number))
 
 
@@ -165,6 +208,10 @@ async def _render_conversation(
 async def conversation_reply(request: Request) -> Response:
     user = require_user(request)
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    if not user.is_staff and (wait := await _flood_wait(request, _flood_key(user))):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return await _render_conversation(request, record, user, 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if user.is_staff:
         # Staff answer from the queue, where they choose the status the answer leaves.
@@ -174,6 +221,7 @@ async def conversation_reply(request: Request) -> Response:
     if errors:
         return await _render_conversation(request, record, user, 400, body=body, errors=errors)
     message_id = await queries.add_reply(db(request), record, user, body, files)
+    await _count_message(request, _flood_key(user))
     return redirect(
         path_for(request, "conversation", number=record.number), anchor=f"m{message_id}"
     )
@@ -220,13 +268,19 @@ async def attachment(request: Request) -> Response:
     path = stored_path(settings_of(request).data_dir, file.sha256)
     if not path.exists():
         raise HTTPException(404)
+    # Only pictures open in the browser; everything else (and anything a browser could run:
+    # HTML, SVG, scripts) is a download, whatever type was stored.
     inline = file.content_type in INLINE_TYPES
     return FileResponse(
         path,
         media_type=file.content_type,
-        filename=file.filename,
-        content_disposition_type="inline" if inline else "attachment",
-        headers={"Cache-Control": "private, no-store", "X-Content-Type-Options": "nosniff"},
+        headers={
+            "Content-Disposition": content_disposition(file.filename, inline),
+            "Cache-Control": "private, no-store",
+            "X-Content-Type-Options": "nosniff",
+            # Should a file ever be rendered as a page, it runs nothing and reaches nothing.
+            "Content-Security-Policy": DOWNLOAD_CSP,
+        },
     )
 
 
@@ -239,15 +293,18 @@ async def contact(request: Request) -> Response:
         return redirect(path_for(request, "new_message"))  # customers write from the inbox
     if request.method == "GET":
         return render(request, "inbox/contact.html", form={}, errors={})
+    ip = client_ip(request)
+    limit = settings_of(request).guest_messages_per_hour
+    # Checked before the files are stored: a refused message leaves nothing on the disk.
+    if await security.limit_reached(db(request), "contact", ip, limit, timedelta(hours=1)):
+        form = await read_refused_form(request)
+        values = {key: field(form, key, size) for key, size in CONTACT_FIELDS.items()}
+        errors = {"form": _("Too many messages from your network. Please try again later.")}
+        return render(request, "inbox/contact.html", 429, form=values, errors=errors)
     form, body, files, errors = await read_message_form(request)
     values = {"name": field(form, "name", 120), "email": field(form, "email", 320), "body": body}
     if field(form, HONEYPOT_FIELD):
         return redirect(path_for(request, "index"))
-    ip = client_ip(request)
-    window = timedelta(hours=1)
-    if await security.recent_events(db(request), "contact", ip, window) >= GUEST_MESSAGES_PER_HOUR:
-        errors = {"form": _("Too many messages from your network. Please try again later.")}
-        return render(request, "inbox/contact.html", 429, form=values, errors=errors)
     blocked = False
     if not values["name"]:
         errors["name"] = _("Please enter your name.")
@@ -333,12 +390,17 @@ async def _render_guest(request, record, token, status_code=200, **form_state) -
 async def guest_reply(request: Request) -> Response:
     token = request.path_params["token"]
     record = await queries.conversation_for_token(db(request), token)
+    if wait := await _flood_wait(request, _flood_key(None, record.id)):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return await _render_guest(request, record, token, 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if not permissions.guest_can_reply(record):
         raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
         return await _render_guest(request, record, token, 400, body=body, errors=errors)
     message_id = await queries.add_reply(db(request), record, None, body, files)
+    await _count_message(request, _flood_key(None, record.id))
     return redirect(path_for(request, "guest_conversation", token=token), anchor=f"m{message_id}")
 
 

@@ -3,24 +3,36 @@
 from __future__ import annotations
 
 import logging
+from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from board import permissions
+from board import permissions, security
+from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.search import querying
 from board.search.querying import Hit
 from board.security import CurrentUser
-from board.web import current_user, db, page_number, path_for, redirect, render, settings_of
+from board.web import (
+    client_ip,
+    current_user,
+    db,
+    page_number,
+    path_for,
+    redirect,
+    render,
+    settings_of,
+)
 
 log = logging.getLogger("board.search")
 
 PER_PAGE = 10
 SUGGEST_MIN = 15  # characters of a draft before it is worth asking (static/js/suggest.js)
 SUGGEST_MAX = 5_000
+MINUTE = timedelta(minutes=1)
 
 
 def query_text(request: Request, max_length: int = querying.MAX_QUERY) -> str:
@@ -47,6 +59,27 @@ def hit_url(request: Request, viewer: CurrentUser | None, hit: Hit) -> str:
     return f"{path_for(request, name, number=hit.ref)}{anchor}"
 
 
+async def guest_over_limit(
+    request: Request, viewer: CurrentUser | None, bucket: str, limit: int
+) -> bool:
+    """Counts a guest's search against the client address; True when over the limit.
+
+    Searches cost index time; logged-in people are known and not counted.
+    """
+    if viewer is not None:
+        return False
+    ip = client_ip(request)
+    if await security.limit_reached(db(request), bucket, ip, limit, MINUTE):
+        return True
+    if limit > 0:
+        await security.record_event(db(request), bucket, ip)
+    return False
+
+
+def too_many_searches() -> str:
+    return _("Too many searches from your network. Please wait a minute and search again.")
+
+
 async def _ticket_jump(request: Request, viewer: CurrentUser | None, text: str) -> Response | None:
     """`#1042` or `1042` alone opens that conversation, for those who may see it."""
     number = querying.ticket_number(text)
@@ -65,8 +98,11 @@ async def search(request: Request) -> Response:
     scope = scope_for(viewer, request.query_params.get("scope"))
     if jump := await _ticket_jump(request, viewer, text):
         return jump
-    results, unavailable = None, False
+    results, unavailable, limited = None, False, False
     if text:
+        limit = settings_of(request).guest_searches_per_minute
+        limited = await guest_over_limit(request, viewer, "search", limit)
+    if text and not limited:
         try:
             results = await run_in_threadpool(
                 querying.search,
@@ -83,7 +119,8 @@ async def search(request: Request) -> Response:
     return render(
         request,
         "search/results.html",
-        status_code=503 if unavailable else 200,
+        status_code=429 if limited else 503 if unavailable else 200,
+        limited_message=too_many_searches() if limited else None,
         query=text,
         scope=scope,
         scopes=querying.SCOPES if viewer is not None else ("forum",),
@@ -99,6 +136,10 @@ async def suggest(request: Request) -> Response:
     draft = query_text(request, SUGGEST_MAX)
     hits: list[Hit] = []
     if len(draft) >= SUGGEST_MIN:
+        limit = settings_of(request).guest_suggestions_per_minute
+        if await guest_over_limit(request, current_user(request), "suggest", limit):
+            message = too_many_searches()
+            return JSONResponse({"topics": [], "error": message}, status_code=429)
         try:
             hits = await run_in_threadpool(querying.suggest, settings_of(request), draft)
         except querying.UNAVAILABLE as problem:
