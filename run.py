@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
+from types import FrameType
 
 import uvicorn
 
 from board.__main__ import print_admin
 from board.config import Settings
 from board.setup import initialize
+
+
+def _stop(signum: int, frame: FrameType | None) -> None:
+    raise SystemExit(0)
 
 
 def main() -> None:
@@ -38,6 +44,10 @@ def main() -> None:
     if admin is not None:
         print_admin(admin)
     print(f"Supportboard serves {settings.base_url}")
+    # uvicorn finishes the requests in flight on SIGTERM and then raises the signal again
+    # "for the parent": with the default action that ends the process as killed (-15),
+    # which service managers and scripts count as a failure. Raised here, it ends with 0.
+    signal.signal(signal.SIGTERM, _stop)
     uvicorn.run(
         "board.app:create_app",
         factory=True,

@@ -249,8 +249,12 @@ class Hub:
                 except Exception:
                     log.exception("reading live events failed")
                 self.wake.clear()
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that
+                # arrives as the event is set (a POST just before shutdown), and the hub
+                # would keep the shutdown waiting forever.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self.wake.wait(), timeout=self.poll_seconds)
+                    async with asyncio.timeout(self.poll_seconds):
+                        await self.wake.wait()
         finally:
             if listening is not None:
                 listening.cancel()

@@ -96,7 +96,10 @@ async def _events(
                     sent = event.id
         while True:
             try:
-                event = await asyncio.wait_for(mine.queue.get(), timeout=SESSION_CHECK_SECONDS)
+                # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that comes
+                # with an event, and the stream would hold the shutdown open.
+                async with asyncio.timeout(SESSION_CHECK_SECONDS):
+                    event = await mine.queue.get()
             except TimeoutError:
                 if viewer is not None and not await _session_lives(request):
                     return  # logged out or revoked: the reconnect gets a 401 and stops

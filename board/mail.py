@@ -4,24 +4,31 @@ A request never talks to SMTP. It inserts an outbox row (a template's name and i
 in the same transaction as the change the mail announces, so a crash cannot lose the mail
 nor send one for a change that was rolled back. The sender claims due rows, renders them
 in the recipient's language and hands them to SMTP through aiosmtplib, or writes .eml
-files to <data>/outbox/ when BOARD_SMTP_HOST is unset. Failures wait with a growing pause;
-a mail refused for good, or still undelivered after three days, is marked failed and shown
-by `python -m board outbox`.
+files to <data>/outbox/ when BOARD_SMTP_HOST is unset. Failures wait with a growing pause
+(BOARD_MAIL_RETRY_SECONDS, doubling up to 30 times that); a mail refused for good, or
+still undelivered after three days, is marked failed and shown by `python -m board outbox`.
+
+Each mail goes out once: a round claims its mails for a lease that it renews while it
+runs, so several worker processes never send the same mail, and only a round that died
+(kill -9) leaves its mails to a later round, one lease later. A round stopped at shutdown
+finishes the mail on the wire, records it and hands the rest back at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
 import secrets
+from collections.abc import Awaitable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from email.headerregistry import Address
 from email.message import EmailMessage
 from email.utils import format_datetime, parseaddr
-from typing import Any
+from typing import Any, TypeVar
 
 import aiosmtplib
 import jinja2
@@ -36,10 +43,12 @@ from board.security import signed
 log = logging.getLogger("board.mail")
 
 BATCH = 50
-# A round that died between claiming and sending leaves its mails to a later round.
-LEASE = timedelta(minutes=10)
-FIRST_RETRY = timedelta(seconds=30)
-MAX_BACKOFF = timedelta(minutes=15)  # so mail flows again soon after SMTP is back
+# Renewing a claim is a write: not more often than every few seconds, however short the
+# retry pause is set.
+MIN_LEASE = timedelta(seconds=5)
+# The pause doubles up to this many first pauses (15 minutes at the default 30 s), so mail
+# flows again soon after SMTP is back.
+MAX_BACKOFF_FACTOR = 30
 GIVE_UP_AFTER = timedelta(days=3)
 POLL_SECONDS = 5
 # Values that open an account: dropped from the row once the mail is out.
@@ -185,7 +194,16 @@ def _judge(error: Exception) -> Exception:
     return _Deferred(str(error) or type(error).__name__)
 
 
-async def _claim_due(db: Database, now: datetime) -> list:
+def first_retry(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.mail_retry_seconds)
+
+
+def lease_of(settings: Settings) -> timedelta:
+    """How long claimed mail stays with its round without a sign of life from it."""
+    return max(first_retry(settings), MIN_LEASE)
+
+
+async def _claim_due(db: Database, now: datetime, lease: timedelta) -> tuple[str, list]:
     """Takes up to BATCH due mails for this round; another worker's round skips them."""
     claim = secrets.token_hex(16)
     due = (
@@ -202,10 +220,46 @@ async def _claim_due(db: Database, now: datetime) -> list:
         await db.execute(
             outbox.update()
             .where(outbox.c.id.in_(due.scalar_subquery()), outbox.c.next_attempt_at <= now)
-            .values(claim=claim, next_attempt_at=now + LEASE)
+            .values(claim=claim, next_attempt_at=now + lease)
         )
-    return await db.fetch_all(
+    rows = await db.fetch_all(
         sa.select(outbox).where(outbox.c.claim == claim).order_by(outbox.c.id)
+    )
+    return claim, rows
+
+
+async def _renew_claim(db: Database, claim: str, lease: timedelta) -> None:
+    """Runs beside a round: while the round lives, its mails stay its own."""
+    while True:
+        await asyncio.sleep(lease.total_seconds() / 3)
+        try:
+            await db.execute(
+                outbox.update()
+                .where(outbox.c.claim == claim)
+                .values(next_attempt_at=utcnow() + lease)
+            )
+        except Exception:  # the next renewal, or the check before each mail, makes up for it
+            log.warning("mail round %s could not renew its claim", claim, exc_info=True)
+
+
+async def _still_ours(db: Database, row, claim: str, lease: timedelta) -> bool:
+    """Renews the claim on one mail right before it goes out. False when the round was
+    stalled past its lease and another round took the mail: that round sends it."""
+    kept = await db.fetch_val(
+        outbox.update()
+        .where(outbox.c.id == row.id, outbox.c.claim == claim, outbox.c.sent_at.is_(None))
+        .values(next_attempt_at=utcnow() + lease)
+        .returning(outbox.c.id)
+    )
+    return kept is not None
+
+
+async def _release(db: Database, claim: str, now: datetime) -> None:
+    """Mail the round claimed but did not settle (it was stopped) is due again at once."""
+    await db.execute(
+        outbox.update()
+        .where(outbox.c.claim == claim, outbox.c.sent_at.is_(None))
+        .values(claim=None, next_attempt_at=now)
     )
 
 
@@ -216,10 +270,12 @@ async def _mark_sent(db: Database, row, now: datetime) -> None:
     await db.execute(outbox.update().where(outbox.c.id == row.id).values(**values))
 
 
-async def _mark_failed(db: Database, row, error: Exception, now: datetime) -> None:
+async def _mark_failed(
+    db: Database, settings: Settings, row, error: Exception, now: datetime
+) -> None:
     attempts = row.attempts + 1
     given_up = isinstance(error, _Refused) or now - row.created_at >= GIVE_UP_AFTER
-    pause = min(FIRST_RETRY * 2 ** min(row.attempts, 16), MAX_BACKOFF)
+    pause = first_retry(settings) * min(2 ** min(row.attempts, 16), MAX_BACKOFF_FACTOR)
     if given_up:
         log.error("mail %s to %s failed for good: %s", row.id, row.to_address, error)
     else:
@@ -246,12 +302,49 @@ def _write_eml(settings: Settings, row, message: EmailMessage) -> None:
     os.replace(partial, target)  # whole or not at all: a reader never sees half a mail
 
 
+T = TypeVar("T")
+
+
+async def _finish_even_if_cancelled(work: Awaitable[T]) -> T:
+    """Runs `work` to its end even when the caller is cancelled meanwhile (shutdown), then
+    lets the cancellation through: a mail handed to SMTP is always recorded as sent."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        with contextlib.suppress(Exception):
+            await task
+        raise
+
+
+async def _send_one(db: Database, settings: Settings, smtp, row, message: EmailMessage) -> None:
+    if smtp is None:
+        _write_eml(settings, row, message)
+    else:
+        await smtp.send_message(message)
+    # Marked right after each mail, so a crash mid-round resends at most one.
+    await _mark_sent(db, row, utcnow())
+
+
 async def run_once(db: Database, postman: Postman, now: datetime | None = None) -> int:
     """Sends every due mail once; returns how many went out."""
     now = now or utcnow()
-    rows = await _claim_due(db, now)
+    lease = lease_of(postman.settings)
+    claim, rows = await _claim_due(db, now, lease)
     if not rows:
         return 0
+    renewing = asyncio.ensure_future(_renew_claim(db, claim, lease))
+    try:
+        return await _send_claimed(db, postman, rows, claim, lease, now)
+    finally:
+        renewing.cancel()
+        await asyncio.gather(renewing, return_exceptions=True)
+        await _release(db, claim, now)
+
+
+async def _send_claimed(
+    db: Database, postman: Postman, rows: list, claim: str, lease: timedelta, now: datetime
+) -> int:
     settings = postman.settings
     smtp = None
     if settings.smtp_host:
@@ -267,7 +360,7 @@ async def run_once(db: Database, postman: Postman, now: datetime | None = None) 
             await smtp.connect()
         except (aiosmtplib.SMTPException, OSError) as error:
             for row in rows:  # the server is away: every mail of this round waits
-                await _mark_failed(db, row, _judge(error), now)
+                await _mark_failed(db, settings, row, _judge(error), now)
             return 0
     sent = 0
     try:
@@ -276,22 +369,19 @@ async def run_once(db: Database, postman: Postman, now: datetime | None = None) 
                 message = compose(postman, row)
             except Exception as error:  # a broken template: retrying would not help
                 log.exception("mail %s could not be composed", row.id)
-                await _mark_failed(db, row, _Refused(f"compose: {error}"), now)
+                await _mark_failed(db, settings, row, _Refused(f"compose: {error}"), now)
+                continue
+            if not await _still_ours(db, row, claim, lease):
                 continue
             try:
-                if smtp is None:
-                    _write_eml(settings, row, message)
-                else:
-                    await smtp.send_message(message)
+                await _finish_even_if_cancelled(_send_one(db, settings, smtp, row, message))
             except (aiosmtplib.SMTPServerDisconnected, aiosmtplib.SMTPConnectError) as error:
                 for waiting in rows[index:]:  # the connection is gone: the rest wait
-                    await _mark_failed(db, waiting, _judge(error), now)
+                    await _mark_failed(db, settings, waiting, _judge(error), now)
                 break
             except (aiosmtplib.SMTPException, OSError) as error:
-                await _mark_failed(db, row, _judge(error), now)
+                await _mark_failed(db, settings, row, _judge(error), now)
                 continue
-            # Marked right after each mail, so a crash mid-round resends at most one.
-            await _mark_sent(db, row, utcnow())
             sent += 1
     finally:
         if smtp is not None and smtp.is_connected:
@@ -311,10 +401,11 @@ async def run_forever(db: Database, postman: Postman, wake: asyncio.Event) -> No
         except Exception:
             log.exception("outbox round failed")
         wake.clear()
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
-        except TimeoutError:
-            pass
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+        # the event is set (a POST just before shutdown), and the loop would run on.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POLL_SECONDS):
+                await wake.wait()
 
 
 # --- the `outbox` command ----------------------------------------------------------------

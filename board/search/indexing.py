@@ -9,13 +9,15 @@ harmless. Several workers share one index: whoever holds Whoosh's write lock dra
 queue, the others skip the round.
 
 `rebuild` builds a whole new index next to the old one and swaps the folders: at start
-when the index is missing or unreadable, and with `python -m board reindex`. It holds
+and whenever the index goes missing or unreadable while the server runs (searches say
+"being prepared" meanwhile), and with `python -m board reindex`. It holds
 <data>/index.lock exclusively; drains share that lock and skip while a rebuild runs.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import fcntl
 import logging
 import os
@@ -314,23 +316,31 @@ async def drain_once(db: Database, settings: Settings) -> int:
     return len(rows)
 
 
+def index_is_present(settings: Settings) -> bool:
+    """Whether the folder holds an index's table of contents: cheap enough for every round,
+    where `index_is_usable` opens the index."""
+    return any(index_dir(settings).glob("_MAIN_*.toc"))
+
+
 async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> None:
     """Rebuilds a missing or broken index, then drains the queue as changes arrive."""
-    try:
-        await run_in_threadpool(ensure_index, settings)
-    except Exception:
-        log.exception("search index could not be prepared")
+    check_whole_index = True  # at start, and after a round that failed
     while True:
         try:
+            if check_whole_index or not index_is_present(settings):
+                await run_in_threadpool(ensure_index, settings)
+            check_whole_index = False
             while await drain_once(db, settings) == BATCH:
                 pass
         except Exception:
             log.exception("search indexing round failed")
+            check_whole_index = True
         wake.clear()
-        try:
-            await asyncio.wait_for(wake.wait(), timeout=POLL_SECONDS)
-        except TimeoutError:
-            pass
+        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
+        # the event is set (a POST just before shutdown), and the loop would run on.
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(POLL_SECONDS):
+                await wake.wait()
 
 
 # --- building from scratch -----------------------------------------------------------------
