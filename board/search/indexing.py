@@ -326,15 +326,21 @@ async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> 
     """Rebuilds a missing or broken index, then drains the queue as changes arrive."""
     check_whole_index = True  # at start, and after a round that failed
     while True:
+        rebuilding = check_whole_index or not index_is_present(settings)
         try:
-            if check_whole_index or not index_is_present(settings):
+            if rebuilding:
                 await run_in_threadpool(ensure_index, settings)
             check_whole_index = False
             while await drain_once(db, settings) == BATCH:
                 pass
-        except Exception:
-            log.exception("search indexing round failed")
+        except Exception as error:
             check_whole_index = True
+            if not rebuilding and not index_is_present(settings):
+                # Deleted while the round read or wrote it (whatever Whoosh then raised):
+                # not a fault of the round, and rebuilt right away (a failed rebuild waits).
+                log.warning("search index went missing during a round (%r); rebuilding", error)
+                continue
+            log.exception("search indexing round failed")
         wake.clear()
         # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
         # the event is set (a POST just before shutdown), and the loop would run on.
