@@ -215,6 +215,10 @@ async def _claim_due(db: Database, now: datetime, lease: timedelta) -> tuple[str
         )
         .order_by(outbox.c.next_attempt_at)
         .limit(BATCH)
+        # PostgreSQL: a round running at the same moment takes the next rows instead of
+        # waiting for these. SQLite has no row locks (the clause is left out): BEGIN
+        # IMMEDIATE lets one claim at a time.
+        .with_for_update(skip_locked=True)
     )
     async with write_transaction(db):
         await db.execute(

@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 import sqlalchemy as sa
 from databases import Database
+from sqlalchemy.dialects import postgresql, sqlite
 
 from board import notify
 from board.config import Settings
@@ -42,6 +43,17 @@ def daily_jobs(
     ]
 
 
+NEVER = datetime(2000, 1, 1)  # last_run_at of a job that has not run yet
+
+
+async def _ensure_job_row(db: Database, name: str) -> None:
+    """The job's row, so that workers starting together lock one row rather than race to
+    insert it (the loser's insert would fail)."""
+    dialect = postgresql if db.url.dialect == "postgresql" else sqlite
+    statement = dialect.insert(scheduled_jobs).values(name=name, last_run_at=NEVER)
+    await db.execute(statement.on_conflict_do_nothing(index_elements=[scheduled_jobs.c.name]))
+
+
 async def run_due(db: Database, settings: Settings, now: datetime | None = None) -> list[str]:
     """Runs each job whose hour has come today and that has not run since; returns them."""
     now = now or utcnow()
@@ -50,20 +62,23 @@ async def run_due(db: Database, settings: Settings, now: datetime | None = None)
         moment = todays_moment(settings, hour, now)
         if now < moment:
             continue
+        last_run_query = sa.select(scheduled_jobs.c.last_run_at).where(
+            scheduled_jobs.c.name == name
+        )
+        last_run = await db.fetch_val(last_run_query)  # a look without a lock, every minute
+        if last_run is not None and last_run >= moment:
+            continue
+        if last_run is None:
+            await _ensure_job_row(db, name)
         async with write_transaction(db):
-            last_run = await db.fetch_val(
-                sa.select(scheduled_jobs.c.last_run_at).where(scheduled_jobs.c.name == name)
-            )
-            if last_run is not None and last_run >= moment:
+            # Again, locked (the row on PostgreSQL; SQLite's BEGIN IMMEDIATE locks the
+            # database): a second worker waits here, then sees this run.
+            last_run = await db.fetch_val(last_run_query.with_for_update())
+            if last_run >= moment:
                 continue
-            if last_run is None:
-                await db.execute(scheduled_jobs.insert().values(name=name, last_run_at=now))
-            else:
-                await db.execute(
-                    scheduled_jobs.update()
-                    .where(scheduled_jobs.c.name == name)
-                    .values(last_run_at=now)
-                )
+            await db.execute(
+                scheduled_jobs.update().where(scheduled_jobs.c.name == name).values(last_run_at=now)
+            )
             mails = await work()
         log.info("daily job %s queued %s mails", name, mails)
         ran.append(name)

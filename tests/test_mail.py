@@ -3,6 +3,7 @@ retries and restarts, notification choices, the daily jobs and the `outbox` comm
 
 from __future__ import annotations
 
+import asyncio
 import email
 import email.policy
 import re
@@ -415,6 +416,29 @@ def test_the_daily_summary_reaches_staff_who_chose_it(people, smtp, app, client,
     result = run_command(["-m", "board", "send-summary"], settings.data_dir, env)
     assert result.returncode == 0, result.stderr
     wait_for(lambda: len(smtp.messages) == 2)
+
+
+def test_workers_starting_a_daily_job_together_run_it_once(app, client, settings, people):
+    """Two workers' minute ticks at the same moment, on their own connections: the first
+    run's row, locked while it queues the mail, tells the second that the day is done."""
+    staff = people.staff()
+    execute(settings, users.update().where(users.c.email == staff.email).values(daily_summary=True))
+    execute(settings, scheduled_jobs.delete())
+    morning = schedule.todays_moment(settings, settings.summary_hour, utcnow()) + timedelta(
+        minutes=5
+    )
+
+    async def two_workers():
+        database = app.state.db
+        return await asyncio.gather(
+            schedule.run_due(database, settings, morning),
+            schedule.run_due(database, settings, morning),
+        )
+
+    first, second = client.portal.call(two_workers)
+    assert sorted(first + second).count("summary") == 1
+    queued = rows(settings, sa.select(outbox.c.template).where(outbox.c.template == "summary"))
+    assert len(queued) == 1
 
 
 def test_daily_jobs_wait_for_their_hour(app, client, settings):
