@@ -67,6 +67,37 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
     return cmd_reindex(settings, args)
 
 
+def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
+    from sqlalchemy.engine import make_url
+
+    from board.migrate_to import MigrationError, migrate_to
+
+    shown_url = make_url(args.url).render_as_string(hide_password=True)
+    print(f"Copying {settings.sqlite_path} to {shown_url} …")
+    try:
+        reports = migrate_to(
+            settings,
+            args.url,
+            replace_existing=args.replace,
+            progress=lambda table, rows: print(f"  {table}: {rows} rows"),
+        )
+    except MigrationError as problem:
+        print(f"Nothing was switched over: {problem}", file=sys.stderr)
+        return 1
+    rows = sum(report.rows for report in reports)
+    print(
+        f"Verified: {len(reports)} tables, {rows} rows, the same counts and checksums in "
+        "SQLite and PostgreSQL.\n"
+        "Next step: stop Supportboard (if it served during this copy, run this command "
+        "again with --replace while it is stopped), then set\n"
+        f"  BOARD_DATABASE_URL={shown_url}\n"
+        "(with the password) in its environment and start it. Uploads, the secret key and "
+        f"the search index stay in {settings.data_dir}; keep {settings.sqlite_path.name} "
+        "there as the way back."
+    )
+    return 0
+
+
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
     from tqdm import tqdm
 
@@ -286,6 +317,15 @@ def build_parser() -> argparse.ArgumentParser:
         help="replace an existing database (kept beside it as board.db.before-restore)",
     )
     restore.set_defaults(run=cmd_restore)
+
+    migrate_to = commands.add_parser(
+        "migrate-to", help="copy this SQLite installation to an empty PostgreSQL database"
+    )
+    migrate_to.add_argument("url", help="postgresql://user:password@host:port/database")
+    migrate_to.add_argument(
+        "--replace", action="store_true", help="empty a PostgreSQL database that holds data first"
+    )
+    migrate_to.set_defaults(run=cmd_migrate_to)
 
     reindex = commands.add_parser("reindex", help="rebuild the search index from the database")
     reindex.set_defaults(run=cmd_reindex)

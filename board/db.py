@@ -641,7 +641,16 @@ MIGRATIONS_DIR = Path(__file__).parent / "migrations"
 
 
 def sync_url(settings: Settings) -> str:
-    return settings.database_url
+    """The URL for synchronous SQLAlchemy (migrations, commands): PostgreSQL through
+    psycopg 3, named so that no SQLAlchemy version falls back to psycopg2."""
+    return psycopg_url(settings.database_url)
+
+
+def psycopg_url(url: str) -> str:
+    for scheme in ("postgresql://", "postgres://"):
+        if url.startswith(scheme):
+            return "postgresql+psycopg://" + url.removeprefix(scheme)
+    return url
 
 
 def alembic_config(settings: Settings):

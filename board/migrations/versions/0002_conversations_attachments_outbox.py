@@ -44,7 +44,7 @@ def upgrade() -> None:
         sa.Column("number", sa.Integer(), nullable=False),
         sa.Column("kind", sa.String(length=16), server_default="support", nullable=False),
         sa.Column("subject", sa.String(length=400), nullable=False),
-        sa.Column("subject_cut", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("subject_cut", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("status", sa.String(length=16), server_default="open", nullable=False),
         sa.Column("customer_id", sa.Integer(), nullable=True),
         sa.Column("guest_name", sa.String(length=120), nullable=True),
@@ -84,7 +84,7 @@ def upgrade() -> None:
         sa.Column("author_id", sa.Integer(), nullable=True),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("body_html", sa.Text(), nullable=False),
-        sa.Column("internal", sa.Boolean(), server_default=sa.text("0"), nullable=False),
+        sa.Column("internal", sa.Boolean(), server_default=sa.false(), nullable=False),
         sa.Column("created_at", sa.DateTime(), nullable=False),
         sa.ForeignKeyConstraint(
             ["author_id"], ["users.id"], name=op.f("fk_messages_author_id_users")

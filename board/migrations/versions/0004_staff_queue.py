@@ -94,7 +94,7 @@ def upgrade() -> None:
     with op.batch_alter_table("conversations", schema=None) as batch_op:
         batch_op.add_column(sa.Column("waiting_since", sa.DateTime(), nullable=True))
         batch_op.add_column(
-            sa.Column("vip", sa.Boolean(), server_default=sa.text("0"), nullable=False)
+            sa.Column("vip", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("forum_topic_id", sa.Integer(), nullable=True))
         batch_op.drop_index(batch_op.f("ix_conversations_queue"))
@@ -115,12 +115,12 @@ def upgrade() -> None:
 
     with op.batch_alter_table("users", schema=None) as batch_op:
         batch_op.add_column(
-            sa.Column("vip", sa.Boolean(), server_default=sa.text("0"), nullable=False)
+            sa.Column("vip", sa.Boolean(), server_default=sa.false(), nullable=False)
         )
         batch_op.add_column(sa.Column("note", sa.Text(), server_default="", nullable=False))
         batch_op.add_column(sa.Column("signature", sa.Text(), server_default="", nullable=False))
         batch_op.add_column(
-            sa.Column("accepting", sa.Boolean(), server_default=sa.text("1"), nullable=False)
+            sa.Column("accepting", sa.Boolean(), server_default=sa.true(), nullable=False)
         )
         batch_op.add_column(sa.Column("last_assigned_at", sa.DateTime(), nullable=True))
 
