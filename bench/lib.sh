@@ -13,10 +13,11 @@ done
 DATA="$(mktemp -d "${TMPDIR:-/tmp}/supportboard-bench.XXXXXX")"
 SERVER_PID=""
 
-cleanup() {
+# stop_server: SIGTERM, up to 5 s for a graceful shutdown, then SIGKILL.
+stop_server() {
     if [[ -n "$SERVER_PID" ]] && kill -0 "$SERVER_PID" 2>/dev/null; then
         kill "$SERVER_PID" 2>/dev/null || true
-        for _ in $(seq 50); do  # up to 5 s for a graceful shutdown
+        for _ in $(seq 50); do
             kill -0 "$SERVER_PID" 2>/dev/null || break
             sleep 0.1
         done
@@ -24,6 +25,14 @@ cleanup() {
         kill -9 "$SERVER_PID" 2>/dev/null || true
         wait "$SERVER_PID" 2>/dev/null || true
     fi
+    SERVER_PID=""
+}
+
+# Scripts may add their own steps (a database server to stop) in EXTRA_CLEANUP.
+EXTRA_CLEANUP=":"
+cleanup() {
+    stop_server
+    eval "$EXTRA_CLEANUP"
     rm -rf "$DATA"
 }
 trap cleanup EXIT

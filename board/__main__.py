@@ -72,7 +72,8 @@ def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
 
     from board.migrate_to import MigrationError, migrate_to
 
-    shown_url = make_url(args.url).render_as_string(hide_password=True)
+    url = make_url(args.url)
+    shown_url = url.render_as_string(hide_password=True)
     print(f"Copying {settings.sqlite_path} to {shown_url} …")
     try:
         reports = migrate_to(
@@ -91,9 +92,9 @@ def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
         "Next step: stop Supportboard (if it served during this copy, run this command "
         "again with --replace while it is stopped), then set\n"
         f"  BOARD_DATABASE_URL={shown_url}\n"
-        "(with the password) in its environment and start it. Uploads, the secret key and "
-        f"the search index stay in {settings.data_dir}; keep {settings.sqlite_path.name} "
-        "there as the way back."
+        + ("(with the real password) " if url.password else "")
+        + "in its environment and start it. Uploads, the secret key and the search index "
+        f"stay in {settings.data_dir}; keep {settings.sqlite_path.name} there as the way back."
     )
     return 0
 
