@@ -25,6 +25,7 @@ from board.uploads import stored_path
 
 MANIFEST = "backup.json"
 DATABASE = "board.db"
+UPLOADS = "uploads"  # in a backup folder, whatever BOARD_UPLOAD_DIR is
 SECRET = "secret_key"
 
 
@@ -44,7 +45,7 @@ def _require_sqlite(settings: Settings) -> Path:
     if not settings.is_sqlite:
         raise BackupError(
             "backup copies the embedded SQLite database; for PostgreSQL use pg_dump "
-            "and copy <data>/uploads yourself"
+            "and copy the uploads folder yourself"
         )
     database = settings.sqlite_path
     if not database.exists():
@@ -73,11 +74,11 @@ def backup(settings: Settings, target: Path) -> BackupSummary:
     os.replace(partial, target / DATABASE)
     missing = []
     for sha256 in hashes:
-        stored = stored_path(settings.data_dir, sha256)
+        stored = stored_path(settings.upload_dir, sha256)
         if not stored.exists():
             missing.append(sha256)  # erased after the snapshot: nothing to keep
             continue
-        copied = stored_path(target, sha256)
+        copied = stored_path(target / UPLOADS, sha256)
         copied.parent.mkdir(parents=True, exist_ok=True)
         shutil.copy2(stored, copied)
     secret = settings.data_dir / SECRET
@@ -128,9 +129,9 @@ def restore(settings: Settings, folder: Path, replace: bool = False) -> dict:
         database.with_name(database.name + leftover).unlink(missing_ok=True)
     shutil.copy2(folder / DATABASE, database.with_name(database.name + ".partial"))
     os.replace(database.with_name(database.name + ".partial"), database)
-    uploads = folder / "uploads"
+    uploads = folder / UPLOADS
     if uploads.exists():
-        shutil.copytree(uploads, settings.data_dir / "uploads", dirs_exist_ok=True)
+        shutil.copytree(uploads, settings.upload_dir, dirs_exist_ok=True)
     if (folder / SECRET).exists():
         shutil.copy2(folder / SECRET, settings.data_dir / SECRET)
     # The index describes the old database: the next start builds it anew.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import secrets
+import socket
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import time
@@ -89,6 +90,9 @@ class Settings:
     forwarded_allow_ips: tuple[str, ...] = ("127.0.0.1",)
     flood_seconds: int = 10
     upload_max_mb: int = 20
+    # BOARD_UPLOAD_DIR: a folder all machines share (NFS, a mounted volume); unset, the
+    # files live in <data>/uploads. Read through `upload_dir`.
+    upload_dir_setting: Path | None = None
     upload_types: tuple[str, ...] = ("pdf", "zip", "jpg", "jpeg", "png", "docx", "xlsx", "xls")
     # Abuse limits. Login throttling: failures allowed per window, per account and per
     # client address (the address ProxyHeadersMiddleware derives with forwarded_allow_ips).
@@ -113,6 +117,9 @@ class Settings:
     digest_hour: int = 17
     # Order, invoice and ticket numbers and short codes that search matches exactly.
     search_code_pattern: str = DEFAULT_CODE_PATTERN
+    # This machine's search index among several on one database: the name under which the
+    # database remembers how far it has indexed (search_nodes). Its workers share it.
+    search_node: str = "localhost"
     # Tells other processes at once that live events were written (redis://… or
     # postgres://…, the `broadcaster` package); unset, they notice within a second.
     broadcast_url: str | None = None
@@ -174,9 +181,13 @@ class Settings:
             summary_hour=_hour(env.get("BOARD_SUMMARY_HOUR", "7")),
             digest_hour=_hour(env.get("BOARD_DIGEST_HOUR", "17")),
             search_code_pattern=env.get("BOARD_SEARCH_CODE_PATTERN") or DEFAULT_CODE_PATTERN,
+            search_node=env.get("BOARD_SEARCH_NODE") or socket.gethostname(),
             broadcast_url=env.get("BOARD_BROADCAST_URL") or None,
             events_poll_seconds=float(env.get("BOARD_EVENTS_POLL_SECONDS", "1")),
             mail_retry_seconds=float(env.get("BOARD_MAIL_RETRY_SECONDS", "30")),
+            upload_dir_setting=(
+                Path(env["BOARD_UPLOAD_DIR"]).resolve() if env.get("BOARD_UPLOAD_DIR") else None
+            ),
             **_limits(env),
         )
         return replace(settings, **overrides) if overrides else settings
@@ -184,6 +195,11 @@ class Settings:
     @property
     def is_sqlite(self) -> bool:
         return self.database_url.startswith("sqlite")
+
+    @property
+    def upload_dir(self) -> Path:
+        """Where attached files are kept, by their SHA-256."""
+        return self.upload_dir_setting or self.data_dir / "uploads"
 
     @property
     def sqlite_path(self) -> Path:

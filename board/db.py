@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
@@ -16,6 +17,8 @@ from databases import Database
 from databases.backends.sqlite import SQLitePool
 
 from board.config import Settings
+
+log = logging.getLogger(__name__)
 
 metadata = sa.MetaData(
     naming_convention={
@@ -367,11 +370,25 @@ search_queue = sa.Table(
     "search_queue",
     metadata,
     # What the search index must look at again, written in the same transaction as the
-    # change; the indexer deletes a row once the index holds the change.
+    # change: a log that every node (search_nodes) reads at its own pace; a row is deleted
+    # once every node has indexed it.
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("doc_type", sa.String(16), nullable=False),  # post, topic, message, conversation
     sa.Column("doc_id", sa.Integer, nullable=False),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # Ids are the nodes' positions: never reused, even once every row was deleted.
+    sqlite_autoincrement=True,
+)
+
+search_nodes = sa.Table(
+    "search_nodes",
+    metadata,
+    # One row per search index (a machine's <data>/index): how far it has read the queue.
+    sa.Column("name", sa.String(255), primary_key=True),  # BOARD_SEARCH_NODE
+    # The last search_queue id the index holds; NULL while the node rebuilds (it then
+    # holds every row back from pruning).
+    sa.Column("position", sa.Integer),
+    sa.Column("last_seen", sa.DateTime, nullable=False),
 )
 
 
@@ -525,11 +542,25 @@ def make_database(settings: Settings) -> Database:
     return database
 
 
+# How long shutdown waits for PostgreSQL connections still checked out.
+CLOSE_GRACE_SECONDS = 5
+
+
 async def close_database(database: Database) -> None:
     pool = getattr(database._backend, "_pool", None)
     if isinstance(pool, HeldSQLitePool):
         await pool.close()
-    await database.disconnect()
+        await database.disconnect()
+        return
+    # asyncpg's Pool.close waits until every connection is back. One held by a background
+    # task cancelled at shutdown in the middle of a query never is: `databases` releases
+    # a connection only after its ROLLBACK succeeds, and asyncpg refuses that ROLLBACK
+    # while it cancels the query. asyncpg's advice: bound close() with wait_for, on which
+    # it terminates the connections left.
+    try:
+        await asyncio.wait_for(database.disconnect(), CLOSE_GRACE_SECONDS)
+    except TimeoutError:
+        log.warning("closed the database pool with connections still checked out")
 
 
 def statement_listener(database: Database, callback: Callable[[str], None] | None) -> None:

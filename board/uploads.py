@@ -193,17 +193,18 @@ def _central_records(path: Path) -> int:
     return count
 
 
-def stored_path(data_dir: Path, sha256: str) -> Path:
-    """Where content with this hash lives; two levels of folders keep directories small."""
+def stored_path(upload_dir: Path, sha256: str) -> Path:
+    """Where content with this hash lives in `upload_dir` (Settings.upload_dir); two levels
+    of folders keep directories small."""
     if not _SHA256_HEX.fullmatch(sha256):
         raise ValueError("not a SHA-256 hex digest")  # nothing else may become a path here
-    return data_dir / "uploads" / sha256[:2] / sha256[2:4] / sha256
+    return upload_dir / sha256[:2] / sha256[2:4] / sha256
 
 
 def store_upload(
     source: BinaryIO,
     original_name: str,
-    data_dir: Path,
+    upload_dir: Path,
     upload_types: tuple[str, ...],
     max_bytes: int,
 ) -> StoredFile:
@@ -213,7 +214,8 @@ def store_upload(
     Reads `source` from its current position to the end.
     """
     filename = safe_filename(original_name)
-    temp_dir = data_dir / "uploads" / "tmp"
+    # Beside the files: the final rename stays on one file system, shared storage too.
+    temp_dir = upload_dir / "tmp"
     temp_dir.mkdir(parents=True, exist_ok=True)
     # Temp names are random: the uploaded name never reaches the file system.
     handle, raw_name = tempfile.mkstemp(dir=temp_dir, prefix="upload-", suffix=".part")
@@ -234,7 +236,7 @@ def store_upload(
             _strip_image_metadata(raw_path, cleaned_path, kind, filename)
             final_path = cleaned_path
         sha256, size = _hash_file(final_path)
-        destination = stored_path(data_dir, sha256)
+        destination = stored_path(upload_dir, sha256)
         # Same content, same path: a second upload of it is already stored, completely,
         # because files only ever arrive there by an atomic rename.
         if not destination.exists():

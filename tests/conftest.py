@@ -1,4 +1,10 @@
-"""Fixtures: a fresh app on a real SQLite file per test, clients, and people who act."""
+"""Fixtures: a fresh app on a real database per test, clients, and people who act.
+
+`python -m pytest` runs on a SQLite file in each test's folder; `python -m pytest
+--database=postgresql` runs the same tests on a fresh database per test in a throwaway
+PostgreSQL cluster (tests/postgres.py). Tests marked `sqlite_only` (SQLite's own files
+and pragmas, or a source that must be SQLite) and `own_database` (they start their own
+PostgreSQL) are left out of the PostgreSQL pass."""
 
 from __future__ import annotations
 
@@ -30,14 +36,61 @@ PASSWORD = "kunden-passwort-1"
 CSRF_PATTERN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
+def pytest_addoption(parser) -> None:
+    parser.addoption(
+        "--database",
+        choices=("sqlite", "postgresql"),
+        default="sqlite",
+        help="run every test on SQLite (default) or on a throwaway PostgreSQL cluster",
+    )
+
+
+# The database of the running test in the PostgreSQL pass, set by `test_database`; unset
+# on SQLite, where each data folder holds its own. An environment variable, not a global:
+# pytest imports this file as `conftest` and the tests import it as `tests.conftest`.
+TEST_DATABASE_VARIABLE = "BOARD_TEST_DATABASE_URL"
+
+
+def database_env() -> dict[str, str]:
+    """BOARD_DATABASE_URL for settings and run.py processes, in the PostgreSQL pass."""
+    url = os.environ.get(TEST_DATABASE_VARIABLE)
+    return {"BOARD_DATABASE_URL": url} if url else {}
+
+
 def make_settings(data_dir: Path, **overrides) -> Settings:
     env = {
         "BOARD_DATA_DIR": str(data_dir),
         "BOARD_ADMIN_EMAIL": ADMIN_EMAIL,
         "BOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
         "BOARD_FLOOD_SECONDS": "0",
+        **database_env(),
     }
     return Settings.from_env(env, **overrides)
+
+
+@pytest.fixture(scope="session")
+def postgres_server(request) -> Iterator[str]:
+    """One throwaway cluster for the session; each test takes a database of its own."""
+    from tests.postgres import throwaway_cluster
+
+    with throwaway_cluster(free_port()) as url:
+        yield url
+
+
+@pytest.fixture(autouse=True)
+def test_database(request) -> Iterator[None]:
+    """In the PostgreSQL pass: a fresh, empty database for this test, dropped after it."""
+    if request.config.getoption("database") != "postgresql":
+        yield
+        return
+    from tests.postgres import fresh_database
+
+    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+        os.environ[TEST_DATABASE_VARIABLE] = url
+        try:
+            yield
+        finally:
+            del os.environ[TEST_DATABASE_VARIABLE]
 
 
 @pytest.fixture
@@ -92,21 +145,21 @@ def index_now(app, client: TestClient) -> None:
     that holds Whoosh's write lock right now (drain_all then settles nothing)."""
     from whoosh import index as whoosh_index
 
-    from board.search.indexing import drain_all, index_dir, queue_is_empty
+    from board.search.indexing import drain_all, index_dir, nothing_left_to_index
 
     database, settings = app.state.db, app.state.settings
     wait_for(lambda: whoosh_index.exists_in(str(index_dir(settings))))
 
     def settled() -> bool:
         client.portal.call(drain_all, database, settings)
-        return client.portal.call(queue_is_empty, database)
+        return client.portal.call(nothing_left_to_index, database, settings)
 
     wait_for(settled)
 
 
 def page_selects(statements: list[str]) -> list[str]:
     """The SELECTs a page ran; the background tasks' (mail, daily jobs, search) run beside."""
-    background = ("FROM outbox", "FROM scheduled_jobs", "FROM search_queue")
+    background = ("FROM outbox", "FROM scheduled_jobs", "FROM search_queue", "FROM search_nodes")
     return [
         sql
         for sql in statements
@@ -223,6 +276,11 @@ def pytest_collection_modifyitems(config, items):
         return bool({"page", "browser"} & set(getattr(item, "fixturenames", ())))
 
     items.sort(key=uses_browser)
+    if config.getoption("database") == "postgresql":
+        left_out = [i for i in items if {"sqlite_only", "own_database"} & set(i.keywords)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if item not in left_out]
     if not Path(CHROMIUM).exists():
         reason = f"Chromium not found at {CHROMIUM}"
         if os.environ.get("BOARD_E2E") == "required":

@@ -52,6 +52,15 @@ def test_secret_key_is_generated_once_into_the_data_folder(tmp_path):
     assert (tmp_path / "secret_key").stat().st_mode & 0o077 == 0
 
 
+def test_uploads_live_in_the_data_folder_unless_board_upload_dir_names_another(tmp_path):
+    own = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path / "data")})
+    assert own.upload_dir == (tmp_path / "data" / "uploads").resolve()
+    shared = Settings.from_env(
+        {"BOARD_DATA_DIR": str(tmp_path / "data"), "BOARD_UPLOAD_DIR": str(tmp_path / "nfs")}
+    )
+    assert shared.upload_dir == (tmp_path / "nfs").resolve()
+
+
 def test_migrations_produce_exactly_the_declared_tables(settings):
     from alembic.autogenerate import compare_metadata
     from alembic.migration import MigrationContext

@@ -31,6 +31,7 @@ from board.db import (
     messages,
     outbox,
     posts,
+    search_nodes,
     search_queue,
     sync_engine,
     topics,
@@ -47,6 +48,7 @@ from tests.conftest import (
     PASSWORD,
     SMTPCollector,
     csrf_from,
+    database_env,
     free_port,
     make_settings,
     start_smtp,
@@ -142,6 +144,7 @@ def start_server(tmp_path: Path) -> Iterator[Callable[..., Server]]:
                 "BOARD_ADMIN_EMAIL": ADMIN_EMAIL,
                 "BOARD_ADMIN_PASSWORD": ADMIN_PASSWORD,
                 "BOARD_FLOOD_SECONDS": "0",
+                **database_env(),
                 **env,
             },
         )
@@ -409,7 +412,7 @@ def test_kill_9_during_writes_keeps_every_acknowledged_write_and_leaves_no_half_
     stored = bodies_of(settings)
     assert {body: stored[body] for body in acknowledged} == {body: 1 for body in acknowledged}
     for row in query_all(settings, sa.select(attachments)):
-        path = stored_path(settings.data_dir, row.sha256)
+        path = stored_path(settings.upload_dir, row.sha256)
         assert path.exists() and path.stat().st_size == row.size, row
     # Counters kept on the rows were written in the transaction of the post they count.
     for topic in query_all(settings, sa.select(topics)):
@@ -420,7 +423,10 @@ def test_kill_9_during_writes_keeps_every_acknowledged_write_and_leaves_no_half_
 
     def drained() -> bool:
         unsent = query_all(settings, sa.select(outbox.c.id).where(outbox.c.sent_at.is_(None)))
-        queued = query_all(settings, sa.select(search_queue.c.id))
+        indexed_up_to = sa.select(sa.func.min(search_nodes.c.position)).scalar_subquery()
+        queued = query_all(
+            settings, sa.select(search_queue.c.id).where(search_queue.c.id > indexed_up_to)
+        )
         return not unsent and not queued
 
     wait_for(drained, timeout=45)
@@ -657,5 +663,5 @@ def test_sigterm_finishes_the_upload_in_flight_and_exits_with_0(start_server):
         .where(messages.c.body == body),
     )
     assert stored.size > 2_000_000
-    assert stored_path(server.settings.data_dir, stored.sha256).stat().st_size == stored.size
+    assert stored_path(server.settings.upload_dir, stored.sha256).stat().st_size == stored.size
     assert "Traceback" not in server.log()

@@ -386,7 +386,7 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_shops_records(scene, app,
         settings.sqlite_path, number
     )
     stored = {
-        row.filename: stored_path(settings.data_dir, row.sha256)
+        row.filename: stored_path(settings.upload_dir, row.sha256)
         for row in rows(settings, sa.select(attachments))
     }
     assert all(path.exists() for path in stored.values())
@@ -496,9 +496,8 @@ def test_a_failure_midway_leaves_nothing_half_erased(scene, settings, monkeypatc
     # The last step before the history: everything else has been written by then.
     monkeypatch.setattr(erasure, "_anonymise_account", crash)
     before = person_records(settings)
-    files = [
-        stored_path(settings.data_dir, row.sha256) for row in rows(settings, sa.select(attachments))
-    ]
+    stored = rows(settings, sa.select(attachments))
+    files = [stored_path(settings.upload_dir, row.sha256) for row in stored]
     with pytest.raises(RuntimeError, match="disk is full"):
         erase(staff, zoraida.user_id, str(zoraida.customer_number))
     monkeypatch.undo()

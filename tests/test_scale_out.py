@@ -1,7 +1,7 @@
 """Two machines on one PostgreSQL: two run.py processes, each with its own data folder
 (its own search index), sharing the database and the secret key, as behind a load
 balancer. What one accepts, the other must know: mail goes out once, live events reach
-across, and abuse limits count both."""
+across, uploads on a shared folder serve from both, and abuse limits count both."""
 
 from __future__ import annotations
 
@@ -20,24 +20,31 @@ from board.setup import initialize
 from tests.conftest import (
     ADMIN_EMAIL,
     ADMIN_PASSWORD,
+    PASSWORD,
     SMTPCollector,
     free_port,
     login,
     make_settings,
     start_smtp,
+    submit,
     wait_for,
 )
-from tests.postgres import fresh_database, throwaway_cluster
+from tests.postgres import fresh_database
 from tests.test_events import Listening, answer, customer, staff, visitor, write
-from tests.test_faults import Server, add_customers, close_all, log_in_all, logged_in
+from tests.test_faults import (
+    Server,
+    add_customers,
+    close_all,
+    log_in_all,
+    logged_in,
+    new_conversation,
+    pdf_with,
+)
+
+# Starts its machines on a database of its own: once, in the SQLite pass.
+pytestmark = pytest.mark.own_database
 
 SECRET_KEY = "shared-between-machines-" + "0" * 40  # every machine signs alike
-
-
-@pytest.fixture(scope="module")
-def postgres_server() -> Iterator[str]:
-    with throwaway_cluster(free_port()) as url:
-        yield url
 
 
 @pytest.fixture
@@ -154,6 +161,76 @@ def test_an_answer_on_one_machine_reaches_a_page_open_on_the_other(
     finally:
         for person in (stream, erika, team):
             person.close()
+    assert_no_errors(a, b)
+
+
+@pytest.mark.parametrize("shared", [True, False], ids=["shared-folder", "own-folders"])
+def test_a_file_uploaded_on_one_machine_downloads_from_the_other(two_machines, tmp_path, shared):
+    """With BOARD_UPLOAD_DIR on storage both machines mount, either serves every file; with
+    each machine's own <data>/uploads, the other one cannot (what the setting is for)."""
+    env = {"BOARD_UPLOAD_DIR": str(tmp_path / "shared-uploads")} if shared else {}
+    a, b = two_machines(**env)
+    add_customers(a.settings, 1)
+    content = pdf_with("Rechnung RE-2026-0042")
+
+    async def upload_on_b() -> int:
+        [erika] = await log_in_all(b.base, ["kunde0@example.com"])
+        upload = {"attachments": ("rechnung.pdf", content)}
+        number = await new_conversation(erika, "Meine Rechnung anbei.", files=upload)
+        await close_all([erika])
+        return number
+
+    number = asyncio.run(upload_on_b())
+    team = staff(a.base)
+    page = team.get(f"/staff/t/{number}").text
+    link = re.search(r'href="(/attachments/\d+/[^"]+)"', page)[1]
+    download = team.get(link)
+    team.close()
+    if shared:
+        assert download.status_code == 200 and download.content == content
+        assert not (a.settings.data_dir / "uploads").exists()  # nothing kept beside it
+    else:
+        assert download.status_code == 404
+    assert_no_errors(a, b)
+
+
+def found_on(person, text: str, scope: str) -> list[str]:
+    """The refs (topic ids, ticket numbers) one machine's search page lists."""
+    response = person.get("/search", params={"q": text, "scope": scope})
+    assert response.status_code == 200, response.text[:300]
+    return re.findall(r'<li class="search-hit" data-kind="\w+" data-ref="(\d+)">', response.text)
+
+
+def test_what_is_written_on_one_machine_is_found_by_search_on_the_other(two_machines):
+    """Each machine keeps its own index, fed from the shared queue: within seconds b finds
+    what a accepted, with the same access rules."""
+    a, b = two_machines()
+    team_on_a = staff(a.base)
+    topic = re.search(
+        r"/t/(\d+)",
+        submit(
+            team_on_a,
+            "/c/technik-und-fragen/new",
+            {"title": "Wackeldackel wackelt nicht", "body": "Die Feder ist gebrochen."},
+            form_page="/c/technik-und-fragen/new",
+        ).headers["location"],
+    )[1]
+    erika = customer(a.base, "Erika Mustermann", "erika@example.com")
+    number = write(erika, "Meine Kuckucksuhr ruft nicht mehr.")
+    erika.close()
+
+    guest_on_b, erika_on_b = visitor(b.base), visitor(b.base)
+    assert login(erika_on_b, "erika@example.com", PASSWORD).status_code == 303
+    otto_on_b = customer(b.base, "Otto Normal", "otto@example.com")
+    assert wait_for(lambda: found_on(guest_on_b, "Wackeldackel", "forum"), timeout=15) == [topic]
+    assert wait_for(lambda: found_on(erika_on_b, "Kuckucksuhr", "inbox"), timeout=15) == [
+        str(number)
+    ]
+    # The same rules as on one machine: a private message is found by its writer only.
+    assert found_on(otto_on_b, "Kuckucksuhr", "inbox") == []
+    assert found_on(guest_on_b, "Kuckucksuhr", "all") == []
+    for person in (team_on_a, guest_on_b, erika_on_b, otto_on_b):
+        person.close()
     assert_no_errors(a, b)
 
 

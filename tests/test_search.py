@@ -15,7 +15,7 @@ from starlette.testclient import TestClient
 from whoosh import index as whoosh_index
 
 from board.app import create_app
-from board.db import categories, search_queue, sync_engine
+from board.db import categories, search_nodes, search_queue, sync_engine
 from board.search.indexing import index_dir
 from board.search.schema import make_schema
 from board.setup import initialize
@@ -89,9 +89,17 @@ def queue_numbers(visitor, text: str) -> list[int]:
 
 
 def queued_changes(settings) -> int:
+    """Queue rows this node's index does not hold yet (the last one passed stays queued)."""
+    position = (
+        sa.select(sa.func.coalesce(sa.func.max(search_nodes.c.position), 0))
+        .where(search_nodes.c.name == settings.search_node)
+        .scalar_subquery()
+    )
     engine = sync_engine(settings)
     with engine.connect() as connection:
-        count = connection.execute(sa.select(sa.func.count()).select_from(search_queue)).scalar()
+        count = connection.execute(
+            sa.select(sa.func.count()).where(search_queue.c.id > position)
+        ).scalar()
     engine.dispose()
     return count
 

@@ -178,7 +178,7 @@ def test_stored_files_are_not_under_static_or_any_other_url(people, settings, cl
     erika = people.customer()
     number = open_conversation(erika, "Beleg", [("beleg.pdf", PDF, "application/pdf")])
     [(attachment_id, sha256)] = rows(settings, sa.select(attachments.c.id, attachments.c.sha256))
-    stored = stored_path(settings.data_dir, sha256)
+    stored = stored_path(settings.upload_dir, sha256)
     assert stored.read_bytes() == PDF
     static_dir = settings.data_dir.parent.parent / "static"  # anything but the data folder
     assert not stored.resolve().is_relative_to(static_dir.resolve())

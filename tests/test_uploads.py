@@ -48,7 +48,7 @@ def store(
     upload_types: tuple[str, ...] = UPLOAD_TYPES,
     max_bytes: int = MAX_BYTES,
 ) -> StoredFile:
-    return store_upload(io.BytesIO(content), name, data_dir, upload_types, max_bytes)
+    return store_upload(io.BytesIO(content), name, data_dir / "uploads", upload_types, max_bytes)
 
 
 def refusal(data_dir: Path, content: bytes, name: str, **options) -> str:
@@ -214,7 +214,7 @@ def test_each_allowed_kind_is_stored_by_its_content(
     stored = store(data_dir, make(), name)
 
     assert (stored.kind, stored.content_type, stored.filename) == (kind, content_type, name)
-    path = stored_path(data_dir, stored.sha256)
+    path = stored_path(data_dir / "uploads", stored.sha256)
     assert path == data_dir / "uploads" / stored.sha256[:2] / stored.sha256[2:4] / stored.sha256
     assert hashlib.sha256(path.read_bytes()).hexdigest() == stored.sha256
     assert path.stat().st_size == stored.size
@@ -224,7 +224,7 @@ def test_each_allowed_kind_is_stored_by_its_content(
 def test_non_image_bytes_are_stored_unchanged(data_dir: Path) -> None:
     content = pdf_bytes()
     stored = store(data_dir, content, "rechnung.pdf")
-    assert stored_path(data_dir, stored.sha256).read_bytes() == content
+    assert stored_path(data_dir / "uploads", stored.sha256).read_bytes() == content
     assert stored.size == len(content)
 
 
@@ -256,9 +256,9 @@ def test_reading_starts_at_the_current_position_and_uses_chunks(data_dir: Path) 
     # Larger than one read chunk, as an attachment spooled to disk by Starlette would be.
     content = pdf_bytes() + b"%" + bytes(3 * 1024 * 1024)
     source = io.BytesIO(content)
-    stored = store_upload(source, "gross.pdf", data_dir, UPLOAD_TYPES, MAX_BYTES)
+    stored = store_upload(source, "gross.pdf", data_dir / "uploads", UPLOAD_TYPES, MAX_BYTES)
     assert stored.size == len(content)
-    assert stored_path(data_dir, stored.sha256).read_bytes() == content
+    assert stored_path(data_dir / "uploads", stored.sha256).read_bytes() == content
 
 
 # --- where and how often it is stored -------------------------------------------------------
@@ -271,12 +271,12 @@ def test_same_content_is_stored_once(data_dir: Path) -> None:
 
     assert first.sha256 == second.sha256 == hashlib.sha256(content).hexdigest()
     assert (first.filename, second.filename) == ("rechnung.pdf", "kopie der rechnung.pdf")
-    assert stored_files(data_dir) == [stored_path(data_dir, first.sha256)]
+    assert stored_files(data_dir) == [stored_path(data_dir / "uploads", first.sha256)]
 
 
 def test_stored_path_never_contains_the_uploaded_name(data_dir: Path) -> None:
     stored = store(data_dir, pdf_bytes(), "../../geheim-rechnung.pdf")
-    path = stored_path(data_dir, stored.sha256)
+    path = stored_path(data_dir / "uploads", stored.sha256)
 
     assert path.exists()
     assert "geheim" not in str(path)
@@ -348,7 +348,7 @@ def test_oversize_file_is_refused_and_leaves_nothing_behind(data_dir: Path) -> N
 def test_oversize_reading_stops_soon_after_the_limit(data_dir: Path) -> None:
     source = io.BytesIO(pdf_bytes() + bytes(50 * 1024 * 1024))
     with pytest.raises(UploadRejected):
-        store_upload(source, "riesig.pdf", data_dir, UPLOAD_TYPES, 1024 * 1024)
+        store_upload(source, "riesig.pdf", data_dir / "uploads", UPLOAD_TYPES, 1024 * 1024)
     assert source.tell() <= 3 * 1024 * 1024
     assert_nothing_left(data_dir)
 
@@ -454,7 +454,7 @@ def test_jpeg_loses_exif_gps_comment_and_xmp(data_dir: Path) -> None:
 
     stored = store(data_dir, original, "urlaub.jpg")
 
-    path = stored_path(data_dir, stored.sha256)
+    path = stored_path(data_dir / "uploads", stored.sha256)
     assert b"Canon" not in path.read_bytes() and b"Kunde 4711" not in path.read_bytes()
     with Image.open(path) as after:
         assert after.format == "JPEG"
@@ -467,7 +467,7 @@ def test_jpeg_loses_exif_gps_comment_and_xmp(data_dir: Path) -> None:
 def test_jpeg_keeps_its_orientation_without_exif(data_dir: Path) -> None:
     # Orientation 6: the camera was turned; viewers rotate the 40x20 sensor image by 90 degrees.
     stored = store(data_dir, jpeg_bytes(size=(40, 20), orientation=6), "hochkant.jpg")
-    with Image.open(stored_path(data_dir, stored.sha256)) as after:
+    with Image.open(stored_path(data_dir / "uploads", stored.sha256)) as after:
         assert after.size == (20, 40)
         assert ORIENTATION not in after.getexif()
 
@@ -480,7 +480,7 @@ def test_png_loses_exif_gps_and_text_chunks(data_dir: Path) -> None:
 
     stored = store(data_dir, original, "screenshot.png")
 
-    path = stored_path(data_dir, stored.sha256)
+    path = stored_path(data_dir / "uploads", stored.sha256)
     assert b"Canon" not in path.read_bytes() and b"Kunde 4711" not in path.read_bytes()
     with Image.open(path) as after:
         assert after.format == "PNG"
@@ -493,7 +493,7 @@ def test_png_loses_exif_gps_and_text_chunks(data_dir: Path) -> None:
 def test_image_hash_is_of_the_cleaned_bytes(data_dir: Path) -> None:
     original = png_bytes()
     stored = store(data_dir, original, "bild.png")
-    cleaned = stored_path(data_dir, stored.sha256).read_bytes()
+    cleaned = stored_path(data_dir / "uploads", stored.sha256).read_bytes()
     assert (
         stored.sha256 == hashlib.sha256(cleaned).hexdigest() != hashlib.sha256(original).hexdigest()
     )
@@ -506,7 +506,7 @@ def test_palette_png_keeps_its_transparency(data_dir: Path) -> None:
     buffer = io.BytesIO()
     image.save(buffer, format="PNG", transparency=1)
     stored = store(data_dir, buffer.getvalue(), "logo.png")
-    with Image.open(stored_path(data_dir, stored.sha256)) as after:
+    with Image.open(stored_path(data_dir / "uploads", stored.sha256)) as after:
         assert after.info.get("transparency") == 1
 
 

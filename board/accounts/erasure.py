@@ -348,7 +348,7 @@ async def _anonymise_account(db: Database, person: Record, unusable_password_has
 # --- after the commit ----------------------------------------------------------------------
 
 
-async def remove_unreferenced_files(db: Database, data_dir: Path, sha256s: list[str]) -> int:
+async def remove_unreferenced_files(db: Database, upload_dir: Path, sha256s: list[str]) -> int:
     """Deletes the stored files of `sha256s` that no attachment names any more (the store
     keeps one file per content, which another message may share); returns how many."""
     if not sha256s:
@@ -360,7 +360,7 @@ async def remove_unreferenced_files(db: Database, data_dir: Path, sha256s: list[
         )
     }
     unused = [sha256 for sha256 in sha256s if sha256 not in still_used]
-    return await run_in_threadpool(_unlink_all, [stored_path(data_dir, h) for h in unused])
+    return await run_in_threadpool(_unlink_all, [stored_path(upload_dir, h) for h in unused])
 
 
 def _unlink_all(paths: list[Path]) -> int:

@@ -230,12 +230,12 @@ def archive_path(message_id: int, filename: str, taken: set[str]) -> str:
     return path
 
 
-def write_archive(export: Export, data_dir: Path) -> IO[bytes]:
+def write_archive(export: Export, upload_dir: Path) -> IO[bytes]:
     """The ZIP in a spooled temporary file, positioned at its start. Synchronous."""
     present: list[tuple[Path, str]] = []
     taken: set[str] = set()
     for row, described in export.files:
-        source = stored_path(data_dir, row.sha256)
+        source = stored_path(upload_dir, row.sha256)
         if source.exists():  # a file lost from the store is listed without a path
             described["path"] = archive_path(row.message_id, row.filename, taken)
             present.append((source, described["path"]))

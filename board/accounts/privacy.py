@@ -39,7 +39,7 @@ from board.web import (
 async def _archive_response(request: Request, person, for_staff: bool) -> Response:
     collected = await export.collect(db(request), person, for_staff)
     archive = await run_in_threadpool(
-        export.write_archive, collected, settings_of(request).data_dir
+        export.write_archive, collected, settings_of(request).upload_dir
     )
     size = archive.seek(0, 2)
     archive.seek(0)
@@ -112,7 +112,7 @@ async def erase(request: Request) -> Response:
     if removed is None:  # another staff member erased them a moment ago
         facts = await erasure.customer_for_erasure(db(request), person.id)
         return _erase_page(request, facts, 409)
-    await erasure.remove_unreferenced_files(db(request), settings_of(request).data_dir, removed)
+    await erasure.remove_unreferenced_files(db(request), settings_of(request).upload_dir, removed)
     target = path_for(request, "staff_customer", customer_id=person.id)
     return redirect(target.include_query_params(erased=1))
 

@@ -115,7 +115,7 @@ async def _store_message_files(
                     store_upload,
                     upload.file,
                     upload.filename,
-                    settings.data_dir,
+                    settings.upload_dir,
                     settings.upload_types,
                     settings.upload_max_mb * 1024 * 1024,
                 )
@@ -265,7 +265,7 @@ async def attachment(request: Request) -> Response:
     )
     if not (is_party or holds_link) or (file.internal and not (user and user.is_staff)):
         raise HTTPException(404)  # not a 403: nobody learns that the file exists
-    path = stored_path(settings_of(request).data_dir, file.sha256)
+    path = stored_path(settings_of(request).upload_dir, file.sha256)
     if not path.exists():
         raise HTTPException(404)
     # Only pictures open in the browser; everything else (and anything a browser could run:

@@ -196,7 +196,7 @@ def _store_attachments(
                 store_upload(
                     io.BytesIO(file.data),
                     file.filename,
-                    settings.data_dir,
+                    settings.upload_dir,
                     settings.upload_types,
                     settings.upload_max_mb * MIB,
                 )

@@ -1,17 +1,25 @@
 """Keeping the index in step with the database.
 
 The database is the truth. Every write that changes what search should find calls one of
-the `queue_*` functions inside its transaction; a background task in each server
-process reads the queue, builds the documents from the database as it is now, writes
-them with Whoosh's single writer and only then deletes the queue rows. A crash anywhere
-in between leaves the rows, and documents are replaced by key, so indexing twice is
-harmless. Several workers share one index: whoever holds Whoosh's write lock drains the
-queue, the others skip the round.
+the `queue_*` functions inside its transaction. The queue is a log that every search
+index ("node": one machine's <data>/index, BOARD_SEARCH_NODE) reads at its own pace:
+`search_nodes` remembers each node's position, the last queue id its index holds. A
+background task in each server process takes the index's single writer, reads the rows
+past its node's position, builds their documents from the database as it is now, commits
+them and only then advances the position. A crash in between leaves the position, and
+documents are replaced by key, so indexing twice is harmless. The workers of one machine
+share its index: whoever holds Whoosh's write lock drains, the others skip the round.
+
+Rows every node has passed are deleted. A node not seen for NODE_FORGOTTEN_AFTER is
+forgotten (its row deleted) and no longer holds them back; a node without a row (new,
+forgotten, upgraded) rebuilds its index before it drains.
 
 `rebuild` builds a whole new index next to the old one and swaps the folders: at start
 and whenever the index goes missing or unreadable while the server runs (searches say
 "being prepared" meanwhile), and with `python -m board reindex`. It holds
-<data>/index.lock exclusively; drains share that lock and skip while a rebuild runs.
+<data>/index.lock exclusively; drains share that lock and skip while a rebuild runs. It
+takes its position before reading the database, so changes written meanwhile are drained
+after it.
 """
 
 from __future__ import annotations
@@ -22,8 +30,9 @@ import fcntl
 import logging
 import os
 import shutil
-from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from contextlib import ExitStack, asynccontextmanager, contextmanager
+from datetime import datetime, timedelta
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -33,6 +42,7 @@ from databases import Database
 from starlette.concurrency import run_in_threadpool
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
+from whoosh.writing import IndexWriter
 
 from board.config import Settings
 from board.db import (
@@ -40,9 +50,11 @@ from board.db import (
     conversations,
     messages,
     posts,
+    search_nodes,
     search_queue,
     topics,
     utcnow,
+    write_transaction,
 )
 from board.markup import plain_text
 from board.search.schema import codes_in, make_schema
@@ -53,7 +65,17 @@ BATCH = 500
 # search_queue.doc_type; "purge" (doc_id 0) asks the drain to merge the index's segments.
 DOC_TYPES = ("post", "topic", "message", "conversation", "purge")
 POLL_SECONDS = 2
+# A node (machine) silent this long stops holding queue rows back and rebuilds when it
+# returns: a week covers a weekend, a holiday or a repair without letting the log grow
+# without bound behind a machine that was taken away.
+NODE_FORGOTTEN_AFTER = timedelta(days=7)
+# An idle node says it is alive this often, so a quiet week does not make it forgotten.
+HEARTBEAT = timedelta(hours=1)
 REBUILD_BATCH = 2000
+# How long a gap in the queue's ids may stay open before nodes read past it: far longer
+# than a write transaction of this application lasts (committed_in_order). Compared with
+# the rows' created_at, so the machines' clocks must agree (NTP) to well within it.
+GAP_PATIENCE = timedelta(seconds=10)
 
 
 def index_dir(settings: Settings) -> Path:
@@ -246,28 +268,60 @@ def open_index(settings: Settings):
     return whoosh_index.open_dir(str(index_dir(settings)))
 
 
-def _apply(
-    settings: Settings, documents: list[dict], gone_keys: list[str], purge: bool = False
-) -> bool:
-    """Writes one batch; False when a rebuild runs or another process holds the writer.
-    With `purge`, the commit merges every segment, dropping deleted documents' text."""
-    with _index_lock(settings, exclusive=False, wait=False) as held:
-        if not held:
-            return False
+def _take_writer(settings: Settings) -> tuple[ExitStack, IndexWriter] | None:
+    """The index's single writer and a shared hold on index.lock; None when a rebuild runs
+    or another process writes."""
+    hold = ExitStack()
+    try:
+        if not hold.enter_context(_index_lock(settings, exclusive=False, wait=False)):
+            hold.close()
+            return None
         try:
             writer = open_index(settings).writer(timeout=0.0)
         except LockError:
-            return False
-        try:
-            for key in gone_keys:
-                writer.delete_by_term("key", key)
-            for document in documents:
-                writer.update_document(**document)
-        except BaseException:
+            hold.close()
+            return None
+    except BaseException:
+        hold.close()
+        raise
+    return hold, writer
+
+
+def _let_go(hold: ExitStack, writer: IndexWriter) -> None:
+    try:
+        if not writer.is_closed:
             writer.cancel()
-            raise
-        writer.commit(optimize=purge)
-    return True
+    finally:
+        hold.close()
+
+
+@asynccontextmanager
+async def _index_writer(settings: Settings) -> AsyncIterator[IndexWriter | None]:
+    """Holds the writer while the drain reads the queue and the database, so the node's
+    position and the documents come from one holder at a time: a second worker cannot
+    write older documents over newer ones."""
+    taken = await run_in_threadpool(_take_writer, settings)
+    if taken is None:
+        yield None
+        return
+    hold, writer = taken
+    try:
+        yield writer
+    finally:
+        # Here, not in the thread pool: a round cancelled at shutdown must not leave the
+        # writer (its lock and open temporary files) behind. Cancelling a writer that
+        # wrote nothing, or releasing a committed one, is quick.
+        _let_go(hold, writer)
+
+
+def _write(writer: IndexWriter, documents: list[dict], gone_keys: list[str], purge: bool) -> None:
+    """Commits one batch. With `purge`, the commit merges every segment, dropping deleted
+    documents' text."""
+    for key in gone_keys:
+        writer.delete_by_term("key", key)
+    for document in documents:
+        writer.update_document(**document)
+    writer.commit(optimize=purge)
 
 
 async def _ids_of(db: Database, column: sa.Column, id_column: sa.Column, ids: set[int]) -> set[int]:
@@ -277,11 +331,10 @@ async def _ids_of(db: Database, column: sa.Column, id_column: sa.Column, ids: se
     return {row[0] for row in await db.fetch_all(sa.select(column).where(id_column.in_(ids)))}
 
 
-async def drain_once(db: Database, settings: Settings) -> int:
-    """Indexes up to BATCH queued changes; returns how many queue rows it settled."""
-    rows = await db.fetch_all(sa.select(search_queue).order_by(search_queue.c.id).limit(BATCH))
-    if not rows:
-        return 0
+async def _changes_for(
+    db: Database, settings: Settings, rows: list
+) -> tuple[list[dict], list[str], bool]:
+    """The documents queued rows ask for, the keys of those gone, and whether to purge."""
     wanted: dict[str, set[int]] = {kind: set() for kind in DOC_TYPES}
     for row in rows:
         wanted[row.doc_type].add(row.doc_id)
@@ -308,12 +361,117 @@ async def drain_once(db: Database, settings: Settings) -> int:
     )
     found = {document["key"] for document in documents}
     every_key = {f"t{i}" for i in topic_ids} | {f"c{i}" for i in conversation_ids}
-    purge = bool(wanted["purge"])
-    written = await run_in_threadpool(_apply, settings, documents, sorted(every_key - found), purge)
-    if not written:
-        return 0  # another worker drains right now
-    await db.execute(search_queue.delete().where(search_queue.c.id.in_([r.id for r in rows])))
+    return documents, sorted(every_key - found), bool(wanted["purge"])
+
+
+# --- the nodes' positions ----------------------------------------------------------------
+
+
+def _node_row(node: str) -> sa.Select:
+    return sa.select(search_nodes.c.position, search_nodes.c.last_seen).where(
+        search_nodes.c.name == node
+    )
+
+
+def _advance(node: str, position: int, now: datetime) -> sa.Update:
+    # Never backwards: a position only grows, whoever wrote it last.
+    return (
+        search_nodes.update()
+        .where(search_nodes.c.name == node, search_nodes.c.position < position)
+        .values(position=position, last_seen=now)
+    )
+
+
+def _still_here(node: str, now: datetime) -> sa.Update:
+    """An idle node's sign of life: a quiet week on the site must not make it forgotten."""
+    return search_nodes.update().where(search_nodes.c.name == node).values(last_seen=now)
+
+
+def _prune_statements(now: datetime) -> tuple[sa.Delete, sa.Delete]:
+    """Forgets nodes silent for NODE_FORGOTTEN_AFTER, then deletes the rows every remaining
+    node has passed, but for the last of them: a rebuild takes its position from the ids
+    it sees, and the sequence may have gone on past an empty table (_settled_position). A
+    rebuilding node (NULL) holds every row; no node at all, none."""
+    forget = search_nodes.delete().where(search_nodes.c.last_seen < now - NODE_FORGOTTEN_AFTER)
+    passed_by_all = sa.select(
+        sa.func.min(sa.func.coalesce(search_nodes.c.position, 0))
+    ).scalar_subquery()
+    return forget, search_queue.delete().where(search_queue.c.id < passed_by_all)
+
+
+async def prune(db: Database, now: datetime | None = None) -> None:
+    async with write_transaction(db):
+        for statement in _prune_statements(now or utcnow()):
+            await db.execute(statement)
+
+
+def _rows_after(position: int, limit: int = BATCH) -> sa.Select:
+    return (
+        sa.select(search_queue)
+        .where(search_queue.c.id > position)
+        .order_by(search_queue.c.id)
+        .limit(limit)
+    )
+
+
+def committed_in_order(rows: list, position: int, now: datetime) -> list:
+    """The rows a node may pass now: those up to the first gap in the ids younger than
+    GAP_PATIENCE.
+
+    A position assumes that no row with a smaller id appears later. SQLite has one writer
+    at a time, so ids become visible in order. On PostgreSQL a transaction that took id 7
+    may commit after the one that took id 8, and a node that passed 8 would never read 7;
+    a rolled-back transaction leaves a gap that never fills. So a node stops before a gap
+    and waits for it until the row after it is GAP_PATIENCE old (the "stale sequence"
+    rule of event stores on PostgreSQL, e.g. Marten's async daemon).
+    """
+    ready = []
+    expected = position + 1
+    for row in rows:
+        if row.id != expected and row.created_at > now - GAP_PATIENCE:
+            break
+        ready.append(row)
+        expected = row.id + 1
+    return ready
+
+
+async def _drain_batch(db: Database, settings: Settings) -> int | None:
+    """Indexes up to BATCH rows past the node's position; None when the node has none."""
+    node = settings.search_node
+    row = await db.fetch_one(_node_row(node))
+    if row is None or row.position is None:
+        return None
+    now = utcnow()
+    # Idle rounds (most of them) stay two SELECTs: the writer is taken for work only.
+    if not await db.fetch_all(_rows_after(row.position, limit=1)):
+        if row.last_seen < now - HEARTBEAT:
+            await db.execute(_still_here(node, now))
+        return 0
+    async with _index_writer(settings) as writer:
+        if writer is None:
+            return 0  # another worker drains right now, or a rebuild runs
+        # Read again as the holder: the last one may have moved the position on since.
+        row = await db.fetch_one(_node_row(node))
+        if row is None or row.position is None:
+            return None
+        rows = committed_in_order(await db.fetch_all(_rows_after(row.position)), row.position, now)
+        if not rows:
+            return 0  # the next id is still being written
+        documents, gone_keys, purge = await _changes_for(db, settings, rows)
+        await run_in_threadpool(_write, writer, documents, gone_keys, purge)
+        # After the commit: a crash before this line only indexes the rows again.
+        await db.execute(_advance(node, rows[-1].id, now))
+    await prune(db, now)
     return len(rows)
+
+
+async def drain_once(db: Database, settings: Settings) -> int:
+    """Indexes up to BATCH queued changes; returns how many queue rows it settled."""
+    settled = await _drain_batch(db, settings) if index_is_present(settings) else None
+    if settled is None:  # no index yet, a new node, or one forgotten while it was away
+        await run_in_threadpool(ensure_index, settings)
+        settled = await _drain_batch(db, settings)
+    return settled or 0
 
 
 def index_is_present(settings: Settings) -> bool:
@@ -390,44 +548,79 @@ def index_is_usable(settings: Settings) -> bool:
     return True
 
 
+def _is_registered(engine: sa.Engine, settings: Settings) -> bool:
+    """Whether the database knows how far this node's index reaches."""
+    with engine.connect() as connection:
+        row = connection.execute(_node_row(settings.search_node)).first()
+    return row is not None and row.position is not None
+
+
 def ensure_index(settings: Settings) -> bool:
-    """Rebuilds the index when it is missing or unreadable; True when it did."""
-    if index_is_usable(settings):
-        return False
-    with _index_lock(settings, exclusive=True):
-        if index_is_usable(settings):
-            return False  # another worker built it while this one waited
-        log.info("building the search index from the database")
-        _rebuild_with(settings, None)
-    return True
-
-
-def rebuild(settings: Settings, progress: Callable[[int], None] | None = None) -> int:
-    """A new index from every topic and conversation, swapped in whole; returns the documents."""
-    with _index_lock(settings, exclusive=True):
-        return _rebuild_with(settings, progress)
-
-
-def _rebuild_with(settings: Settings, progress) -> int:
-    from board.db import sync_engine
-
-    engine = sync_engine(settings)
+    """Rebuilds the index when it is missing or unreadable, or when the database does not
+    know its position (a new node, one forgotten while away); True when it did."""
+    engine = _engine(settings)
     try:
-        return _rebuild_from(engine, settings, progress)
+        if index_is_usable(settings) and _is_registered(engine, settings):
+            return False
+        with _index_lock(settings, exclusive=True):
+            if index_is_usable(settings) and _is_registered(engine, settings):
+                return False  # another worker built it while this one waited
+            log.info("building the search index from the database")
+            _rebuild_from(engine, settings, None)
+        return True
     finally:
         engine.dispose()
 
 
+def rebuild(settings: Settings, progress: Callable[[int], None] | None = None) -> int:
+    """A new index from every topic and conversation, swapped in whole; returns the documents."""
+    engine = _engine(settings)
+    try:
+        with _index_lock(settings, exclusive=True):
+            return _rebuild_from(engine, settings, progress)
+    finally:
+        engine.dispose()
+
+
+def _engine(settings: Settings) -> sa.Engine:
+    from board.db import sync_engine
+
+    return sync_engine(settings)
+
+
+def _hold_every_row(connection: sa.Connection, node: str) -> None:
+    """Marks the node as rebuilding (NULL position): from this commit on no other node
+    prunes a row, so whatever is written after the position read next stays queued."""
+    connection.execute(search_nodes.delete().where(search_nodes.c.name == node))
+    connection.execute(search_nodes.insert().values(name=node, position=None, last_seen=utcnow()))
+
+
+def _settled_position(now: datetime) -> sa.Select:
+    """The highest queue id below which no row can still appear: the one before the rows
+    of the last GAP_PATIENCE, or the last id when there are none."""
+    recent = sa.select(sa.func.min(search_queue.c.id) - 1).where(
+        search_queue.c.created_at > now - GAP_PATIENCE
+    )
+    last = sa.select(sa.func.max(search_queue.c.id))
+    return sa.select(sa.func.coalesce(recent.scalar_subquery(), last.scalar_subquery()))
+
+
 def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
+    node = settings.search_node
     target = index_dir(settings)
     fresh = target.with_name("index.new")
     shutil.rmtree(fresh, ignore_errors=True)
     fresh.mkdir(parents=True)
     built = whoosh_index.create_in(str(fresh), make_schema())
     pattern = settings.search_code_pattern
+    with engine.begin() as connection:
+        _hold_every_row(connection, node)
     with engine.connect() as connection:
-        # Changes queued up to here are in what we read next; later ones stay queued.
-        last_queued = connection.execute(sa.select(sa.func.max(search_queue.c.id))).scalar()
+        # Changes queued up to here are in what we read next; later ones are drained after.
+        # Below the rows of the last GAP_PATIENCE a transaction still open may yet commit
+        # an id (committed_in_order): the position stays before them, and they are read
+        # again after the rebuild (documents are replaced by key, so that is harmless).
+        position = connection.execute(_settled_position(utcnow())).scalar() or 0
         writer = built.writer(limitmb=256)
         count = 0
         sources = (
@@ -448,17 +641,34 @@ def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
         os.replace(target, old)
     os.replace(fresh, target)
     shutil.rmtree(old, ignore_errors=True)
-    if last_queued is not None:
-        with engine.begin() as connection:
-            connection.execute(search_queue.delete().where(search_queue.c.id <= last_queued))
+    now = utcnow()
+    with engine.begin() as connection:
+        connection.execute(
+            search_nodes.update()
+            .where(search_nodes.c.name == node)
+            .values(position=position, last_seen=now)
+        )
+        for statement in _prune_statements(now):
+            connection.execute(statement)
     return count
 
 
-async def queue_is_empty(db: Database) -> bool:
-    return await db.fetch_val(sa.select(sa.func.count()).select_from(search_queue)) == 0
+async def nothing_left_to_index(db: Database, settings: Settings) -> bool:
+    """Whether this node's index holds every queued change (tests, the reindex command)."""
+    row = await db.fetch_one(_node_row(settings.search_node))
+    if row is None or row.position is None:
+        return False
+    pending = sa.select(sa.func.count()).where(search_queue.c.id > row.position)
+    return await db.fetch_val(pending) == 0
 
 
-async def drain_all(db: Database, settings: Settings) -> None:
-    """Indexes everything queued (tests, the reindex command)."""
-    while await drain_once(db, settings):
-        pass
+async def drain_all(db: Database, settings: Settings, patience: float = 10.0) -> None:
+    """Indexes everything queued for this node (tests), waiting up to `patience` seconds
+    for a worker that holds the writer meanwhile to finish its round."""
+    deadline = asyncio.get_running_loop().time() + patience
+    while not await nothing_left_to_index(db, settings):
+        if await drain_once(db, settings):
+            continue
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.05)
