@@ -399,7 +399,7 @@ live_events = sa.Table(
     # change. Every server process reads new rows and hands them to its open streams; a
     # browser that reconnects replays from its Last-Event-ID. Kept for a day.
     sa.Column("id", sa.Integer, primary_key=True),
-    sa.Column("audience", sa.String(8), nullable=False),  # user, staff, guest
+    sa.Column("audience", sa.String(16), nullable=False),  # user, customers, staff, guest
     sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id")),  # audience user
     sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id")),
     sa.Column("kind", sa.String(16), nullable=False),  # message, notification, queue, typing…
@@ -534,12 +534,26 @@ class HeldSQLitePool(SQLitePool):
         self._idle = asyncio.Queue()
 
 
+async def _undo_open_transaction(connection) -> None:
+    """What asyncpg does to a connection coming back to the pool, in place of its default.
+
+    The default runs `SELECT pg_advisory_unlock_all(); CLOSE ALL; UNLISTEN *; RESET ALL`
+    on every release, and `databases` releases after every statement outside a
+    transaction: a second round trip for each query. This application sets no session
+    state, takes no session advisory locks and listens only on broadcaster's own
+    connection; a transaction left open is all there is to undo.
+    """
+    if connection.is_in_transaction():
+        await connection.execute("ROLLBACK")
+
+
 def make_database(settings: Settings) -> Database:
-    database = Database(settings.database_url)
     if settings.is_sqlite:
+        database = Database(settings.database_url)
         backend = database._backend
         backend._pool = HeldSQLitePool(backend._database_url, settings.db_pool_size)
-    return database
+        return database
+    return Database(settings.database_url, reset=_undo_open_transaction)
 
 
 # How long shutdown waits for PostgreSQL connections still checked out.
@@ -564,8 +578,24 @@ async def close_database(database: Database) -> None:
 
 
 def statement_listener(database: Database, callback: Callable[[str], None] | None) -> None:
-    """Calls `callback` with every SQL statement SQLite runs (tests count queries with it)."""
-    database._backend._pool.on_statement = callback
+    """Calls `callback` with every SQL statement the pool's connections run from now on;
+    None stops (tests count queries with it)."""
+    pool = database._backend._pool
+    if isinstance(pool, HeldSQLitePool):
+        pool.on_statement = callback
+        return
+    # asyncpg opens the pool's connections when it starts (min_size = max_size in
+    # `databases`), so each gets the logger here.
+    connections = [holder._con for holder in pool._holders if holder._con is not None]
+    previous = getattr(database, "_statement_logger", None)
+    for connection in connections:
+        if previous is not None:
+            connection.remove_query_logger(previous)
+    database._statement_logger = None
+    if callback is not None:
+        database._statement_logger = lambda logged: callback(logged.query)
+        for connection in connections:
+            connection.add_query_logger(database._statement_logger)
 
 
 @asynccontextmanager
@@ -577,7 +607,7 @@ async def write_transaction(database: Database) -> AsyncIterator[None]:
     for the lock instead.
     """
     if database.url.dialect != "sqlite":
-        async with database.transaction():
+        async with _postgresql_transaction(database):
             yield
         return
     async with database.connection() as connection:
@@ -588,6 +618,51 @@ async def write_transaction(database: Database) -> AsyncIterator[None]:
             await connection.execute("ROLLBACK")
             raise
         await connection.execute("COMMIT")
+
+
+# Transaction-level advisory locks on PostgreSQL, one key per purpose. SQLite's BEGIN
+# IMMEDIATE admits one write transaction at a time; where the code relies on that (the
+# highest number plus one; "build it unless somebody has"), PostgreSQL transactions take
+# the purpose's lock first and hold it until they end. Ticket and customer numbers stay
+# in order without gaps, which a sequence would not promise after a rollback.
+ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3}
+
+
+async def one_at_a_time(db: Database, purpose: str) -> None:
+    """Inside write_transaction, before the reads that decide what it writes."""
+    if db.url.dialect == "postgresql":
+        await db.fetch_val(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[purpose])))
+
+
+def one_at_a_time_sync(connection: sa.Connection, purpose: str) -> None:
+    """one_at_a_time for commands on a synchronous connection (import-mail)."""
+    if connection.dialect.name == "postgresql":
+        connection.execute(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[purpose])))
+
+
+@asynccontextmanager
+async def _postgresql_transaction(database: Database) -> AsyncIterator[None]:
+    """`database.transaction()`, but what interrupted the block is what comes out.
+
+    Cancelled in the middle of a query (a background task at shutdown), asyncpg refuses
+    the ROLLBACK while it cancels that query, and `databases` would raise that refusal in
+    place of the CancelledError: the task's `except Exception` then takes it for a failed
+    round and runs on, and shutdown waits for it forever. The connection goes back to
+    the pool either way; asyncpg resets it there (ROLLBACK) or closes it.
+    """
+    async with database.connection() as connection:
+        transaction = connection.transaction()
+        await transaction.start()
+        try:
+            yield
+        except BaseException:
+            try:
+                await transaction.rollback()
+            except Exception:
+                # rollback() had not given its hold on the connection back yet.
+                await connection.__aexit__(None, None, None)
+            raise
+        await transaction.commit()
 
 
 # --- reads on every page view -------------------------------------------------------------

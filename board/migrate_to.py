@@ -6,7 +6,8 @@
    target must be empty, or `replace` empties it first.
 3. Every table is copied in dependency order, in batches, in one transaction: all of it
    or nothing. Each sequence is advanced past the highest id copied.
-4. Verified: the row count and a checksum of every table, computed the same way from the
+4. ANALYZE, so that PostgreSQL plans the first queries with statistics.
+5. Verified: the row count and a checksum of every table, computed the same way from the
    snapshot and from PostgreSQL, with both read through the same typed columns.
 
 Writes made after the snapshot are not carried over, so the final run happens with the
@@ -69,6 +70,7 @@ def migrate_to(
         try:
             _prepare_target(target, target_engine, replace_existing)
             _copy(source_engine, target_engine, progress)
+            _analyze(target_engine)
             return verify(source_engine, target_engine)
         except sa.exc.OperationalError as error:
             raise MigrationError(f"PostgreSQL: {error.orig}") from error
@@ -132,6 +134,14 @@ def _copy(
             _advance_sequences(writing, table)
             if progress is not None:
                 progress(table.name, count)
+
+
+def _analyze(engine: sa.Engine) -> None:
+    """Planner statistics for the copied tables. Until autovacuum gathers them (a minute
+    or more after the copy) PostgreSQL plans blind: the statistics page for a year took
+    7 s instead of 50 ms on a demo copy."""
+    with engine.begin() as connection:
+        connection.execute(sa.text("ANALYZE"))
 
 
 def _batches(connection: sa.Connection, table: sa.Table) -> Iterator[list[dict]]:

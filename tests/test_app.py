@@ -16,7 +16,7 @@ from board.app import create_app
 from board.config import Settings
 from board.db import absences, canned_replies, categories, posts, sync_engine, topics, users
 from board.setup import initialize
-from tests.conftest import ADMIN_EMAIL, csrf_from, make_settings
+from tests.conftest import ADMIN_EMAIL, csrf_from, database_env, make_settings
 from tests.test_inbox import open_conversation
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -71,10 +71,12 @@ def test_migrations_produce_exactly_the_declared_tables(settings):
     engine = sync_engine(settings)
     with engine.connect() as connection:
         differences = compare_metadata(MigrationContext.configure(connection), metadata)
-        # Alembic cannot reflect expression indexes on SQLite (`vip DESC`): compared by hand.
-        waiting_index = connection.exec_driver_sql(
-            "SELECT sql FROM sqlite_master WHERE name = 'ix_conversations_waiting'"
-        ).scalar_one()
+        # Alembic cannot reflect expression indexes (`vip DESC`): compared by hand.
+        if settings.is_sqlite:
+            query = "SELECT sql FROM sqlite_master WHERE name = 'ix_conversations_waiting'"
+        else:
+            query = "SELECT indexdef FROM pg_indexes WHERE indexname = 'ix_conversations_waiting'"
+        waiting_index = connection.exec_driver_sql(query).scalar_one()
     engine.dispose()
     differences = [
         difference
@@ -84,9 +86,12 @@ def test_migrations_produce_exactly_the_declared_tables(settings):
         )
     ]
     assert differences == []
-    assert waiting_index.endswith("(kind, status, vip DESC, waiting_since, id)")
+    assert waiting_index.replace("btree ", "").endswith(
+        "(kind, status, vip DESC, waiting_since, id)"
+    )
 
 
+@pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(client, app):
     database = app.state.db
     assert client.portal.call(database.fetch_val, "PRAGMA journal_mode") == "wal"
@@ -94,6 +99,7 @@ def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(client, app)
     assert client.portal.call(database.fetch_val, "PRAGMA busy_timeout") == 30000
 
 
+@pytest.mark.sqlite_only  # SQLite's EXPLAIN QUERY PLAN; the indexes are the same migrations
 def test_every_list_query_has_an_index(settings):
     initialize(settings)
     engine = sync_engine(settings)
@@ -166,6 +172,7 @@ def run_command(
     args: list[str], data_dir: Path, extra_env: dict[str, str] | None = None
 ) -> subprocess.CompletedProcess:
     env = {"PATH": "/usr/bin:/bin", "BOARD_DATA_DIR": str(data_dir), "HOME": str(data_dir)}
+    env.update(database_env())  # the test's database in the PostgreSQL pass
     env.update(extra_env or {})
     return subprocess.run(
         [sys.executable, *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
@@ -191,7 +198,7 @@ def test_init_and_create_staff_print_one_time_passwords(tmp_path):
     assert len(password) >= 12
     duplicate = run_command(["-m", "board", "create-staff", "ina@shop.de", "Ina"], tmp_path)
     assert duplicate.returncode == 1 and "exists" in duplicate.stderr
-    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path), **database_env()})
     with TestClient(create_app(settings), follow_redirects=False) as visitor:
         token = csrf_from(visitor.get("/login").text)
         response = visitor.post(
@@ -205,7 +212,7 @@ def test_demo_fills_a_browsable_forum(tmp_path):
         ["-m", "board", "demo", "--customers", "12", "--topics", "15", "--posts", "90"], tmp_path
     )
     assert result.returncode == 0, result.stderr
-    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path)})
+    settings = Settings.from_env({"BOARD_DATA_DIR": str(tmp_path), **database_env()})
     engine = sync_engine(settings)
     with engine.connect() as connection:
         customers = connection.execute(
@@ -608,6 +615,7 @@ def test_quick_start_and_stop_leaves_no_connection_open(settings):
     assert leaks == []
 
 
+@pytest.mark.sqlite_only  # the fast path is SQLite's; PostgreSQL reads through `databases`
 def test_fast_reads_match_what_databases_returns(client, app, people):
     from board.db import fetch_row, fetch_rows, posts
 

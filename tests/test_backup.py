@@ -34,6 +34,7 @@ def counts(database: Path) -> tuple[int, list[tuple[int, int, int]]]:
     return total, topics
 
 
+@pytest.mark.sqlite_only  # the command backs up SQLite; PostgreSQL has pg_dump
 def test_a_backup_taken_during_writes_restores_to_a_working_site(
     people, app, client, settings: Settings, tmp_path: Path
 ):
@@ -85,6 +86,7 @@ def test_a_backup_taken_during_writes_restores_to_a_working_site(
         assert refs(visitor, "Wackeldackel") == [topic]
 
 
+@pytest.mark.sqlite_only  # the command backs up SQLite; PostgreSQL has pg_dump
 def test_backup_and_restore_refuse_what_would_lose_data(people, settings: Settings, tmp_path):
     open_conversation(people.customer())
     target = tmp_path / "backup"

@@ -189,6 +189,7 @@ def import_mail(settings, monkeypatch, capsys):
         if name.startswith("BOARD_"):
             monkeypatch.delenv(name)
     monkeypatch.setenv("BOARD_DATA_DIR", str(settings.data_dir))
+    monkeypatch.setenv("BOARD_DATABASE_URL", settings.database_url)
     monkeypatch.setenv("BOARD_ADMIN_EMAIL", ADMIN_EMAIL)
     monkeypatch.setenv("BOARD_ADMIN_PASSWORD", ADMIN_PASSWORD)
     monkeypatch.setenv("BOARD_MAIL_FROM", SHOP)

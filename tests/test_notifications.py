@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import re
 
+import pytest
 import sqlalchemy as sa
 
 from board.db import conversations, live_events, notifications, sync_engine, users
@@ -362,6 +363,7 @@ def test_bad_input_never_breaks_the_page(people):
     assert len(items(listing(erika, page="999"))) == 1  # past the end: the last page
 
 
+@pytest.mark.sqlite_only  # SQLite's EXPLAIN QUERY PLAN; the indexes are the same migrations
 def test_the_bell_on_every_page_reads_only_indexes(settings, app):
     engine = sync_engine(settings)
     statements = {

@@ -11,10 +11,8 @@ from __future__ import annotations
 import io
 import json
 import re
-import sqlite3
 import zipfile
 from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
@@ -24,7 +22,15 @@ from board.accounts import erasure
 from board.accounts.erasure import ERASED_NAME, REDACTED, erased_email, redactor
 from board.accounts.export import archive_path
 from board.accounts.privacy import confirmation_matches
-from board.db import attachments, login_tokens, outbox, statement_listener, users
+from board.db import (
+    attachments,
+    login_tokens,
+    metadata,
+    outbox,
+    statement_listener,
+    sync_engine,
+    users,
+)
 from board.search.indexing import index_dir
 from board.uploads import stored_path
 from tests.conftest import (
@@ -294,34 +300,31 @@ def test_only_the_person_and_staff_reach_an_export(scene, client):
 # --- erasure --------------------------------------------------------------------------------
 
 
-def text_values(database: Path) -> list[tuple[str, str, str]]:
-    """(table, column, value) of every text value in the SQLite file."""
-    connection = sqlite3.connect(database)
+def text_values(settings) -> list[tuple[str, str, str]]:
+    """(table, column, value) of every text value in the database, every table of it."""
+    engine = sync_engine(settings)
+    found = []
     try:
-        tables = [
-            row[0]
-            for row in connection.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
-        ]
-        found = []
-        for table in tables:
-            cursor = connection.execute(f'SELECT * FROM "{table}"')
-            columns = [column[0] for column in cursor.description]
-            for row in cursor:
-                found += [
-                    (table, column, value)
-                    for column, value in zip(columns, row, strict=True)
-                    if isinstance(value, str)
-                ]
+        with engine.connect() as connection:
+            for table in sa.inspect(connection).get_table_names():
+                result = connection.exec_driver_sql(f'SELECT * FROM "{table}"')
+                columns = list(result.keys())
+                for row in result:
+                    found += [
+                        (table, column, value)
+                        for column, value in zip(columns, row, strict=True)
+                        if isinstance(value, str)
+                    ]
     finally:
-        connection.close()
+        engine.dispose()
     return found
 
 
-def personal_data_in_database(database: Path, customer_number: int) -> list:
+def personal_data_in_database(settings, customer_number: int) -> list:
     number = re.compile(rf"(?<!\w){customer_number}(?!\w)")
     return [
         (table, column, value)
-        for table, column, value in text_values(database)
+        for table, column, value in text_values(settings)
         if any(needle in value.lower() for needle in NEEDLES) or number.search(value)
     ]
 
@@ -382,9 +385,7 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_shops_records(scene, app,
     index_now(app, client)
     assert hits(staff, "Quengelbrink", "all") and hits(staff, str(number), "all")
     # The checks below would see her data where it is now.
-    assert personal_data_in_index(settings) and personal_data_in_database(
-        settings.sqlite_path, number
-    )
+    assert personal_data_in_index(settings) and personal_data_in_database(settings, number)
     stored = {
         row.filename: stored_path(settings.upload_dir, row.sha256)
         for row in rows(settings, sa.select(attachments))
@@ -408,7 +409,7 @@ def test_erasure_leaves_no_personal_data_and_keeps_the_shops_records(scene, app,
     assert invoice.status_code == 400
 
     # Nothing left in the database: no text value names her, mails her or has her number.
-    assert personal_data_in_database(settings.sqlite_path, number) == []
+    assert personal_data_in_database(settings, number) == []
     erased = user_of(settings, zoraida.user_id)
     assert erased.name == ERASED_NAME and erased.email == erased_email(zoraida.user_id)
     assert erased.erased_at is not None and not erased.is_active and not erased.vip
@@ -476,15 +477,16 @@ ERASED_TABLES = (
 
 
 def person_records(settings) -> list[tuple[str, tuple]]:
-    connection = sqlite3.connect(settings.sqlite_path)
+    engine = sync_engine(settings)
     try:
-        return [
-            (table, row)
-            for table in ERASED_TABLES
-            for row in connection.execute(f'SELECT * FROM "{table}" ORDER BY rowid')
-        ]
+        with engine.connect() as connection:
+            return [
+                (table.name, tuple(row))
+                for table in (metadata.tables[name] for name in ERASED_TABLES)
+                for row in connection.execute(sa.select(table).order_by(*table.primary_key.columns))
+            ]
     finally:
-        connection.close()
+        engine.dispose()
 
 
 def test_a_failure_midway_leaves_nothing_half_erased(scene, settings, monkeypatch):

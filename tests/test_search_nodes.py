@@ -334,7 +334,7 @@ def test_a_rebuild_stays_before_ids_that_may_still_be_written(alpha):
     queue_row(alpha, 50, topic, age=indexing.GAP_PATIENCE * 2)  # settled long ago
     queue_row(alpha, 52, topic)  # 51 may belong to a transaction still open
     indexing.rebuild(alpha)
-    assert position_of(alpha) == 51  # 52 is read again; 51, when it comes, is not lost
+    assert position_of(alpha) == 50  # 52 is read again; 51, when it comes, is not lost
     queue_row(alpha, 51, write_topic(alpha, "Nachzuegler"))
     drain(alpha)
     assert found(alpha, "Nachzuegler")

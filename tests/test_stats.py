@@ -6,6 +6,7 @@ Monday 2 March to Sunday 8 March 2026 (CET, UTC+1); every time below is Berlin t
 
 from __future__ import annotations
 
+import asyncio
 import csv
 import io
 import re
@@ -25,7 +26,7 @@ from board.db import (
     topics,
     users,
 )
-from board.staff.calendar import calendar_rows
+from board.staff.calendar import AHEAD, calendar_rows, ensure_calendar
 from board.staff.hours import BusinessHours
 from board.staff.stats_page import PeriodError, parse_period
 
@@ -480,8 +481,6 @@ def test_the_calendar_counts_open_seconds_and_follows_a_change_of_hours(app, cli
             office.hours_between(a, b)
         ), (start, end)
 
-    from board.staff.calendar import ensure_calendar
-
     first, last = local("2026-03-01 00:00"), local("2026-03-10 00:00")
     client.portal.call(ensure_calendar, app.state.db, settings.office, first, last)
     client.portal.call(ensure_calendar, app.state.db, office, first, last)
@@ -489,6 +488,96 @@ def test_the_calendar_counts_open_seconds_and_follows_a_change_of_hours(app, cli
     with engine.connect() as connection:
         schedules = connection.execute(sa.select(stats_hours.c.schedule).distinct()).scalars()
         assert list(schedules) == ["Europe/Berlin|0,1,2,3,4|08:30-16:45"]
+    engine.dispose()
+
+
+def precise(text: str) -> datetime:
+    """'2026-03-02 10:00:30.700000' in Berlin → naive UTC, seconds and fractions kept."""
+    moment = datetime.strptime(text, "%Y-%m-%d %H:%M:%S.%f").replace(tzinfo=BERLIN)
+    return moment.astimezone(UTC).replace(tzinfo=None)
+
+
+def test_business_hours_count_whole_seconds(app, client, people, settings):
+    """Business hours count the whole seconds into the hour (a fraction of a second is
+    left out); calendar hours are exact. Monday 2 March 2026, Berlin, open 9-17."""
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        h = History(connection)
+        anna = h.person("Anna Antwort", "staff", "2026-01-05 09:00")
+        erika = h.person("Erika Kundin", "customer", "2026-01-05 09:00")
+        started, answered, solved = (
+            precise("2026-03-02 10:00:30.700000"),
+            precise("2026-03-02 10:20:15.900000"),
+            precise("2026-03-02 17:00:00.250000"),  # just after closing
+        )
+        conversation = h.conversation("2026-03-02 10:00", erika)
+        connection.execute(
+            conversations.update()
+            .where(conversations.c.id == conversation)
+            .values(created_at=started, first_response_at=answered)
+        )
+        connection.execute(
+            messages.update()
+            .where(messages.c.conversation_id == conversation)
+            .values(created_at=started)
+        )
+        connection.execute(
+            messages.insert().values(
+                conversation_id=conversation,
+                author_id=anna,
+                body="…",
+                body_html="<p>…</p>",
+                created_at=answered,
+            )
+        )
+        connection.execute(
+            conversation_events.insert().values(
+                conversation_id=conversation,
+                actor_id=anna,
+                action="status",
+                old_value="open",
+                new_value="solved",
+                created_at=solved,
+            )
+        )
+    engine.dispose()
+    from board.staff import stats
+
+    period = parse_period("2026-03-02", "2026-03-02", date(2026, 11, 23), settings.timezone)
+    figures = client.portal.call(stats.compute, app.state.db, settings, period)
+    first, solve = figures.first_response, figures.time_to_solve
+    assert (first.count, solve.count) == (1, 1)
+    # 10:00:30 to 10:20:15: 1,185 open seconds; 1,185.2 seconds in all. Calendar hours
+    # to a millisecond: SQLite's julianday() keeps the moment in days, as a double.
+    assert first.business_median == pytest.approx(1185 / 3600, abs=1e-12)
+    assert first.calendar_median == pytest.approx(1185.2 / 3600, abs=1e-3 / 3600)
+    # 10:00:30 to closing at 17:00: 7 hours less 30 seconds; 7 hours less 30.45 in all.
+    assert solve.business_median == pytest.approx((7 * 3600 - 30) / 3600, abs=1e-12)
+    assert solve.calendar_median == pytest.approx((7 * 3600 - 30.45) / 3600, abs=1e-3 / 3600)
+    # Hours come as floats on every database (PostgreSQL's numeric would be Decimal).
+    for durations in (first, solve):
+        for hours in (durations.calendar_median, durations.business_p90):
+            assert type(hours) is float
+    assert figures.first_response.count == 1
+    assert [(s.user_id, s.replies, s.solved) for s in figures.staff] == [(anna, 1, 1)]
+
+
+def test_two_requests_build_the_calendar_at_once(app, client, settings):
+    """Two builders at the same moment (two workers, or two machines on PostgreSQL): one
+    builds, the other finds the rows and leaves them."""
+    first, last = local("2026-01-01 00:00"), local("2026-03-10 00:00")
+
+    async def both() -> None:
+        await asyncio.gather(
+            *(ensure_calendar(app.state.db, settings.office, first, last) for _ in range(2))
+        )
+
+    client.portal.call(both)
+    expected = [row["hour"] for row in calendar_rows(settings.office, first, last + AHEAD)]
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        hours = connection.execute(sa.select(stats_hours.c.hour).order_by("hour")).scalars()
+        assert list(hours) == expected
     engine.dispose()
 
 

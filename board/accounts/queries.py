@@ -7,7 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from board.db import users, utcnow, write_transaction
+from board.db import one_at_a_time, users, utcnow, write_transaction
 from board.pagecache import bump_forum_version
 
 Record = Any
@@ -45,6 +45,7 @@ async def create_customer(db: Database, name: str, email: str, password_hash: st
     async with write_transaction(db):
         if await email_in_use(db, email):
             raise EmailTaken(email)
+        await one_at_a_time(db, "customer numbers")
         highest = await db.fetch_val(sa.select(sa.func.max(users.c.customer_number)))
         number = max(FIRST_CUSTOMER_NUMBER, (highest or 0) + 1)
         user_id = await db.fetch_val(

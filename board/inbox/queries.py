@@ -20,6 +20,7 @@ from board.db import (
     fetch_rows,
     fetch_value,
     messages,
+    one_at_a_time,
     read_markers,
     users,
     utcnow,
@@ -308,6 +309,8 @@ async def attachment_or_404(db: Database, attachment_id: int) -> Record:
 
 
 async def next_ticket_number(db: Database) -> int:
+    """Inside write_transaction; the number is this transaction's until it commits."""
+    await one_at_a_time(db, "ticket numbers")
     highest = await db.fetch_val(sa.select(sa.func.max(conversations.c.number)))
     return max(FIRST_TICKET_NUMBER, (highest or 0) + 1)
 

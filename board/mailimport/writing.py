@@ -24,6 +24,7 @@ from board.db import (
     conversations,
     mail_imports,
     messages,
+    one_at_a_time_sync,
     read_markers,
     search_queue,
     users,
@@ -305,6 +306,7 @@ def _customer_id(connection: sa.Connection, run: _Run, name: str, address: str) 
         if found.role in STAFF_ROLES:
             raise MailProblem(f"mail between shop addresses ({address})")
         return found.id
+    one_at_a_time_sync(connection, "customer numbers")
     highest = connection.execute(sa.select(sa.func.max(users.c.customer_number))).scalar()
     run.report.new_customers += 1
     return connection.execute(
@@ -343,6 +345,7 @@ def _thread_by_headers(connection: sa.Connection, run: _Run, mail: ParsedMail) -
 def _new_conversation(
     connection: sa.Connection, customer_id: int, body: str, when: datetime
 ) -> int:
+    one_at_a_time_sync(connection, "ticket numbers")
     highest = connection.execute(sa.select(sa.func.max(conversations.c.number))).scalar()
     subject, cut = subject_from(body)
     vip = connection.execute(sa.select(users.c.vip).where(users.c.id == customer_id)).scalar()

@@ -30,6 +30,7 @@ import fcntl
 import logging
 import os
 import shutil
+import threading
 from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from contextlib import ExitStack, asynccontextmanager, contextmanager
 from datetime import datetime, timedelta
@@ -287,6 +288,26 @@ def _take_writer(settings: Settings) -> tuple[ExitStack, IndexWriter] | None:
     return hold, writer
 
 
+async def _to_the_end(function: Callable, *args, stop: threading.Event | None = None):
+    """`run_in_threadpool`, but a cancellation waits for the thread to finish first,
+    after setting `stop` for a function that looks at it (a rebuild).
+
+    asyncio's task.cancel() reaches the awaiting task at once, while the thread goes on
+    (anyio's shield holds against its own cancel scopes only); the writer it takes or
+    commits would be cancelled under its feet, or left holding its lock, and a rebuild
+    would read on from a database the process is closing."""
+    work = asyncio.ensure_future(run_in_threadpool(function, *args))
+    try:
+        return await asyncio.shield(work)
+    except asyncio.CancelledError:
+        if stop is not None:
+            stop.set()
+        taken = await asyncio.gather(work, return_exceptions=True)
+        if function is _take_writer and isinstance(taken[0], tuple):
+            _let_go(*taken[0])
+        raise
+
+
 def _let_go(hold: ExitStack, writer: IndexWriter) -> None:
     try:
         if not writer.is_closed:
@@ -300,7 +321,7 @@ async def _index_writer(settings: Settings) -> AsyncIterator[IndexWriter | None]
     """Holds the writer while the drain reads the queue and the database, so the node's
     position and the documents come from one holder at a time: a second worker cannot
     write older documents over newer ones."""
-    taken = await run_in_threadpool(_take_writer, settings)
+    taken = await _to_the_end(_take_writer, settings)
     if taken is None:
         yield None
         return
@@ -458,7 +479,7 @@ async def _drain_batch(db: Database, settings: Settings) -> int | None:
         if not rows:
             return 0  # the next id is still being written
         documents, gone_keys, purge = await _changes_for(db, settings, rows)
-        await run_in_threadpool(_write, writer, documents, gone_keys, purge)
+        await _to_the_end(_write, writer, documents, gone_keys, purge)
         # After the commit: a crash before this line only indexes the rows again.
         await db.execute(_advance(node, rows[-1].id, now))
     await prune(db, now)
@@ -469,9 +490,16 @@ async def drain_once(db: Database, settings: Settings) -> int:
     """Indexes up to BATCH queued changes; returns how many queue rows it settled."""
     settled = await _drain_batch(db, settings) if index_is_present(settings) else None
     if settled is None:  # no index yet, a new node, or one forgotten while it was away
-        await run_in_threadpool(ensure_index, settings)
+        await _ensure_index_in_thread(settings)
         settled = await _drain_batch(db, settings)
     return settled or 0
+
+
+async def _ensure_index_in_thread(settings: Settings) -> None:
+    """ensure_index off the event loop; cancelled (shutdown), it stops the rebuild and
+    waits for the thread, which then no longer reads a database being closed."""
+    stop = threading.Event()
+    await _to_the_end(ensure_index, settings, stop, stop=stop)
 
 
 def index_is_present(settings: Settings) -> bool:
@@ -487,11 +515,13 @@ async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> 
         rebuilding = check_whole_index or not index_is_present(settings)
         try:
             if rebuilding:
-                await run_in_threadpool(ensure_index, settings)
+                await _ensure_index_in_thread(settings)
             check_whole_index = False
             while await drain_once(db, settings) == BATCH:
                 pass
         except Exception as error:
+            if asyncio.current_task().cancelling():
+                raise asyncio.CancelledError from error  # shutting down, whatever failed
             check_whole_index = True
             if not rebuilding and not index_is_present(settings):
                 # Deleted while the round read or wrote it (whatever Whoosh then raised):
@@ -555,9 +585,20 @@ def _is_registered(engine: sa.Engine, settings: Settings) -> bool:
     return row is not None and row.position is not None
 
 
-def ensure_index(settings: Settings) -> bool:
+class RebuildStopped(Exception):
+    """The process shuts down: the half-built index is thrown away."""
+
+
+def ensure_index(settings: Settings, stop: threading.Event | None = None) -> bool:
     """Rebuilds the index when it is missing or unreadable, or when the database does not
-    know its position (a new node, one forgotten while away); True when it did."""
+    know its position (a new node, one forgotten while away); True when it did. Setting
+    `stop` ends a rebuild within a document (RebuildStopped); the next start builds anew.
+    """
+
+    def unless_stopped(_count: int) -> None:
+        if stop is not None and stop.is_set():
+            raise RebuildStopped
+
     engine = _engine(settings)
     try:
         if index_is_usable(settings) and _is_registered(engine, settings):
@@ -566,7 +607,7 @@ def ensure_index(settings: Settings) -> bool:
             if index_is_usable(settings) and _is_registered(engine, settings):
                 return False  # another worker built it while this one waited
             log.info("building the search index from the database")
-            _rebuild_from(engine, settings, None)
+            _rebuild_from(engine, settings, unless_stopped)
         return True
     finally:
         engine.dispose()
@@ -596,13 +637,14 @@ def _hold_every_row(connection: sa.Connection, node: str) -> None:
 
 
 def _settled_position(now: datetime) -> sa.Select:
-    """The highest queue id below which no row can still appear: the one before the rows
-    of the last GAP_PATIENCE, or the last id when there are none."""
-    recent = sa.select(sa.func.min(search_queue.c.id) - 1).where(
-        search_queue.c.created_at > now - GAP_PATIENCE
+    """The highest queue id below which no row can still appear: the last row older than
+    GAP_PATIENCE (prune keeps the last one passed, so there usually is one); without
+    one, the position before the first row, or 0."""
+    settled = sa.select(sa.func.max(search_queue.c.id)).where(
+        search_queue.c.created_at <= now - GAP_PATIENCE
     )
-    last = sa.select(sa.func.max(search_queue.c.id))
-    return sa.select(sa.func.coalesce(recent.scalar_subquery(), last.scalar_subquery()))
+    before_first = sa.select(sa.func.min(search_queue.c.id) - 1)
+    return sa.select(sa.func.coalesce(settled.scalar_subquery(), before_first.scalar_subquery(), 0))
 
 
 def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
@@ -617,23 +659,28 @@ def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
         _hold_every_row(connection, node)
     with engine.connect() as connection:
         # Changes queued up to here are in what we read next; later ones are drained after.
-        # Below the rows of the last GAP_PATIENCE a transaction still open may yet commit
+        # Among the rows of the last GAP_PATIENCE a transaction still open may yet commit
         # an id (committed_in_order): the position stays before them, and they are read
         # again after the rebuild (documents are replaced by key, so that is harmless).
-        position = connection.execute(_settled_position(utcnow())).scalar() or 0
+        position = connection.execute(_settled_position(utcnow())).scalar()
         writer = built.writer(limitmb=256)
         count = 0
         sources = (
             (TOPIC_ROWS, "topic_id", topic_document),
             (CONVERSATION_ROWS, "conversation_id", conversation_document),
         )
-        for statement, key, to_document in sources:
-            rows = connection.execution_options(yield_per=REBUILD_BATCH).execute(statement)
-            for document in documents_of(rows, key, to_document, pattern):
-                writer.add_document(**document)
-                count += 1
-                if progress is not None:
-                    progress(1)
+        try:
+            for statement, key, to_document in sources:
+                reading = connection.execution_options(yield_per=REBUILD_BATCH)
+                with reading.execute(statement) as rows:  # a server-side cursor on PostgreSQL
+                    for document in documents_of(rows, key, to_document, pattern):
+                        writer.add_document(**document)
+                        count += 1
+                        if progress is not None:
+                            progress(1)
+        except BaseException:
+            writer.cancel()  # its open segment files; index.new is cleared by the next rebuild
+            raise
         writer.commit()
     old = target.with_name("index.old")
     shutil.rmtree(old, ignore_errors=True)

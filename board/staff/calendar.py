@@ -19,7 +19,7 @@ from zoneinfo import ZoneInfo
 import sqlalchemy as sa
 from databases import Database
 
-from board.db import stats_hours, write_transaction
+from board.db import one_at_a_time, stats_hours, write_transaction
 from board.staff.hours import BusinessHours
 
 HOUR = timedelta(hours=1)
@@ -101,6 +101,8 @@ async def ensure_calendar(
     if await _covers(db, office, first, last):
         return
     async with write_transaction(db):
+        # One builder at a time (two workers, two machines), or both insert the same hours.
+        await one_at_a_time(db, "stats calendar")
         # Another request may have built them while this one waited for the write lock.
         if await _covers(db, office, first, last):
             return
@@ -135,12 +137,19 @@ async def ensure_calendar(
 
 
 async def _insert(db: Database, rows: list[dict]) -> None:
-    if db.url.dialect != "sqlite":
-        await db.execute_many(stats_hours.insert(), rows)
-        return
     # `databases` runs execute_many one statement at a time (1 ms each, 8,760 rows a year);
-    # sqlite3's executemany takes the batch in one call.
+    # the drivers' own executemany take the batch in one call (asyncpg pipelines it).
     columns = [column.name for column in stats_hours.columns]
+    if db.url.dialect != "sqlite":
+        statement = (
+            f"INSERT INTO stats_hours ({', '.join(columns)})"
+            f" VALUES ({', '.join(f'${n}' for n in range(1, len(columns) + 1))})"
+        )
+        async with db.connection() as connection:
+            await connection.raw_connection.executemany(
+                statement, [tuple(row[name] for name in columns) for row in rows]
+            )
+        return
     statement = (
         f"INSERT INTO stats_hours ({', '.join(columns)}) VALUES ({', '.join('?' for _ in columns)})"
     )

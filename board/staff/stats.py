@@ -28,10 +28,12 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 
 import aiosqlite
+import asyncpg
+import asyncpg.pool
 import sqlalchemy as sa
 from databases import Database
 from databases.core import Connection
-from sqlalchemy.dialects import sqlite
+from sqlalchemy.dialects import postgresql, sqlite
 
 from board.config import Settings
 from board.db import users, utcnow
@@ -40,42 +42,97 @@ from board.staff.calendar import ensure_calendar
 
 BUSIEST_DAYS = 5
 SQLITE = sqlite.dialect()
+POSTGRESQL = postgresql.asyncpg.dialect()
 
-# --- SQL pieces: SQLite's spelling ---------------------------------------------------------
+# --- SQL pieces, in each database's spelling --------------------------------------------
+#
+# Each piece takes the dialect's name ("sqlite" or "postgresql"). SQLite keeps its own
+# spelling, the one bench/stats.sh measures; PostgreSQL gets the same figures in its own:
+# timestamps there are `timestamp without time zone` (UTC), not text.
 
 
-def _hour_of(moment: str) -> str:
+def _hour_of(moment: str, dialect: str) -> str:
     """The `stats_hours` key of a stored timestamp ("2026-11-23 14:05:06.123" → "… 14")."""
+    if dialect == "postgresql":
+        return f"to_char({moment}, 'YYYY-MM-DD HH24')"
     return f"substr({moment}, 1, 13)"
 
 
-def _open_seconds(moment: str, hour: str) -> str:
-    """Open seconds from the calendar's start until `moment`, whose hour row is `hour`."""
-    into_hour = (
+def _seconds_into_hour(moment: str, dialect: str) -> str:
+    """Whole seconds since the start of the hour (fractions dropped)."""
+    if dialect == "postgresql":
+        return (
+            f"(CAST(EXTRACT(MINUTE FROM {moment}) AS integer) * 60"
+            f" + CAST(FLOOR(EXTRACT(SECOND FROM {moment})) AS integer))"
+        )
+    return (
         f"(CAST(substr({moment}, 15, 2) AS INTEGER) * 60"
         f" + CAST(substr({moment}, 18, 2) AS INTEGER))"
     )
-    return (
-        f"({hour}.business_before"
-        f" + MIN(MAX({into_hour}, {hour}.open_from), {hour}.open_until) - {hour}.open_from)"
+
+
+def _least(first: str, second: str, dialect: str) -> str:
+    return f"LEAST({first}, {second})" if dialect == "postgresql" else f"MIN({first}, {second})"
+
+
+def _greatest(first: str, second: str, dialect: str) -> str:
+    return f"GREATEST({first}, {second})" if dialect == "postgresql" else f"MAX({first}, {second})"
+
+
+def _open_seconds(moment: str, hour: str, dialect: str) -> str:
+    """Open seconds from the calendar's start until `moment`, whose hour row is `hour`."""
+    into_hour = _seconds_into_hour(moment, dialect)
+    clamped = _least(
+        _greatest(into_hour, f"{hour}.open_from", dialect), f"{hour}.open_until", dialect
     )
+    return f"({hour}.business_before + {clamped} - {hour}.open_from)"
 
 
 def _is_staff(role: str) -> str:
     return f"({role} IN ({', '.join(repr(name) for name in STAFF_ROLES)}))"
 
 
-def _hours_between(start: str, end: str) -> str:
+def _hours_between(start: str, end: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        # EXTRACT gives numeric (Decimal in Python): as a double, like SQLite's.
+        return f"(CAST(EXTRACT(EPOCH FROM ({end} - {start})) AS double precision) / 3600.0)"
     return f"((julianday({end}) - julianday({start})) * 24.0)"
 
 
-def _business_hours_between(start: str, end: str) -> str:
+def _business_hours_between(start: str, end: str, dialect: str) -> str:
     """Joins `start_hour` and `end_hour` to the calendar in the query that uses it."""
-    return f"(({_open_seconds(end, 'end_hour')} - {_open_seconds(start, 'start_hour')}) / 3600.0)"
+    seconds = (
+        f"{_open_seconds(end, 'end_hour', dialect)} - {_open_seconds(start, 'start_hour', dialect)}"
+    )
+    if dialect == "postgresql":
+        # integer / 3600.0 would be numeric there: a double, like SQLite's.
+        return f"(CAST({seconds} AS double precision) / 3600.0)"
+    return f"(({seconds}) / 3600.0)"
 
 
 def _in_period(column: str) -> str:
     return f"{column} >= :start AND {column} < :end"
+
+
+def _unindexed(column: str, dialect: str) -> str:
+    """SQLite's "+": the term is checked on the rows found, no index looked up for it.
+    PostgreSQL's planner weighs the indexes by its statistics and needs no such hint."""
+    return f"+{column}" if dialect == "sqlite" else column
+
+
+def _false(dialect: str) -> str:
+    return "FALSE" if dialect == "postgresql" else "0"
+
+
+def _count_where(condition: str, dialect: str) -> str:
+    if dialect == "postgresql":
+        return f"COUNT(*) FILTER (WHERE {condition})"
+    return f"SUM({condition})"
+
+
+def _named(alias: str, dialect: str) -> str:
+    """A subquery in FROM needs a name on PostgreSQL (before 16)."""
+    return f" AS {alias}" if dialect == "postgresql" else ""
 
 
 # Requests: support conversations that are not spam. As a set of ids, so that the period's
@@ -90,25 +147,40 @@ RECEIVED = f"""
     WHERE kind = 'support' AND status != 'spam' AND {_in_period("created_at")}
 """
 
-# How long each request received in the period waited for its first answer, and who gave
-# it: the staff answer written at that moment (ix_messages_created finds it). One row per
-# request; the percentiles are taken in Python (see `_durations`).
-FIRST_RESPONSES = f"""
-    SELECT COALESCE(m.author_id, 0) AS responder,
-        {_hours_between("r.created_at", "r.first_response_at")} AS calendar,
-        {_business_hours_between("r.created_at", "r.first_response_at")} AS business
-    FROM ({RECEIVED}) r
-    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("r.created_at")}
-    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("r.first_response_at")}
-    LEFT JOIN messages m ON m.created_at = r.first_response_at AND m.conversation_id = r.id
-        AND NOT m.internal AND +m.author_id IN {STAFF_IDS}
-    WHERE r.first_response_at IS NOT NULL
-"""
 
-# Every request marked solved in the period, until the last time it was: one row each.
-TIMES_TO_SOLVE = f"""
-    SELECT {_hours_between("c.created_at", "s.solved_at")} AS calendar,
-        {_business_hours_between("c.created_at", "s.solved_at")} AS business
+@dataclass(frozen=True)
+class Queries:
+    """The statistics' queries in one database's spelling."""
+
+    first_responses: str
+    times_to_solve: str
+    counts: str
+    messages: str
+    staff_solved: str
+    received_per_hour: str
+
+
+def queries_for(dialect: str) -> Queries:
+    request_of_message = _unindexed("conversation_id", dialect)
+    return Queries(
+        # How long each request received in the period waited for its first answer, and
+        # who gave it: the staff answer written at that moment (ix_messages_created finds
+        # it). One row per request; the percentiles are taken in Python (`_durations`).
+        first_responses=f"""
+    SELECT COALESCE(m.author_id, 0) AS responder,
+        {_hours_between("r.created_at", "r.first_response_at", dialect)} AS calendar,
+        {_business_hours_between("r.created_at", "r.first_response_at", dialect)} AS business
+    FROM ({RECEIVED}) r
+    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("r.created_at", dialect)}
+    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("r.first_response_at", dialect)}
+    LEFT JOIN messages m ON m.created_at = r.first_response_at AND m.conversation_id = r.id
+        AND NOT m.internal AND {_unindexed("m.author_id", dialect)} IN {STAFF_IDS}
+    WHERE r.first_response_at IS NOT NULL
+""",
+        # Every request marked solved in the period, until the last time it was: one row each.
+        times_to_solve=f"""
+    SELECT {_hours_between("c.created_at", "s.solved_at", dialect)} AS calendar,
+        {_business_hours_between("c.created_at", "s.solved_at", dialect)} AS business
     FROM (
         SELECT conversation_id, MAX(created_at) AS solved_at FROM conversation_events
         WHERE action = 'status' AND {_in_period("created_at")} AND new_value = 'solved'
@@ -116,11 +188,10 @@ TIMES_TO_SOLVE = f"""
         GROUP BY conversation_id
     ) s
     JOIN conversations c ON c.id = s.conversation_id
-    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("c.created_at")}
-    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("s.solved_at")}
-"""
-
-COUNTS = f"""
+    JOIN stats_hours start_hour ON start_hour.hour = {_hour_of("c.created_at", dialect)}
+    JOIN stats_hours end_hour ON end_hour.hour = {_hour_of("s.solved_at", dialect)}
+""",
+        counts=f"""
     SELECT
         (SELECT COUNT(*) FROM conversations
             WHERE kind = 'support' AND {_in_period("created_at")} AND status = 'spam') AS spam,
@@ -134,54 +205,56 @@ COUNTS = f"""
             AS posts,
         (SELECT COUNT(*) FROM users WHERE role = 'customer' AND {_in_period("created_at")})
             AS registrations
-"""
-
-# The period's messages in one pass: per staff member and internal or not, with how many
-# conversations each row touched, then one row for customers and guests (staff_id NULL),
-# whose conversations need no telling apart; `answered` counts the conversations with any
-# staff answer once.
-MESSAGES = f"""
+""",
+        # The period's messages in one pass: per staff member and internal or not, with how
+        # many conversations each row touched, then one row for customers and guests
+        # (staff_id NULL), whose conversations need no telling apart; `answered` counts the
+        # conversations with any staff answer once.
+        messages=f"""
     WITH written AS MATERIALIZED (
         SELECT conversation_id, internal,
             CASE WHEN author_id IN {STAFF_IDS} THEN author_id END AS staff_id
         FROM messages
         -- "+": find the period's rows by ix_messages_created, then check the set.
-        WHERE {_in_period("created_at")} AND +conversation_id IN {SUPPORT_IDS}
+        WHERE {_in_period("created_at")} AND {request_of_message} IN {SUPPORT_IDS}
     ),
     grouped AS (
         SELECT staff_id, internal, COUNT(*) AS messages,
             COUNT(DISTINCT conversation_id) AS conversations
         FROM written WHERE staff_id IS NOT NULL GROUP BY staff_id, internal
         UNION ALL
-        SELECT NULL, 0, COUNT(*), NULL FROM written WHERE staff_id IS NULL
+        SELECT NULL, {_false(dialect)}, COUNT(*), NULL FROM written WHERE staff_id IS NULL
     )
     SELECT g.staff_id, u.name, g.internal, g.messages, g.conversations,
         (SELECT COUNT(DISTINCT conversation_id) FROM written
             WHERE staff_id IS NOT NULL AND NOT internal) AS answered
     FROM grouped g LEFT JOIN users u ON u.id = g.staff_id
-"""
-
-STAFF_SOLVED = f"""
+""",
+        staff_solved=f"""
     SELECT e.actor_id AS user_id, u.name, COUNT(DISTINCT e.conversation_id) AS solved
     FROM conversation_events e
     JOIN users u ON u.id = e.actor_id
     WHERE e.action = 'status' AND {_in_period("e.created_at")} AND e.new_value = 'solved'
         AND e.conversation_id IN {SUPPORT_IDS}
     GROUP BY e.actor_id, u.name
-"""
-
-# The period's new requests per hour of UTC (counted in index order), each with its local
-# day, weekday and hour from the calendar: at most 24 rows a day, summed up in Python into
-# days and the weekday × hour table, instead of one calendar lookup per conversation.
-RECEIVED_PER_HOUR = f"""
+""",
+        # The period's new requests per hour of UTC (counted in index order), each with its
+        # local day, weekday and hour from the calendar: at most 24 rows a day, summed up in
+        # Python into days and the weekday × hour table, instead of one calendar lookup per
+        # conversation.
+        received_per_hour=f"""
     WITH per_hour AS MATERIALIZED (
-        SELECT {_hour_of("created_at")} AS hour, COUNT(*) AS received,
-            SUM(first_response_at IS NULL) AS unanswered
-        FROM ({RECEIVED}) GROUP BY 1
+        SELECT {_hour_of("created_at", dialect)} AS hour, COUNT(*) AS received,
+            {_count_where("first_response_at IS NULL", dialect)} AS unanswered
+        FROM ({RECEIVED}){_named("received", dialect)} GROUP BY 1
     )
     SELECT h.day, h.weekday, h.local_hour, p.received, p.unanswered
     FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
-"""
+""",
+    )
+
+
+SPELLINGS = {"sqlite": queries_for("sqlite"), "postgresql": queries_for("postgresql")}
 
 
 # --- the figures ---------------------------------------------------------------------------
@@ -289,15 +362,16 @@ def _query(sql: str, start: datetime, end: datetime) -> sa.TextClause:
 async def compute(db: Database, settings: Settings, period: Period) -> Stats:
     """The figures for the local days of `period`."""
     first_day, last_day, start, end = period.first_day, period.last_day, period.start, period.end
+    sql = SPELLINGS[db.url.dialect]
     await _ensure_calendar_for(db, settings)
 
     async def lane(*queries: str) -> list[list]:
         # A task of its own holds a connection of its own (`databases` keys them by task).
         async with db.connection() as connection:
             found = []
-            for sql in queries:
-                query = _query(sql, start, end)
-                if sql in ROW_PER_REQUEST:
+            for text in queries:
+                query = _query(text, start, end)
+                if text in ROW_PER_REQUEST:
                     found.append(await _plain_rows(connection, query))
                 else:
                     found.append(await connection.fetch_all(query))
@@ -309,8 +383,8 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
         (first_responses, times_to_solve, received_per_hour),
         (written, solved_by, counts),
     ) = await asyncio.gather(
-        lane(FIRST_RESPONSES, TIMES_TO_SOLVE, RECEIVED_PER_HOUR),
-        lane(MESSAGES, STAFF_SOLVED, COUNTS),
+        lane(sql.first_responses, sql.times_to_solve, sql.received_per_hour),
+        lane(sql.messages, sql.staff_solved, sql.counts),
     )
     counts = counts[0]
 
@@ -383,25 +457,39 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
 
 
 # The queries that hand over many rows (one per request, or per hour) rather than totals.
-ROW_PER_REQUEST = frozenset({FIRST_RESPONSES, TIMES_TO_SOLVE, RECEIVED_PER_HOUR})
+ROW_PER_REQUEST = frozenset(
+    text
+    for queries in SPELLINGS.values()
+    for text in (queries.first_responses, queries.times_to_solve, queries.received_per_hour)
+)
 
 
 async def _plain_rows(connection: Connection, query: sa.TextClause) -> list[tuple]:
-    """The rows as plain tuples. On SQLite straight from the driver: for the year's tens of
-    thousands of rows, `databases` wrapping each row in two objects took longer than the
-    query itself (bench/stats.sh), and in the event loop's thread, where the two lanes
-    cannot overlap."""
-    if isinstance(connection.raw_connection, aiosqlite.Connection):
-        compiled = query.compile(dialect=SQLITE)
-        arguments = []
-        for name in compiled.positiontup:
-            bind_type = compiled.binds[name].type.dialect_impl(SQLITE)
-            to_driver = bind_type.bind_processor(SQLITE)
-            value = compiled.params[name]
-            arguments.append(to_driver(value) if to_driver else value)
-        return list(await connection.raw_connection.execute_fetchall(compiled.string, arguments))
+    """The rows as plain tuples, straight from the driver: for the year's tens of thousands
+    of rows, `databases` wrapping each row in two objects took longer than the query itself
+    on SQLite (bench/stats.sh), and in the event loop's thread, where the two lanes cannot
+    overlap. On PostgreSQL too it wraps each row in an object (25 ms for 50,000 rows)."""
+    raw = connection.raw_connection
+    if isinstance(raw, aiosqlite.Connection):
+        statement, arguments = _for_driver(query, SQLITE)
+        return list(await raw.execute_fetchall(statement, arguments))
+    if isinstance(raw, (asyncpg.Connection, asyncpg.pool.PoolConnectionProxy)):
+        statement, arguments = _for_driver(query, POSTGRESQL)
+        return [tuple(row) for row in await raw.fetch(statement, *arguments)]
     # A `databases` Record iterates over its keys: its mapping holds the values.
     return [tuple(record._mapping) for record in await connection.fetch_all(query)]
+
+
+def _for_driver(query: sa.TextClause, dialect: sa.Dialect) -> tuple[str, list]:
+    """The statement in the driver's parameter style, and its arguments in order."""
+    compiled = query.compile(dialect=dialect)
+    arguments = []
+    for name in compiled.positiontup:
+        bind_type = compiled.binds[name].type.dialect_impl(dialect)
+        to_driver = bind_type.bind_processor(dialect)
+        value = compiled.params[name]
+        arguments.append(to_driver(value) if to_driver else value)
+    return compiled.string, arguments
 
 
 async def _names_of(db: Database, user_ids: set[int]) -> list:
