@@ -91,6 +91,22 @@ def test_migrations_produce_exactly_the_declared_tables(settings):
     )
 
 
+@pytest.mark.sqlite_only  # PostgreSQL's sequences never hand an id out twice
+def test_ids_that_mark_positions_are_never_reused_after_the_migrations(settings):
+    """Live event ids (Last-Event-ID) and search queue ids (each node's position) must not
+    come again once the rows are deleted: AUTOINCREMENT, kept through every table rebuild
+    a migration makes."""
+    initialize(settings)
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        for table in ("live_events", "search_queue"):
+            sql = connection.exec_driver_sql(
+                "SELECT sql FROM sqlite_master WHERE name = ?", (table,)
+            ).scalar_one()
+            assert "AUTOINCREMENT" in sql, sql
+    engine.dispose()
+
+
 @pytest.mark.sqlite_only
 def test_sqlite_runs_in_wal_mode_with_foreign_keys_and_busy_timeout(client, app):
     database = app.state.db

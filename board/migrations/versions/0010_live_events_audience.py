@@ -19,15 +19,20 @@ branch_labels: str | Sequence[str] | None = None
 depends_on: str | Sequence[str] | None = None
 
 
+# SQLite rebuilds the table for the change: it must keep AUTOINCREMENT, or event ids
+# would be handed out again once the old events are deleted.
+KEEP = {"sqlite_autoincrement": True}
+
+
 def upgrade() -> None:
-    with op.batch_alter_table("live_events") as table:
+    with op.batch_alter_table("live_events", table_kwargs=KEEP) as table:
         table.alter_column(
             "audience", existing_type=sa.String(8), type_=sa.String(16), existing_nullable=False
         )
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("live_events") as table:
+    with op.batch_alter_table("live_events", table_kwargs=KEEP) as table:
         table.alter_column(
             "audience", existing_type=sa.String(16), type_=sa.String(8), existing_nullable=False
         )
