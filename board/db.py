@@ -566,11 +566,10 @@ async def close_database(database: Database) -> None:
         await pool.close()
         await database.disconnect()
         return
-    # asyncpg's Pool.close waits until every connection is back. One held by a background
-    # task cancelled at shutdown in the middle of a query never is: `databases` releases
-    # a connection only after its ROLLBACK succeeds, and asyncpg refuses that ROLLBACK
-    # while it cancels the query. asyncpg's advice: bound close() with wait_for, on which
-    # it terminates the connections left.
+    # asyncpg's Pool.close waits until every connection is back, and one that a task
+    # cancelled at shutdown never gave back would hold it forever (`databases` releases
+    # a transaction's connection only after a successful ROLLBACK). asyncpg's advice:
+    # bound close() with wait_for, on which it terminates the connections left.
     try:
         await asyncio.wait_for(database.disconnect(), CLOSE_GRACE_SECONDS)
     except TimeoutError:
@@ -584,8 +583,8 @@ def statement_listener(database: Database, callback: Callable[[str], None] | Non
     if isinstance(pool, HeldSQLitePool):
         pool.on_statement = callback
         return
-    # asyncpg opens the pool's connections when it starts (min_size = max_size in
-    # `databases`), so each gets the logger here.
+    # asyncpg opens the pool's connections when it starts (min_size and max_size are
+    # both 10 unless the URL says otherwise), so each gets the logger here.
     connections = [holder._con for holder in pool._holders if holder._con is not None]
     previous = getattr(database, "_statement_logger", None)
     for connection in connections:
@@ -644,11 +643,12 @@ def one_at_a_time_sync(connection: sa.Connection, purpose: str) -> None:
 async def _postgresql_transaction(database: Database) -> AsyncIterator[None]:
     """`database.transaction()`, but what interrupted the block is what comes out.
 
-    Cancelled in the middle of a query (a background task at shutdown), asyncpg refuses
-    the ROLLBACK while it cancels that query, and `databases` would raise that refusal in
-    place of the CancelledError: the task's `except Exception` then takes it for a failed
-    round and runs on, and shutdown waits for it forever. The connection goes back to
-    the pool either way; asyncpg resets it there (ROLLBACK) or closes it.
+    Cancelled in the middle of a query (a background task at shutdown), asyncpg may
+    refuse the ROLLBACK while it cancels that query ("another operation is in
+    progress"), and `databases` would raise that refusal in place of the CancelledError:
+    the task's `except Exception` would take it for a failed round and run on, and
+    shutdown would wait for it. The connection goes back to the pool either way; asyncpg
+    resets it there (ROLLBACK) or closes it.
     """
     async with database.connection() as connection:
         transaction = connection.transaction()
