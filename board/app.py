@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from contextlib import asynccontextmanager
 
@@ -47,6 +46,8 @@ from board.web import (
 )
 
 log = logging.getLogger("board")
+# How long shutdown waits for the background tasks to finish after cancelling them.
+SHUTDOWN_GRACE_SECONDS = 10
 
 
 async def healthz(request: Request) -> Response:
@@ -139,9 +140,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
         finally:
             for worker in workers:
                 worker.cancel()
-            for worker in workers:
-                with contextlib.suppress(asyncio.CancelledError):
-                    await worker
+            # Bounded: a task that swallowed its cancellation must not keep the process
+            # from exiting (systemd would kill it later anyway, without closing the pool).
+            _done, stuck = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
+            for worker in stuck:
+                log.error("background task did not stop at shutdown: %r", worker)
             await close_database(app.state.db)
 
     app = Starlette(
