@@ -142,13 +142,13 @@ def index_now(app, client: TestClient) -> None:
     """Indexes everything written so far, as the background task would within seconds.
 
     Waits for the index that the task builds at start, and for a round of the task's own
-    that holds Whoosh's write lock right now (drain_all then settles nothing)."""
-    from whoosh import index as whoosh_index
-
-    from board.search.indexing import drain_all, index_dir, nothing_left_to_index
+    that holds Whoosh's write lock right now (drain_all then settles nothing). Not
+    Whoosh's `exists_in`: it opens the table of contents, which a commit meanwhile may
+    have replaced (FileNotFoundError)."""
+    from board.search.indexing import drain_all, index_is_present, nothing_left_to_index
 
     database, settings = app.state.db, app.state.settings
-    wait_for(lambda: whoosh_index.exists_in(str(index_dir(settings))))
+    wait_for(lambda: index_is_present(settings))
 
     def settled() -> bool:
         client.portal.call(drain_all, database, settings)

@@ -15,9 +15,10 @@ from bisect import bisect_right
 from dataclasses import dataclass, field
 
 from starlette.concurrency import run_in_threadpool
-from whoosh import highlight, qparser, query
+from whoosh import collectors, highlight, qparser, query
 from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F
+from whoosh.searching import Results, ResultsPage, Searcher
 
 from board.config import Settings
 from board.search.indexing import SEPARATOR, open_index
@@ -216,7 +217,10 @@ def search(
     rule = allowed(viewer, scope)
     with ix.searcher(weighting=WEIGHTING) as searcher:
         # A page past the last shows the last one.
-        results = searcher.search_page(parsed, max(1, page), per_page, filter=rule, terms=True)
+        page = max(1, page)
+        results = ResultsPage(
+            _best(searcher, parsed, page * per_page, rule, terms=True), page, per_page
+        )
         _formatted(results.results)
         result_page.total = results.total
         result_page.pages = results.pagecount
@@ -228,6 +232,23 @@ def search(
             if corrected and _finds_any(searcher, parse(ix.schema, corrected), rule):
                 result_page.did_you_mean = corrected
     return result_page
+
+
+def _best(
+    searcher: Searcher, wanted: query.Query, limit: int, rule: query.Query | None, terms=False
+) -> Results:
+    """`searcher.search` without Whoosh's matcher replacement. Once the top `limit` are
+    full, Whoosh swaps a union of fields for a cheaper matcher, and whoosh3 3.54's swap
+    can count a field's score twice: a topic ranked second on page one by a doubled
+    score came again on page two (limit 20, no swap) and pushed another topic out.
+    Without the swap every match is scored in full, as it is until the top are full."""
+    collector = collectors.TopCollector(limit, replace=0)
+    if terms:
+        collector = collectors.TermsCollector(collector)
+    if rule is not None:
+        collector = collectors.FilterCollector(collector, rule)
+    searcher.search_with_collector(wanted, collector)
+    return collector.results()
 
 
 def _finds_any(searcher, wanted: query.Query, rule: query.Query | None) -> bool:
@@ -272,7 +293,7 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
             [query.Term("title", term, boost=2.0) for term in terms]
             + [query.Term("body", term) for term in terms]
         )
-        results = searcher.search(wanted, limit=limit, filter=allowed(None, "forum"), terms=True)
+        results = _best(searcher, wanted, limit, allowed(None, "forum"), terms=True)
         _formatted(results)
         return [_hit(result, staff=False) for result in results]
 
@@ -294,7 +315,7 @@ def conversation_refs(
     if wanted is query.NullQuery:
         return []
     with ix.searcher(weighting=WEIGHTING) as searcher:
-        results = searcher.search(wanted, limit=limit, filter=allowed(viewer, "inbox"))
+        results = _best(searcher, wanted, limit, allowed(viewer, "inbox"))
         return [result["ref"] for result in results]
 
 
