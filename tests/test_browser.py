@@ -146,6 +146,9 @@ def test_customer_writes_with_a_dropped_pdf_and_downloads_it(live_server: str, p
     staff_page.goto(f"{base}/staff/t/1001")
     staff_page.locator("#field-body").fill("Danke, wir korrigieren die Rechnung.")
     staff_page.get_by_role("button", name="Senden", exact=True).click()
+    # Closed once the answer shows, as a person would: a close while the page was still
+    # loading hung in Chromium on CI (twice, never here).
+    expect(staff_page.locator(".thread .message")).to_have_count(2)
     staff_context.close()
 
     page.goto(f"{base}/inbox")
