@@ -6,7 +6,7 @@ import asyncio
 import logging
 from collections import namedtuple
 from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import NamedTuple
@@ -651,18 +651,24 @@ async def _postgresql_transaction(database: Database) -> AsyncIterator[None]:
     resets it there (ROLLBACK) or closes it.
     """
     async with database.connection() as connection:
+        holds = connection._connection_counter
         transaction = connection.transaction()
-        await transaction.start()
         try:
-            yield
-        except BaseException:
+            await transaction.start()
             try:
-                await transaction.rollback()
-            except Exception:
-                # rollback() had not given its hold on the connection back yet.
+                yield
+            except BaseException:
+                with suppress(Exception):
+                    await transaction.rollback()
+                raise
+            await transaction.commit()
+        finally:
+            # start() takes a second hold on the connection and commit() or rollback()
+            # gives it back; interrupted in between (cancelled during BEGIN or COMMIT, a
+            # refused ROLLBACK), it stays, the connection never goes back to the pool,
+            # and shutdown waited for it.
+            if connection._connection_counter > holds:
                 await connection.__aexit__(None, None, None)
-            raise
-        await transaction.commit()
 
 
 # --- reads on every page view -------------------------------------------------------------

@@ -278,6 +278,11 @@ class Hub:
             except asyncio.CancelledError:
                 raise
             except Exception:
+                # Cancelled at shutdown while the broker goes away too (Ctrl-C reaches
+                # both), the client's cleanup raises its connection error in place of the
+                # CancelledError; taken for an outage, it kept shutdown waiting 10 s.
+                if asyncio.current_task().cancelling():
+                    raise asyncio.CancelledError from None
                 log.warning("broker %s unavailable; polling the database", self.broadcast_url)
             finally:
                 self._broadcast = None

@@ -1,10 +1,14 @@
 """Fixtures: a fresh app on a real database per test, clients, and people who act.
 
-`python -m pytest` runs on a SQLite file in each test's folder; `python -m pytest
---database=postgresql` runs the same tests on a fresh database per test in a throwaway
-PostgreSQL cluster (tests/postgres.py). Tests marked `sqlite_only` (SQLite's own files
-and pragmas, or a source that must be SQLite) and `own_database` (they start their own
-PostgreSQL) are left out of the PostgreSQL pass."""
+`python -m pytest` runs every test on a SQLite file in the test's own folder, and the
+tests marked `postgresql` (their SQL differs between the databases; the README lists
+them) once more on a fresh database of a throwaway PostgreSQL cluster (tests/postgres.py).
+`--database=sqlite` leaves PostgreSQL out; `--database=postgresql` runs every test on
+PostgreSQL only, but for those marked `sqlite_only` (SQLite's own files and pragmas, or a
+source that must be SQLite) and `own_database` (they start their own PostgreSQL).
+
+Each database starts as a copy of one installed in the session: `initialize` (the
+migrations, the admin, the default content) runs once per process, not once per test."""
 
 from __future__ import annotations
 
@@ -13,6 +17,7 @@ import email.policy
 import os
 import re
 import shutil
+import signal
 import socket
 import threading
 import time
@@ -24,7 +29,7 @@ import pytest
 import sqlalchemy as sa
 from starlette.testclient import TestClient
 
-from board import mail
+from board import mail, security
 from board.app import create_app, postman_for
 from board.config import Settings
 from board.db import categories, sync_engine, users
@@ -36,13 +41,53 @@ PASSWORD = "kunden-passwort-1"
 CSRF_PATTERN = re.compile(r'name="csrf_token" value="([0-9a-f]+)"')
 
 
+# argon2 at its production cost takes ~0.2 s of CPU a hash here, and nearly every test
+# registers or logs somebody in: minutes of the suite. Tests hash at argon2's lowest cost;
+# a hash carries its own cost, so the production-cost hashes of run.py processes verify
+# alike. `production_password_cost` puts the real cost back for the tests about it.
+PRODUCTION_PASSWORDS = security.password_context
+security.password_context = PRODUCTION_PASSWORDS.copy(
+    argon2__memory_cost=64, argon2__time_cost=1, argon2__parallelism=1
+)
+security._DUMMY_HASH = security.password_context.hash("dummy")
+
+
+@pytest.fixture
+def production_password_cost(monkeypatch) -> None:
+    monkeypatch.setattr(security, "password_context", PRODUCTION_PASSWORDS)
+    monkeypatch.setattr(security, "_DUMMY_HASH", PRODUCTION_PASSWORDS.hash("dummy"))
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--database",
         choices=("sqlite", "postgresql"),
-        default="sqlite",
-        help="run every test on SQLite (default) or on a throwaway PostgreSQL cluster",
+        default=None,
+        help="only SQLite, or every test on a throwaway PostgreSQL cluster; unset: every "
+        "test on SQLite and those marked `postgresql` on PostgreSQL too",
     )
+
+
+def databases_for(config, node) -> list[str]:
+    chosen = config.getoption("database")
+    if chosen is not None:
+        return [chosen]
+    both = node.get_closest_marker("postgresql") and not (
+        node.get_closest_marker("sqlite_only") or node.get_closest_marker("own_database")
+    )
+    return ["sqlite", "postgresql"] if both else ["sqlite"]
+
+
+def pytest_generate_tests(metafunc) -> None:
+    kinds = databases_for(metafunc.config, metafunc.definition)
+    if kinds != ["sqlite"]:
+        metafunc.parametrize("database_kind", kinds, indirect=True)
+
+
+@pytest.fixture
+def database_kind(request) -> str:
+    """ "sqlite" or "postgresql": the database this run of the test uses."""
+    return getattr(request, "param", "sqlite")
 
 
 # The database of the running test in the PostgreSQL pass, set by `test_database`; unset
@@ -77,15 +122,40 @@ def postgres_server(request) -> Iterator[str]:
         yield url
 
 
+@pytest.fixture(scope="session")
+def postgres_template(postgres_server: str, tmp_path_factory) -> str:
+    """The name of a database on the cluster that `initialize` has installed."""
+    from tests.postgres import TEMPLATE, create_database, database_url
+
+    create_database(postgres_server, TEMPLATE)
+    url = database_url(postgres_server, TEMPLATE)
+    initialize(make_settings(tmp_path_factory.mktemp("template") / "data", database_url=url))
+    return TEMPLATE
+
+
+@pytest.fixture(scope="session")
+def sqlite_template(tmp_path_factory) -> Path:
+    """A SQLite file that `initialize` has installed, checkpointed: whole in one file."""
+    settings = make_settings(tmp_path_factory.mktemp("template") / "data")
+    initialize(settings)
+    return settings.sqlite_path
+
+
 @pytest.fixture(autouse=True)
-def test_database(request) -> Iterator[None]:
-    """In the PostgreSQL pass: a fresh, empty database for this test, dropped after it."""
-    if request.config.getoption("database") != "postgresql":
+def test_database(request, database_kind: str) -> Iterator[None]:
+    """On PostgreSQL: a fresh database for this test, dropped after it. A copy of the
+    installed template for tests that take the `app`; empty for those that install
+    (or refuse to) themselves."""
+    if database_kind != "postgresql":
         yield
         return
     from tests.postgres import fresh_database
 
-    with fresh_database(request.getfixturevalue("postgres_server")) as url:
+    server = request.getfixturevalue("postgres_server")
+    template = (
+        request.getfixturevalue("postgres_template") if "app" in request.fixturenames else None
+    )
+    with fresh_database(server, template) as url:
         os.environ[TEST_DATABASE_VARIABLE] = url
         try:
             yield
@@ -105,8 +175,11 @@ def settings(tmp_path: Path, settings_overrides: dict) -> Settings:
 
 
 @pytest.fixture
-def app(settings: Settings):
-    initialize(settings)
+def app(request, settings: Settings):
+    if settings.is_sqlite and not settings.sqlite_path.exists():
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(request.getfixturevalue("sqlite_template"), settings.sqlite_path)
+    initialize(settings)  # on the copy: checks the schema's version, creates nothing (~15 ms)
     return create_app(settings)
 
 
@@ -291,6 +364,14 @@ def pytest_collection_modifyitems(config, items):
 
 
 @pytest.fixture(scope="session")
+def base_url() -> None:
+    """Pages open the live server's absolute URLs. Defined here, pytest-playwright's own
+    fallback is never set up: a fixture on a class instance, which pytest 9 deprecates
+    (PytestRemovedIn10Warning, an error under `filterwarnings = error`)."""
+    return None
+
+
+@pytest.fixture(scope="session")
 def browser_type_launch_args(browser_type_launch_args):
     return {
         **browser_type_launch_args,
@@ -337,8 +418,16 @@ def live_server(app) -> Iterator[str]:
     try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        server.should_exit = True
-        thread.join(timeout=10)
+        from sse_starlette.sse import AppStatus
+
+        # As on SIGINT: sse-starlette hooks uvicorn's handle_exit to end the open event
+        # streams at once, so the graceful shutdown does not wait 5 s for their clients.
+        # Its flag is process-wide: put back for the next test's server.
+        server.handle_exit(signal.SIGINT, None)
+        try:
+            thread.join(timeout=10)
+        finally:
+            AppStatus.should_exit = False
         sock.close()
 
 

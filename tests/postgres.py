@@ -71,16 +71,34 @@ def throwaway_cluster(port: int) -> Iterator[str]:
         shutil.rmtree(folder, ignore_errors=True)
 
 
-@contextmanager
-def fresh_database(server_url: str) -> Iterator[str]:
-    """A new, empty database on the server for one test; dropped afterwards."""
-    name = f"board_{uuid.uuid4().hex[:12]}"
+TEMPLATE = "board_installed"
+
+
+def database_url(server_url: str, name: str) -> str:
+    return server_url.rsplit("/", 1)[0] + f"/{name}"
+
+
+def _run(server_url: str, statement: str) -> None:
     admin = sa.create_engine(psycopg_url(server_url), isolation_level="AUTOCOMMIT")
-    with admin.connect() as connection:
-        connection.execute(sa.text(f'CREATE DATABASE "{name}"'))
     try:
-        yield server_url.rsplit("/", 1)[0] + f"/{name}"
-    finally:
         with admin.connect() as connection:
-            connection.execute(sa.text(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)'))
+            connection.execute(sa.text(statement))
+    finally:
         admin.dispose()
+
+
+def create_database(server_url: str, name: str, template: str | None = None) -> None:
+    """A file-level copy of `template` (no connections to it may be open), or empty."""
+    _run(server_url, f'CREATE DATABASE "{name}"' + (f' TEMPLATE "{template}"' if template else ""))
+
+
+@contextmanager
+def fresh_database(server_url: str, template: str | None = None) -> Iterator[str]:
+    """A new database on the server for one test, a copy of `template` or empty;
+    dropped afterwards."""
+    name = f"board_{uuid.uuid4().hex[:12]}"
+    create_database(server_url, name, template)
+    try:
+        yield database_url(server_url, name)
+    finally:
+        _run(server_url, f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')

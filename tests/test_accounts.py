@@ -34,6 +34,7 @@ def session_count(settings, user_id: int) -> int:
 # --- registration ------------------------------------------------------------------------
 
 
+@pytest.mark.postgresql  # customer numbers under an advisory lock there
 def test_registration_assigns_sequential_customer_numbers_shown_in_the_header(
     client, new_client, settings
 ):

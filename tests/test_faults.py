@@ -55,6 +55,10 @@ from tests.conftest import (
     wait_for,
 )
 
+# Runs on PostgreSQL too: concurrent writers (BEGIN IMMEDIATE or PostgreSQL transactions), mail
+# claims (SKIP LOCKED).
+pytestmark = pytest.mark.postgresql
+
 HTTP_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 
 

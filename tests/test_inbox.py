@@ -12,6 +12,10 @@ from PIL import Image
 from board.db import attachments, conversations, messages, outbox, sync_engine
 from tests.conftest import csrf_from, index_now, mail_text, submit
 
+# Runs on PostgreSQL too: read markers' upsert per database, ILIKE search, ticket numbers under an
+# advisory lock.
+pytestmark = pytest.mark.postgresql
+
 PDF = b"%PDF-1.4\n1 0 obj<</Type/Catalog>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n"
 
 
@@ -169,7 +173,8 @@ def test_a_customer_reply_reopens_a_solved_conversation(people, settings):
         settings,
         conversations.update().where(conversations.c.number == number).values(status="solved"),
     )
-    assert erika.submit(f"/inbox/{number}/reply", {"body": "Doch noch eine Frage"}).status_code
+    reply = erika.submit(f"/inbox/{number}/reply", {"body": "Doch noch eine Frage"})
+    assert reply.status_code == 303
     status = rows(settings, sa.select(conversations.c.status))[0][0]
     assert status == "open"
 

@@ -21,6 +21,10 @@ from tests.conftest import SMTPCollector, mail_text, start_smtp, wait_for
 from tests.test_app import run_command
 from tests.test_inbox import PDF, execute, open_conversation, rows
 
+# Runs on PostgreSQL too: outbox claims (FOR UPDATE SKIP LOCKED) and daily jobs (ON CONFLICT, FOR
+# UPDATE).
+pytestmark = pytest.mark.postgresql
+
 ANSWER = "Ihr Paket liegt beim Nachbarn, Hausnummer 7."
 
 

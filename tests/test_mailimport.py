@@ -30,6 +30,10 @@ from board.setup import create_staff
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, PASSWORD, login
 from tests.test_inbox import PDF, png_bytes, rows, unread_badge
 
+# Runs on PostgreSQL too: INSERT … ON CONFLICT and GREATEST per database; numbers under BEGIN
+# IMMEDIATE or an advisory lock.
+pytestmark = pytest.mark.postgresql
+
 SHOP = "Shop Support <support@shop.example>"
 JUERGEN = "Jürgen Müller <Juergen.Mueller@example.com>"
 ERIKA = "Erika Mustermann <erika@example.com>"

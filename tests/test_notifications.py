@@ -14,6 +14,9 @@ from tests.conftest import csrf_from
 from tests.test_inbox import PDF, execute, open_conversation, rows
 from tests.test_staff import add_staff, answer, guest_writes
 
+# Runs on PostgreSQL too: ILIKE search and partial indexes, whose case and NULL rules differ.
+pytestmark = pytest.mark.postgresql
+
 
 def english(person):
     """Texts are asserted in English: the German catalog is filled in separately."""

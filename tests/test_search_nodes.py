@@ -32,6 +32,9 @@ from board.search.indexing import NODE_FORGOTTEN_AFTER, open_index
 from board.setup import initialize
 from tests.conftest import make_settings
 
+# Runs on PostgreSQL too: the search queue shared by several nodes through the database.
+pytestmark = pytest.mark.postgresql
+
 
 @pytest.fixture
 def alpha(tmp_path: Path) -> Settings:
