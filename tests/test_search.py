@@ -6,6 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import re
+import threading
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
@@ -558,3 +559,27 @@ def test_a_customer_sees_matching_topics_while_writing_and_keeps_the_draft(
     expect(page.locator(".search-hit .hit-title")).to_have_attribute("href", re.compile(r"^/p/"))
     expect(page.locator('input[name="scope"][value="inbox"]')).to_be_visible()
     page.screenshot(path=str(ARTIFACTS / "search-results.png"), full_page=True)
+
+
+def test_the_index_opens_while_another_writer_commits(settings, monkeypatch):
+    """Searches and the indexer open the index while another worker commits: a commit
+    deletes the table of contents that was newest a moment ago."""
+    from board.search import indexing
+
+    index_dir(settings).mkdir(parents=True)
+    whoosh_index.create_in(str(index_dir(settings)), make_schema())
+    stop = threading.Event()
+
+    def commit_again_and_again() -> None:
+        while not stop.is_set():
+            writer = whoosh_index.open_dir(str(index_dir(settings))).writer(timeout=5)
+            writer.commit(merge=False)
+
+    committing = threading.Thread(target=commit_again_and_again)
+    committing.start()
+    try:
+        for _ in range(300):
+            indexing.open_index(settings).close()
+    finally:
+        stop.set()
+        committing.join()

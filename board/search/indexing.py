@@ -266,7 +266,18 @@ def documents_of(
 
 
 def open_index(settings: Settings):
-    return whoosh_index.open_dir(str(index_dir(settings)))
+    """The index as of its newest commit. A commit in another thread or process may
+    delete the table of contents that Whoosh has just found to be the newest, before
+    Whoosh reads it (FileNotFoundError); a second look finds the commit's new one."""
+    for attempt in range(OPEN_ATTEMPTS):
+        try:
+            return whoosh_index.open_dir(str(index_dir(settings)))
+        except FileNotFoundError:
+            if attempt == OPEN_ATTEMPTS - 1:
+                raise
+
+
+OPEN_ATTEMPTS = 3  # an index that is really gone fails on each
 
 
 def _take_writer(settings: Settings) -> tuple[ExitStack, IndexWriter] | None:
