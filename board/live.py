@@ -35,7 +35,11 @@ log = logging.getLogger("board.events")
 
 HEARTBEAT_SECONDS = 15  # below the idle timeouts of common proxies (nginx: 60 s)
 RETRY_MS = 3000  # how soon a browser reconnects after the stream ended
-SESSION_CHECK_SECONDS = 60  # how soon a stream ends after its session was revoked
+# A stream delivers nothing more than this long after its session ended or its viewer lost
+# the role it was opened with (a logout, a revoked session, a deactivated staff member, a
+# guest conversation joined to an account); each check is one indexed query.
+ACCESS_CHECK_SECONDS = 1.0
+IDLE_CHECK_SECONDS = 60  # how soon an idle stream of an ended session closes
 TYPING_EVERY = 4.0  # seconds between two "is answering" events of one person
 
 
@@ -47,6 +51,8 @@ async def _listener(request: Request, viewer: CurrentUser | None) -> events.List
         conversation = await inbox_queries.conversation_for_token(db(request), token)
     except HTTPException:
         return None
+    if conversation.customer_id is not None:
+        return None  # joined to an account: the link shows nothing more
     return events.Listener(guest_conversation=conversation.id)
 
 
@@ -94,15 +100,21 @@ async def _events(
                     for message in await _safely_rendered(request, viewer, listener, event, locale):
                         yield message
                     sent = event.id
+        checked = time.monotonic()
         while True:
+            idle = False
             try:
                 # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that comes
                 # with an event, and the stream would hold the shutdown open.
-                async with asyncio.timeout(SESSION_CHECK_SECONDS):
+                async with asyncio.timeout(IDLE_CHECK_SECONDS):
                     event = await mine.queue.get()
             except TimeoutError:
-                if viewer is not None and not await _session_lives(request):
-                    return  # logged out or revoked: the reconnect gets a 401 and stops
+                idle = True
+            if idle or time.monotonic() - checked >= ACCESS_CHECK_SECONDS:
+                if not await _access_lives(request, viewer, listener):
+                    return  # the reconnect gets a 401 and stops
+                checked = time.monotonic()
+            if idle:
                 continue
             if event is None:
                 return  # too slow to keep up: the browser reconnects and replays
@@ -129,9 +141,23 @@ async def _safely_rendered(
         return []
 
 
-async def _session_lives(request: Request) -> bool:
+async def _access_lives(
+    request: Request, viewer: CurrentUser | None, listener: events.Listener
+) -> bool:
+    """The stream's viewer may still read what it was opened for: the same user with the
+    same standing (staff or not) behind a live session, or a guest conversation that is
+    still a guest's."""
+    if viewer is None:
+        owner = await fetch_row(
+            db(request),
+            sa.select(conversations.c.customer_id).where(
+                conversations.c.id == listener.guest_conversation
+            ),
+        )
+        return owner is not None and owner.customer_id is None
     token = request.cookies.get(SESSION_COOKIE)
-    return bool(token) and await user_for_session(db(request), token) is not None
+    now = await user_for_session(db(request), token) if token else None
+    return now is not None and now.id == viewer.id and now.is_staff == viewer.is_staff
 
 
 def _sse(event: events.Event, kind: str, data: dict[str, Any]) -> ServerSentEvent:

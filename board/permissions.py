@@ -135,3 +135,13 @@ def can_reply_to_conversation(user: CurrentUser | None, conversation: Row) -> bo
 
 def guest_can_reply(conversation: Row) -> bool:
     return conversation.status != "spam"
+
+
+def customer_may_join(conversation: Row, user: CurrentUser) -> bool:
+    """A guest conversation may move into the inbox of the customer account with its
+    address; never into a staff account, never once it belongs to an account."""
+    return (
+        conversation.customer_id is None
+        and user.role == "customer"
+        and (conversation.guest_email or "").lower() == user.email.lower()
+    )

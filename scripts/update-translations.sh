@@ -57,6 +57,7 @@ if [[ -f $PO_FILE ]]; then
         --locale "$LOCALE" \
         --domain messages \
         --no-fuzzy-matching \
+        --width 100 \
         --ignore-obsolete
 else
     pybabel --quiet init \

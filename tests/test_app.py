@@ -313,6 +313,8 @@ MATRIX = {
     "contact": ("GET", "/contact", None, (200, 303, 303, 200, 200)),
     "guest_conversation": ("GET", "/g/{token}", None, (200, 200, 200, 200, 200)),
     "guest_reply": ("POST", "/g/{token}/reply", {"body": "Gast"}, (303, 303, 303, 303, 303)),
+    # Only the customer account with the guest's address may take it (tests/test_inbox.py).
+    "guest_join": ("POST", "/g/{token}/join", {}, (401, 403, 403, 403, 403)),
     # The staff area: a login for visitors, 403 for customers.
     "staff_queue": ("GET", "/staff", None, STAFF_PAGE),
     "staff_home": ("GET", "/staff/home", None, STAFF_PAGE),

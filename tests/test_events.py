@@ -23,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 
 from board.config import PROJECT_ROOT
-from board.db import live_events, sync_engine
+from board.db import live_events, sync_engine, users
 from board.setup import create_staff
 from tests.conftest import (
     ADMIN_EMAIL,
@@ -283,7 +283,7 @@ def test_who_may_open_a_stream(cast):
 def test_a_stream_ends_when_its_session_is_revoked(cast, monkeypatch):
     from board import live
 
-    monkeypatch.setattr(live, "SESSION_CHECK_SECONDS", 0.5)
+    monkeypatch.setattr(live, "IDLE_CHECK_SECONDS", 0.5)
     _base, erika, _max, _team = cast
     cookies = dict(erika.cookies)
     stream = Listening(erika).start()
@@ -293,6 +293,55 @@ def test_a_stream_ends_when_its_session_is_revoked(cast, monkeypatch):
     assert stream.ended.wait(10), "the stream outlived its session"
     erika.cookies.update(cookies)  # the old session cookie, as a browser tab still has it
     assert Listening(erika).start().status == 401
+
+
+def test_a_customer_who_logged_out_receives_nothing_more_on_a_busy_board(cast, monkeypatch):
+    """Busy: events keep coming, so the idle check never runs. Each delivery looks at the
+    session when the last look is older than ACCESS_CHECK_SECONDS."""
+    from board import live
+
+    monkeypatch.setattr(live, "ACCESS_CHECK_SECONDS", 0.3)
+    _base, erika, _max, team = cast
+    number = write(erika, "Wann kommt meine Lieferung?")
+    stream = Listening(erika).start()
+    first = answer(team, number, "Morgen.")
+    assert stream.next("message", conversation=number, id=first)
+    page = erika.get("/account")
+    assert erika.post("/logout", data={"csrf_token": csrf_from(page.text)}).status_code == 303
+    time.sleep(0.4)  # past the check interval: the rule is about time
+    second = answer(team, number, "Doch erst übermorgen.")
+    assert stream.ended.wait(5), "the stream outlived its session"
+    delivered = [event.data.get("id") for event in stream.kinds_within(0)]
+    assert second not in delivered
+
+
+def test_a_deactivated_staff_members_open_tab_receives_nothing_more(cast, settings, monkeypatch):
+    from board import live
+
+    monkeypatch.setattr(live, "ACCESS_CHECK_SECONDS", 0.3)
+    base, erika, _max, team = cast
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        create_staff(connection, "julia@shop.example", "Julia Brandt", password="julia-passwort-1")
+        julia = connection.execute(
+            sa.select(users.c.id).where(users.c.email == "julia@shop.example")
+        ).scalar_one()
+    engine.dispose()
+    colleague = visitor(base)
+    assert login(colleague, "julia@shop.example", "julia-passwort-1").status_code == 303
+    watching = Listening(colleague).start()
+    number = write(erika, "Ist Artikel 4711 wieder lieferbar?")
+    assert watching.next("message", conversation=number)
+    page = team.get("/staff/team")
+    deactivated = team.post(
+        f"/staff/team/{julia}", data={"csrf_token": csrf_from(page.text), "active": "0"}
+    )
+    assert deactivated.status_code == 303
+    time.sleep(0.4)
+    note = answer(team, number, "Intern: Julia ist nicht mehr im Team.", internal=True)
+    assert watching.ended.wait(5), "the stream outlived the staff role"
+    assert note not in [event.data.get("id") for event in watching.kinds_within(0)]
+    colleague.close()
 
 
 def test_a_closed_tab_frees_its_place_in_the_hub(cast, app):

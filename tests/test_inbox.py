@@ -372,17 +372,63 @@ def test_guest_form_refuses_a_bad_email_and_keeps_the_text(client):
     assert "Mein Text bleibt" in response.text and "gültige E-Mail-Adresse" in response.text
 
 
-def test_guest_conversation_joins_the_inbox_of_the_customer_with_that_email(client, people):
-    response = guest_writes(client, email="erika@example.com")
-    link = response.headers["location"]
+def test_opening_a_guest_link_moves_nothing_the_customer_is_asked_first(client, people, settings):
+    """A plain GET never moves a conversation: an <img src="/g/..."> in a forum post
+    would do it for whoever views the post."""
+    link = guest_writes(client, email="erika@example.com").headers["location"]
     erika = people.customer(email="erika@example.com")
     opened = erika.get(link)
-    assert opened.status_code == 303 and opened.headers["location"] == "/inbox/1001"
-    assert "Wo bleibt meine Bestellung?" in erika.get("/inbox").text
-    # Someone else's account does not take it over.
+    assert opened.status_code == 200 and "Wo bleibt meine Bestellung?" in opened.text
+    assert f'action="{link}/join"' in opened.text  # offered, with the reason
+    assert rows(settings, sa.select(conversations.c.customer_id)) == [(None,)]
+    assert "Wo bleibt meine Bestellung?" not in erika.get("/inbox").text
+    # Without the page's CSRF token, as a forged form elsewhere would post it: refused.
+    assert erika.client.post(f"{link}/join", data={}).status_code == 403
+    assert rows(settings, sa.select(conversations.c.customer_id)) == [(None,)]
+
+
+def test_only_the_account_with_the_guests_address_joins_the_conversation(client, people):
+    link = guest_writes(client, email="erika@example.com").headers["location"]
     max_ = people.customer("Max Muster")
-    assert max_.get(link).status_code == 200
+    page = max_.get(link)
+    assert page.status_code == 200 and f'action="{link}/join"' not in page.text
+    refused = max_.submit(f"{link}/join", {}, form_page=link)
+    assert refused.status_code == 403
     assert "Wo bleibt meine Bestellung?" not in max_.get("/inbox").text
+
+    erika = people.customer(email="erika@example.com")
+    joined = erika.submit(f"{link}/join", {}, form_page=link)
+    assert joined.status_code == 303 and joined.headers["location"] == "/inbox/1001"
+    assert "Wo bleibt meine Bestellung?" in erika.get("/inbox").text
+
+
+def test_a_joined_conversation_no_longer_opens_through_its_guest_link(
+    client, new_client, people, settings
+):
+    written = guest_writes(
+        client, email="erika@example.com", files=[("a.pdf", PDF, "application/pdf")]
+    )
+    link = written.headers["location"]
+    file_link = re.search(r'href="(/attachments/[^"]+)"', client.get(link).text).group(1)
+    erika = people.customer(email="erika@example.com")
+    assert erika.submit(f"{link}/join", {}, form_page=link).status_code == 303
+    staff = people.staff()
+    staff.submit(
+        "/staff/t/1001/reply", {"body": "Antwort nur für Erika"}, form_page="/staff/t/1001"
+    )
+
+    # The visitor who wrote it keeps the link and the guest cookie: both ask for a login.
+    again = client.get(link)
+    assert again.status_code == 303
+    assert again.headers["location"] == "/login?next=%2Finbox%2F1001"
+    assert "Antwort nur für Erika" not in client.get(link, follow_redirects=True).text
+    assert client.get(file_link).status_code == 404
+    replied = submit(client, f"{link}/reply", {"body": "Ich bin noch da"}, form_page="/contact")
+    assert replied.status_code == 403
+    assert rows(settings, sa.select(sa.func.count()).select_from(messages)) == [(2,)]
+    # The customer who took it is sent to her inbox; her files are hers.
+    assert erika.get(link).headers["location"] == "/inbox/1001"
+    assert erika.get(file_link).content == PDF
 
 
 def test_logged_in_customers_write_from_the_inbox_not_the_contact_form(people):

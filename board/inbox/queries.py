@@ -484,10 +484,9 @@ async def _announce_live(db: Database, conversation: Record, message_id: int, in
 
 
 async def claim_guest_conversation(db: Database, conversation: Record, user: CurrentUser) -> bool:
-    """A customer who opened the secret link with the same email takes it into their inbox."""
-    if conversation.customer_id is not None or user.is_staff:
-        return False
-    if (conversation.guest_email or "").lower() != user.email:
+    """The customer with the conversation's address takes it into their inbox (the route
+    asked them first); from then on its guest link asks for a login."""
+    if not permissions.customer_may_join(conversation, user):
         return False
     async with write_transaction(db):
         await db.execute(

@@ -260,8 +260,13 @@ async def attachment(request: Request) -> Response:
     file = await queries.attachment_or_404(db(request), request.path_params["attachment_id"])
     user = current_user(request)
     is_party = user is not None and (user.is_staff or file.customer_id == user.id)
-    holds_link = file.guest_token_hash is not None and any(
-        queries.token_hash(token) == file.guest_token_hash for token in _guest_tokens(request)
+    # A guest link opens files only while its conversation is a guest's, not once joined.
+    holds_link = (
+        file.customer_id is None
+        and file.guest_token_hash is not None
+        and any(
+            queries.token_hash(token) == file.guest_token_hash for token in _guest_tokens(request)
+        )
     )
     if not (is_party or holds_link) or (file.internal and not (user and user.is_staff)):
         raise HTTPException(404)  # not a 403: nobody learns that the file exists
@@ -354,20 +359,49 @@ def _remember_guest_token(request: Request, response: Response, token: str) -> N
     )
 
 
+async def _guest_conversation_or_login(request: Request, token: str) -> queries.Record:
+    """The conversation behind a guest link, while it is a guest's. Once joined to a
+    customer account, the link shows nothing more: its holder is asked to log in."""
+    record = await queries.conversation_for_token(db(request), token)
+    if record.customer_id is None:
+        return record
+    target = path_for(request, "conversation", number=record.number)
+    user = current_user(request)
+    if user is not None and user.id == record.customer_id:
+        return redirect(target)
+    return redirect(path_for(request, "login").include_query_params(next=str(target)))
+
+
 async def guest_conversation(request: Request) -> Response:
     token = request.path_params["token"]
-    record = await queries.conversation_for_token(db(request), token)
-    user = current_user(request)
-    if user is not None and await queries.claim_guest_conversation(db(request), record, user):
-        return redirect(path_for(request, "conversation", number=record.number))
+    record = await _guest_conversation_or_login(request, token)
+    if isinstance(record, Response):
+        return record
     await notify.opened(db(request), record)
     response = await _render_guest(request, record, token)
     _remember_guest_token(request, response, token)
     return response
 
 
+async def guest_join(request: Request) -> Response:
+    """Moves a guest conversation into the inbox of the logged-in customer whose address
+    it was written under, after they said so on the guest page (a POST: a link or an
+    image in someone's post cannot do it)."""
+    user = require_user(request)
+    token = request.path_params["token"]
+    await read_form(request)
+    record = await _guest_conversation_or_login(request, token)
+    if isinstance(record, Response):
+        return record
+    if not permissions.customer_may_join(record, user):
+        raise HTTPException(403, _("Only the customer account with this address can take it."))
+    await queries.claim_guest_conversation(db(request), record, user)
+    return redirect(path_for(request, "conversation", number=record.number))
+
+
 async def _render_guest(request, record, token, status_code=200, **form_state) -> Response:
     thread = await queries.messages_of(db(request), record.id, None)
+    user = current_user(request)
     response = render(
         request,
         "inbox/conversation.html",
@@ -378,6 +412,9 @@ async def _render_guest(request, record, token, status_code=200, **form_state) -
         live_guest=token,
         can_reply=permissions.guest_can_reply(record),
         reply_url=path_for(request, "guest_reply", token=token),
+        join_url=path_for(request, "guest_join", token=token)
+        if user is not None and permissions.customer_may_join(record, user)
+        else None,
         body=form_state.pop("body", ""),
         errors=form_state.pop("errors", {}),
     )
@@ -389,7 +426,9 @@ async def _render_guest(request, record, token, status_code=200, **form_state) -
 
 async def guest_reply(request: Request) -> Response:
     token = request.path_params["token"]
-    record = await queries.conversation_for_token(db(request), token)
+    record = await _guest_conversation_or_login(request, token)
+    if isinstance(record, Response):
+        raise HTTPException(403, _("This conversation now belongs to a customer account."))
     if wait := await _flood_wait(request, _flood_key(None, record.id)):
         body = field(await read_refused_form(request), "body", BODY_MAX)
         errors = {"form": flood_message(wait)}
@@ -417,4 +456,5 @@ routes = [
     Route("/contact", contact, methods=["GET", "POST"], name="contact"),
     Route("/g/{token}", guest_conversation, name="guest_conversation"),
     Route("/g/{token}/reply", guest_reply, methods=["POST"], name="guest_reply"),
+    Route("/g/{token}/join", guest_join, methods=["POST"], name="guest_join"),
 ]
