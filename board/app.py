@@ -35,6 +35,7 @@ from board.staff.routes import routes as staff_routes
 from board.web import (
     SECRET_URL_ROUTES,
     BodyLimit,
+    DiscardUnkeptUploads,
     RequestContext,
     make_templates,
     path_for,
@@ -128,7 +129,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.typing_sent = {}
         workers = [
             asyncio.create_task(app.state.hub.run_forever()),
-            asyncio.create_task(maintenance.run_forever(app.state.db)),
+            asyncio.create_task(maintenance.run_forever(app.state.db, settings)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
             asyncio.create_task(
@@ -167,6 +168,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(RequestContext),
             Middleware(GuestPageCache),
             Middleware(BodyLimit, max_files=MAX_FILES),
+            Middleware(DiscardUnkeptUploads),
         ],
         exception_handlers={HTTPException: http_error, Exception: server_error},
         lifespan=lifespan,

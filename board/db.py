@@ -304,6 +304,7 @@ attachments = sa.Table(
     sa.Column("sha256", sa.String(64), nullable=False),  # where the bytes are stored
     sa.Column("created_at", sa.DateTime, nullable=False),
     sa.Index("ix_attachments_message", "message_id"),
+    sa.Index("ix_attachments_sha256", "sha256"),  # is a stored file still named?
 )
 
 read_markers = sa.Table(

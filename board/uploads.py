@@ -11,6 +11,7 @@ import struct
 import tempfile
 import unicodedata
 import zipfile
+from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 from typing import BinaryIO
@@ -80,6 +81,10 @@ class StoredFile:
     content_type: str  # from the detected type, never the browser's
     filename: str  # safe display name, extension matching the detected type
     kind: str  # detected type: "pdf", "zip", "jpeg", "png", "docx", "xlsx", "xls"
+    # Checked but not yet kept: the cleaned bytes wait here, in the store's tmp folder,
+    # until `keep` moves them to `destination` beside their attachment row.
+    waiting: Path | None = None
+    destination: Path | None = None
 
 
 class UploadRejected(Exception):
@@ -201,17 +206,19 @@ def stored_path(upload_dir: Path, sha256: str) -> Path:
     return upload_dir / sha256[:2] / sha256[2:4] / sha256
 
 
-def store_upload(
+def check_upload(
     source: BinaryIO,
     original_name: str,
     upload_dir: Path,
     upload_types: tuple[str, ...],
     max_bytes: int,
 ) -> StoredFile:
-    """Check an uploaded file and store it by the hash of its content; raises UploadRejected.
+    """Check an uploaded file and prepare it for the store; raises UploadRejected.
 
-    Synchronous (file I/O, zip and image decoding): call it through run_in_threadpool.
-    Reads `source` from its current position to the end.
+    Nothing enters the store yet: the cleaned bytes wait in its tmp folder until the
+    writer that inserts the attachment row calls `keep`, and `discard` removes them from
+    a request that was refused. Synchronous (file I/O, zip and image decoding): call it
+    through run_in_threadpool. Reads `source` from its current position to the end.
     """
     filename = safe_filename(original_name)
     # Beside the files: the final rename stays on one file system, shared storage too.
@@ -228,31 +235,106 @@ def store_upload(
             raise UploadRejected(filename, _("%(filename)s is empty.", filename=filename))
         kind = _checked_kind(raw_path, filename, upload_types)
         filename = _name_for_kind(filename, kind)
-        final_path = raw_path
+        waiting = raw_path
         if kind in IMAGE_FORMATS:
             handle, cleaned_name = tempfile.mkstemp(dir=temp_dir, prefix="clean-", suffix=".part")
             os.close(handle)
             cleaned_path = Path(cleaned_name)
             _strip_image_metadata(raw_path, cleaned_path, kind, filename)
-            final_path = cleaned_path
-        sha256, size = _hash_file(final_path)
-        destination = stored_path(upload_dir, sha256)
-        # Same content, same path: a second upload of it is already stored, completely,
-        # because files only ever arrive there by an atomic rename.
-        if not destination.exists():
-            destination.parent.mkdir(parents=True, exist_ok=True)
-            os.replace(final_path, destination)
-        return StoredFile(
-            sha256=sha256,
-            size=size,
-            content_type=CONTENT_TYPES[kind],
-            filename=filename,
-            kind=kind,
-        )
-    finally:
+            raw_path.unlink()
+            waiting = cleaned_path
+        sha256, size = _hash_file(waiting)
+    except BaseException:
         raw_path.unlink(missing_ok=True)
         if cleaned_path is not None:
             cleaned_path.unlink(missing_ok=True)
+        raise
+    return StoredFile(
+        sha256=sha256,
+        size=size,
+        content_type=CONTENT_TYPES[kind],
+        filename=filename,
+        kind=kind,
+        waiting=waiting,
+        destination=stored_path(upload_dir, sha256),
+    )
+
+
+def keep(files: Iterable[StoredFile]) -> None:
+    """Moves checked files into the store; called by the writer of their attachment rows,
+    inside its transaction. Same content, same path: content already stored stays, and its
+    time is renewed, so that the sweep of unreferenced files (board.maintenance) sees it
+    in use."""
+    for file in files:
+        if file.waiting is None or file.destination is None:
+            continue
+        if file.destination.exists():
+            os.utime(file.destination)
+            file.waiting.unlink(missing_ok=True)
+            continue
+        file.destination.parent.mkdir(parents=True, exist_ok=True)
+        # Atomic: a file in the store is always whole.
+        os.replace(file.waiting, file.destination)
+
+
+def discard(files: Iterable[StoredFile]) -> None:
+    """Removes what a refused request had checked; files already kept are not touched."""
+    for file in files:
+        if file.waiting is not None:
+            file.waiting.unlink(missing_ok=True)
+
+
+def store_upload(
+    source: BinaryIO,
+    original_name: str,
+    upload_dir: Path,
+    upload_types: tuple[str, ...],
+    max_bytes: int,
+) -> StoredFile:
+    """check_upload and keep in one: for commands that write the rows right after (a
+    crash in between leaves an unreferenced file, which the sweep removes)."""
+    file = check_upload(source, original_name, upload_dir, upload_types, max_bytes)
+    keep([file])
+    return file
+
+
+def old_leftovers(upload_dir: Path, oldest: float) -> int:
+    """Removes checked files of requests that ended without removing them (a killed
+    process) from the tmp folder, if older than `oldest` (a time.time()); returns how many."""
+    removed = 0
+    for leftover in (upload_dir / "tmp").glob("*.part"):
+        if _older_than(leftover, oldest):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def old_stored_files(upload_dir: Path, prefix: str, oldest: float) -> list[Path]:
+    """The stored files under one of the 256 top folders (`prefix`, two hex digits) older
+    than `oldest`: the sweep goes folder by folder, so its memory stays small."""
+    return [
+        path
+        for path in (upload_dir / prefix).glob("??/*")
+        if _SHA256_HEX.fullmatch(path.name) and _older_than(path, oldest)
+    ]
+
+
+def remove_if_old(paths: Iterable[Path], oldest: float) -> int:
+    """Deletes the files still older than `oldest`; a writer that kept the same content
+    since the sweep looked renewed its time (`keep`), and it stays."""
+    removed = 0
+    for path in paths:
+        if _older_than(path, oldest):
+            path.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _older_than(path: Path, moment: float) -> bool:
+    try:
+        return path.stat().st_mtime < moment
+    except FileNotFoundError:
+        return False
 
 
 def _copy_limited(source: BinaryIO, target: BinaryIO, max_bytes: int, filename: str) -> int:

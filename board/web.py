@@ -10,6 +10,7 @@ from urllib.parse import quote
 
 import jinja2
 from databases import Database
+from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, FormData, Headers
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
@@ -33,6 +34,7 @@ from board.security import (
     new_anon_id,
     user_for_session,
 )
+from board.uploads import StoredFile, discard
 
 TEMPLATES_DIR = PROJECT_ROOT / "templates"
 
@@ -237,6 +239,36 @@ class BodyLimit:
             return message
 
         await self.app(scope, counting_receive, send)
+
+
+# The files a request checked (board.uploads.check_upload) wait outside the store until the
+# writer of their rows keeps them; whatever is left when the request ends was refused.
+CHECKED_UPLOADS = "checked_uploads"
+
+
+def remember_checked(request: Request, files: list[StoredFile]) -> None:
+    checked = getattr(request.state, CHECKED_UPLOADS, None)
+    if checked is None:
+        checked = []
+        setattr(request.state, CHECKED_UPLOADS, checked)
+    checked.extend(files)
+
+
+class DiscardUnkeptUploads:
+    """Removes the checked uploads of a request that no writer kept: a form with errors, a
+    refused permission, a limit, an error page. Nothing of a refused request stays."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        state = scope.setdefault("state", {})  # request.state of the endpoint's request
+        try:
+            await self.app(scope, receive, send)
+        finally:
+            checked = state.get(CHECKED_UPLOADS)
+            if checked:
+                await run_in_threadpool(discard, checked)
 
 
 CSP = (

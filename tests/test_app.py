@@ -604,7 +604,7 @@ def test_housekeeping_forgets_old_rate_events_expired_sessions_and_old_mail(clie
                     sent_at=sent_at,
                 )
             )
-    client.portal.call(maintenance.run_once, app.state.db)
+    client.portal.call(maintenance.run_once, app.state.db, app.state.settings)
     with engine.connect() as connection:
         keys = connection.execute(sa.select(rate_events.c.key)).scalars().all()
         hashes = connection.execute(sa.select(sessions.c.id_hash)).scalars().all()

@@ -31,7 +31,7 @@ from board.markup import render_markdown, subject_from
 from board.notifications import queries as notifications
 from board.search import indexing as search
 from board.security import CurrentUser
-from board.uploads import StoredFile
+from board.uploads import StoredFile, keep
 
 Record = Any
 FIRST_TICKET_NUMBER = 1001
@@ -433,6 +433,7 @@ async def _add_message(
                 created_at=now,
             )
         )
+    keep(files)  # into the store with their rows; a rollback leaves them to the sweep
     from_staff = author_user is not None and author_user.is_staff
     changes: dict[str, Any] = {"last_message_at": now}
     if not internal:

@@ -23,8 +23,8 @@ from board.search import querying
 from board.uploads import (
     StoredFile,
     UploadRejected,
+    check_upload,
     content_disposition,
-    store_upload,
     stored_path,
 )
 from board.web import (
@@ -38,6 +38,7 @@ from board.web import (
     path_for,
     read_form,
     redirect,
+    remember_checked,
     render,
     require_user,
     settings_of,
@@ -53,12 +54,13 @@ DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
 
 
 async def read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
-    """The body and the stored files of a message form, or the errors that refuse it."""
+    """The body and the checked files of a message form, or the errors that refuse it.
+    The files enter the store only with the rows that name them (board.uploads.keep)."""
     form = await read_form(request, max_files=MAX_FILES * 3)
     try:
-        return await _store_message_files(request, form)
+        return await _check_message_files(request, form)
     finally:
-        await form.close()  # the spooled uploads; what was kept is in the store by now
+        await form.close()  # the spooled uploads; the checked copies wait in the store's tmp
 
 
 async def read_refused_form(request: Request) -> FormData:
@@ -90,7 +92,7 @@ async def _count_message(request: Request, key: str) -> None:
         await security.record_event(db(request), "message", key)
 
 
-async def _store_message_files(
+async def _check_message_files(
     request: Request, form: FormData
 ) -> tuple[FormData, str, list[StoredFile], dict]:
     body = field(form, "body", BODY_MAX)
@@ -112,7 +114,7 @@ async def _store_message_files(
         try:
             stored.append(
                 await run_in_threadpool(
-                    store_upload,
+                    check_upload,
                     upload.file,
                     upload.filename,
                     settings.upload_dir,
@@ -122,6 +124,7 @@ async def _store_message_files(
             )
         except UploadRejected as rejected:
             problems.append(rejected.message)
+    remember_checked(request, stored)  # kept by the writer of their rows, else discarded
     if problems:
         errors["attachments"] = " ".join(problems)
     if not body:
@@ -300,13 +303,15 @@ async def contact(request: Request) -> Response:
         return render(request, "inbox/contact.html", form={}, errors={})
     ip = client_ip(request)
     limit = settings_of(request).guest_messages_per_hour
-    # Checked before the files are stored: a refused message leaves nothing on the disk.
+    # Checked before the files are even read.
     if await security.limit_reached(db(request), "contact", ip, limit, timedelta(hours=1)):
         form = await read_refused_form(request)
         values = {key: field(form, key, size) for key, size in CONTACT_FIELDS.items()}
         errors = {"form": _("Too many messages from your network. Please try again later.")}
         return render(request, "inbox/contact.html", 429, form=values, errors=errors)
     form, body, files, errors = await read_message_form(request)
+    # Every post with a valid token counts, refused ones too: each brings files to check.
+    await security.record_event(db(request), "contact", ip)
     values = {"name": field(form, "name", 120), "email": field(form, "email", 320), "body": body}
     if field(form, HONEYPOT_FIELD):
         return redirect(path_for(request, "index"))
@@ -340,7 +345,6 @@ async def contact(request: Request) -> Response:
         guest_token=partial(mail.guest_token, settings),
         side_effects=mail_the_link,
     )
-    await security.record_event(db(request), "contact", ip)
     token = mail.guest_token(settings, conversation.id)
     response = redirect(path_for(request, "guest_conversation", token=token))
     _remember_guest_token(request, response, token)
