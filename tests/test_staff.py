@@ -216,6 +216,34 @@ def test_internal_notes_never_reach_the_customer_the_guest_link_or_mail(
     assert mails and not any("GEHEIM" in mail_text(m) + m["Subject"] for m in mails)
 
 
+def test_an_internal_note_changes_nothing_in_the_customers_inbox_or_export(people, settings):
+    erika, staff = people.customer(), people.staff()
+    older = open_conversation(erika, "Die ältere Frage")
+    open_conversation(erika, "Die neuere Frage")
+    execute(  # the older one a day older, so that its time shows and orders differently
+        settings,
+        conversations.update()
+        .where(conversations.c.number == older)
+        .values(last_message_at=utcnow() - timedelta(days=1)),
+    )
+
+    def inbox() -> str:  # the page, but for where its live stream starts
+        return re.sub(r"after=\d+", "after=N", erika.get("/inbox").text)
+
+    inbox_before = inbox()
+    export_before = erika.get("/account/data.zip").content
+    assert inbox_before.index("Die neuere Frage") < inbox_before.index("Die ältere Frage")
+
+    noted = staff.submit(
+        f"/staff/t/{older}/reply",
+        {"body": "Intern: Kundin anrufen", "internal": "1"},
+        form_page=f"/staff/t/{older}",
+    )
+    assert noted.status_code == 303
+    assert inbox() == inbox_before  # same order, same times, same badges
+    assert erika.get("/account/data.zip").content == export_before
+
+
 # --- assignment --------------------------------------------------------------------------
 
 

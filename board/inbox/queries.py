@@ -435,9 +435,12 @@ async def _add_message(
         )
     keep(files)  # into the store with their rows; a rollback leaves them to the sweep
     from_staff = author_user is not None and author_user.is_staff
-    changes: dict[str, Any] = {"last_message_at": now}
+    changes: dict[str, Any] = {}
     if not internal:
+        # An internal note changes nothing the customer sees: not the activity time that
+        # orders and dates their inbox and their data export.
         changes.update(
+            last_message_at=now,
             message_count=conversations.c.message_count + 1,
             last_public_message_id=message_id,
             last_public_author_id=author_id,
@@ -455,9 +458,10 @@ async def _add_message(
             first_response_at=sa.func.coalesce(conversations.c.first_response_at, now),
             waiting_since=None,
         )
-    await db.execute(
-        conversations.update().where(conversations.c.id == conversation.id).values(**changes)
-    )
+    if changes:  # nothing for an internal note
+        await db.execute(
+            conversations.update().where(conversations.c.id == conversation.id).values(**changes)
+        )
     if not from_staff:
         # The ball is in the shop's court again, even when the conversation had been solved.
         await workflow.set_status(db, conversation.id, None, "open", now)
