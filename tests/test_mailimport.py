@@ -443,6 +443,35 @@ def test_a_reply_in_a_later_import_joins_its_conversation(client, settings, tmp_
     assert rows(settings, sa.select(sa.func.count()).select_from(conversations))[0][0] == 1
 
 
+def test_a_mail_that_refers_into_another_customers_thread_opens_its_own(
+    client, settings, tmp_path, import_mail
+):
+    """Erika forwards Jürgen's thread (she was in CC) with a file of her own: it must not
+    land in Jürgen's conversation, where he would read her text and download her file."""
+    forwarded = mail(
+        ERIKA,
+        SHOP,
+        f"WG: {SUBJECT}",
+        "Thu, 02 Mar 2023 10:00:00 +0100",
+        "Ich habe dieselbe Frage, meine Bestellung ist die 4712.",
+        "<weiterleitung@kunde2.example>",
+        ["<frage@kunde.example>"],
+        files=[("erikas-rechnung.pdf", PDF)],
+    )
+    code, out, err = import_mail(write_emls(tmp_path / "post", [ask(), forwarded]))
+    assert code == 0, err
+    assert "New conversations:   2" in out
+    juergens, juergens_thread = conversation_with(settings, 1001)
+    erikas, erikas_thread = conversation_with(settings, 1002)
+    assert juergens.customer_id == user_id(settings, "juergen.mueller@example.com")
+    assert erikas.customer_id == user_id(settings, "erika@example.com")
+    assert len(juergens_thread) == 1 and juergens_thread[0].body.startswith(ASK_BODY)
+    assert len(erikas_thread) == 1 and "4712" in erikas_thread[0].body
+    named = rows(settings, sa.select(attachments.c.conversation_id, attachments.c.filename))
+    assert (juergens.id, "erikas-rechnung.pdf") not in named
+    assert (erikas.id, "erikas-rechnung.pdf") in named
+
+
 def test_an_inbox_and_its_sent_folder_interleave_by_date(client, settings, tmp_path, import_mail):
     inbox = write_mbox(tmp_path / "INBOX.mbox", [ask(), thanks()])
     sent = write_mbox(tmp_path / "Sent.mbox", [answer()])

@@ -263,11 +263,12 @@ def _thread_for(
     author_id: int,
 ) -> tuple[int, bool]:
     """The conversation the mail belongs to, and whether it was opened for it: by the
-    headers first, then by the subject with the same customer, else a new one."""
-    conversation_id = _thread_by_headers(connection, run, mail)
+    headers first, then by the subject, both only among the same customer's; else a new
+    one."""
+    customer_id = _recipient_customer_id(connection, run, mail) if from_shop else author_id
+    conversation_id = _thread_by_headers(connection, run, mail, customer_id)
     if conversation_id is not None:
         return conversation_id, False
-    customer_id = _recipient_customer_id(connection, run, mail) if from_shop else author_id
     conversation_id = run.by_subject.get((customer_id, mail.subject_key))
     if conversation_id is not None:
         return conversation_id, False
@@ -323,9 +324,14 @@ def _customer_id(connection: sa.Connection, run: _Run, name: str, address: str) 
     ).scalar_one()
 
 
-def _thread_by_headers(connection: sa.Connection, run: _Run, mail: ParsedMail) -> int | None:
+def _thread_by_headers(
+    connection: sa.Connection, run: _Run, mail: ParsedMail, customer_id: int
+) -> int | None:
     """The conversation of any mail this one refers to, imported in this run or before, or
-    of an imported mail that referred to this one."""
+    of an imported mail that referred to this one; only a conversation of `customer_id`.
+    A mail that refers into another customer's thread (a forward, a CC) opens its own:
+    it must not put its sender's text and files in front of someone else."""
+    candidates = []
     if mail.references:
         found = dict(
             connection.execute(
@@ -334,12 +340,19 @@ def _thread_by_headers(connection: sa.Connection, run: _Run, mail: ParsedMail) -
                 )
             ).all()
         )
-        for reference in mail.references:
-            if reference in found:
-                return found[reference]
-    if mail.message_id is not None:
-        return run.referenced_by.get(mail.message_id)
-    return None
+        candidates += [found[reference] for reference in mail.references if reference in found]
+    if mail.message_id is not None and mail.message_id in run.referenced_by:
+        candidates.append(run.referenced_by[mail.message_id])
+    if not candidates:
+        return None
+    owned = set(
+        connection.execute(
+            sa.select(conversations.c.id).where(
+                conversations.c.id.in_(candidates), conversations.c.customer_id == customer_id
+            )
+        ).scalars()
+    )
+    return next((candidate for candidate in candidates if candidate in owned), None)
 
 
 def _new_conversation(
