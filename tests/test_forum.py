@@ -77,6 +77,21 @@ def test_public_profile_shows_name_title_posts_and_since(client, people):
     assert re.search(r"<dd>\d\d\.\d\d\.\d{4}</dd>", page)
 
 
+def test_a_profile_exists_only_for_people_who_posted_publicly(client, people):
+    """Ids count up: a profile for every account would list every customer's name."""
+    erika = people.customer()
+    max_ = people.customer("Max Muster")
+    for visitor in (client, max_.client):
+        assert visitor.get(f"/u/{erika.user_id}").status_code == 404
+    topic_id = open_topic(erika)
+    page = client.get(f"/u/{erika.user_id}")
+    assert page.status_code == 200 and "Erika Mustermann" in page.text
+    post_id = int(re.search(r'id="p(\d+)"', client.get(f"/t/{topic_id}").text)[1])
+    staff = people.staff()
+    assert staff.submit(f"/p/{post_id}/delete", {}).status_code == 303
+    assert client.get(f"/u/{erika.user_id}").status_code == 404  # nothing public is left
+
+
 # --- writing -----------------------------------------------------------------------------
 
 

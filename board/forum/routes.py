@@ -241,6 +241,8 @@ async def delete_post(request: Request) -> Response:
 async def profile(request: Request) -> Response:
     viewer = current_user(request)
     person = await queries.user_or_404(db(request), request.path_params["user_id"])
+    if not await queries.has_posted_publicly(db(request), person.id):
+        raise HTTPException(404)
     recent = await queries.recent_posts_by(db(request), person.id, viewer)
     return render(request, "forum/profile.html", person=person, recent_posts=recent)
 
