@@ -117,6 +117,10 @@ def initials(name: str) -> str:
 # --- per-request state -------------------------------------------------------------------
 
 
+# Where a session with a one-time password may go (User.must_change_password).
+OPEN_TO_ONE_TIME = frozenset({"/account", "/logout", "/language", "/healthz"})
+
+
 class RequestContext:
     """Loads the visitor (session cookie), picks the language and adds security headers.
 
@@ -179,6 +183,11 @@ class RequestContext:
                 message = {**message, "headers": headers}
             await send(message)
 
+        if user is not None and user.must_change_password and scope["path"] not in OPEN_TO_ONE_TIME:
+            # A one-time password opens nothing but the page that replaces it, and the way
+            # out, on every request until it is replaced.
+            await RedirectResponse("/account#password", 303)(scope, receive, send_with_headers)
+            return
         await self.app(scope, receive, send_with_headers)
         if scope["method"] == "POST":
             # A POST may have queued mail or index work: the background tasks look now

@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from board.db import sessions, sync_engine
+from board.db import sessions, sync_engine, users
 from board.security import SESSION_COOKIE
 from tests.conftest import (
     ADMIN_EMAIL,
@@ -373,4 +373,33 @@ def test_generated_admin_password_works_once_and_asks_for_a_new_one(tmp_path, ne
     with TestClient(create_app(settings), follow_redirects=False) as visitor:
         response = login(visitor, created.email, created.password)
         assert response.headers["location"] == "/account"
-        assert "Einmal-Passwort" in visitor.get("/").text
+        assert "Einmal-Passwort" in visitor.get("/account").text
+
+
+def test_a_one_time_password_opens_only_the_page_that_replaces_it(people, settings):
+    """Not only the redirect after login: every request until the password is changed."""
+    erika = people.customer()
+    number = erika.submit("/inbox/new", {"body": "Vorher geschrieben"}, form_page="/inbox/new")
+    assert number.status_code == 303
+    engine = sync_engine(settings)
+    with engine.begin() as connection:  # as the team page sets it for a new staff account
+        connection.execute(
+            users.update().where(users.c.id == erika.user_id).values(must_change_password=True)
+        )
+    engine.dispose()
+    for path in ("/", "/inbox", number.headers["location"], "/notifications", "/search?q=x"):
+        response = erika.get(path)
+        assert response.status_code == 303, path
+        assert response.headers["location"] == "/account#password", path
+    page = erika.get("/account")
+    assert page.status_code == 200 and "Einmal-Passwort" in page.text
+    written = erika.submit("/inbox/new", {"body": "Noch nicht"}, form_page="/account")
+    assert written.status_code == 303 and written.headers["location"] == "/account#password"
+
+    changed = erika.submit(
+        "/account",
+        {"action": "password", "current_password": PASSWORD, "password": "ein-neues-passwort-7"},
+        form_page="/account",
+    )
+    assert changed.status_code == 303
+    assert erika.get("/inbox").status_code == 200

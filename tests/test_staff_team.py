@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from board import i18n
 from board.db import absences, sessions, users
 from board.staff.team_csv import csv_cell, parse_flag, parse_team_csv
-from tests.conftest import ADMIN_EMAIL, csrf_from, login, user_row
+from tests.conftest import ADMIN_EMAIL, csrf_from, login, submit, user_row
 from tests.test_inbox import execute, rows
 
 BOM = b"\xef\xbb\xbf"
@@ -86,6 +86,15 @@ def test_admin_creates_a_staff_account_whose_one_time_password_works(admin, sett
     lena = new_client()
     answer = login(lena, "lena@example.com", password)
     assert answer.status_code == 303 and answer.headers["location"] == "/account"
+    # The staff area opens once she has chosen her own password.
+    assert lena.get("/staff/team").headers["location"] == "/account#password"
+    changed = submit(
+        lena,
+        "/account",
+        {"action": "password", "current_password": password, "password": "lenas-eigenes-1"},
+        form_page="/account",
+    )
+    assert changed.status_code == 303
     assert lena.get("/staff/team").status_code == 200
 
 
