@@ -53,6 +53,7 @@ LIMIT_VARIABLES = {
     "registrations_per_hour": ("BOARD_REGISTRATIONS_PER_HOUR", 10),
     "login_mails_per_email": ("BOARD_LOGIN_MAILS_PER_EMAIL", 3),
     "login_mails_per_client": ("BOARD_LOGIN_MAILS_PER_CLIENT", 10),
+    "login_codes_per_day": ("BOARD_LOGIN_CODES_PER_DAY", 10),
     "guest_messages_per_hour": ("BOARD_GUEST_MESSAGES_PER_HOUR", 5),
     "guest_searches_per_minute": ("BOARD_GUEST_SEARCHES_PER_MINUTE", 30),
     "guest_suggestions_per_minute": ("BOARD_GUEST_SUGGESTIONS_PER_MINUTE", 120),
@@ -104,6 +105,9 @@ class Settings:
     # one client address (each kind counted on its own).
     login_mails_per_email: int = 3
     login_mails_per_client: int = 10
+    # Login codes mailed to one address a day. Each code takes 5 wrong guesses, and asking
+    # for a new one starts them anew: without this, about 1,440 guesses a day.
+    login_codes_per_day: int = 10
     guest_messages_per_hour: int = 5  # contact form messages per client address
     guest_searches_per_minute: int = 30  # guests' searches per client address
     # Suggestions come as a guest types on the contact form, a few seconds apart.

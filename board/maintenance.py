@@ -20,7 +20,7 @@ from board.security import prune_events
 
 log = logging.getLogger("board.maintenance")
 
-RATE_EVENTS_KEPT = timedelta(days=1)  # longer than any rate-limit window
+RATE_EVENTS_KEPT = timedelta(days=2)  # longer than any rate-limit window (a day)
 SENT_MAIL_KEPT = timedelta(days=30)  # long enough to answer "did you send it?"
 # A stored file with no attachment row: a writer keeps the file just before it commits
 # the row, and a rolled-back or killed one leaves the file alone. Far longer than any

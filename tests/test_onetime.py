@@ -9,7 +9,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
-from board.db import login_tokens, outbox, sessions, sync_engine, users, utcnow
+from board.db import login_tokens, outbox, rate_events, sessions, sync_engine, users, utcnow
 from board.security import SESSION_COOKIE, signed
 from tests.conftest import PASSWORD, login, mail_text, submit, user_row, wait_for
 
@@ -232,6 +232,26 @@ def test_code_requests_are_limited_per_address(people, new_client, settings):
     assert "Too many codes were requested" in blocked.text
     assert 'value="erika@example.com"' in blocked.text
     assert len(outbox_to(settings, erika.email)) == 3
+
+
+@pytest.mark.parametrize(
+    "settings_overrides", [{"login_mails_per_email": 0, "login_codes_per_day": 4}]
+)
+@pytest.mark.parametrize("address", ["erika@example.com", NOBODY])
+def test_login_codes_are_capped_per_address_and_day(people, new_client, settings, address):
+    """Each code takes five wrong tries and a new code starts them anew: the day's cap
+    bounds the guesses. Unknown addresses get the same answers."""
+    people.customer()
+    for _ in range(4):
+        assert request_code(english(new_client()), address).status_code == 200
+    engine = sync_engine(settings)
+    with engine.begin() as connection:  # hours ago: long past any 15-minute window
+        connection.execute(rate_events.update().values(created_at=utcnow() - timedelta(hours=3)))
+    engine.dispose()
+    capped = request_code(english(new_client()), address)
+    assert capped.status_code == 429
+    assert "Too many codes were requested for this address today" in capped.text
+    assert f'value="{address}"' in capped.text
 
 
 @pytest.mark.parametrize("settings_overrides", [{"forwarded_allow_ips": ("testclient",)}])

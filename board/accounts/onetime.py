@@ -31,26 +31,39 @@ from board.web import (
 # Each request sends a mail: limited per address (nobody floods one inbox) and per client
 # (nobody walks through a list of addresses); the counts are settings (login_mails_per_*).
 REQUEST_WINDOW = timedelta(minutes=15)
+DAY = timedelta(days=1)  # rate events are kept that long (board.maintenance)
 GUESS_BUCKET = "code-guess"  # wrong codes for an address without a live code
 TOKEN_MAX_LENGTH = 100  # token_urlsafe(32) has 43 characters
 
 
-async def _admit_request(request: Request, kind: str, address: str) -> bool:
-    """Counts a mail request against its address and the client; False when over a limit.
+async def _admit_request(request: Request, kind: str, address: str) -> str | None:
+    """Counts a mail request against its address and the client; None when admitted, else
+    the message that refuses it.
 
     Unknown addresses count the same, so the limits tell nothing about which accounts exist.
     """
     settings = settings_of(request)
-    checks = (
-        (f"{kind}-email", address, settings.login_mails_per_email),
-        (f"{kind}-ip", client_ip(request), settings.login_mails_per_client),
+    soon = (
+        _("Too many codes were requested. Please try again in a few minutes.")
+        if kind == "code"
+        else _("Too many links were requested. Please try again in a few minutes.")
     )
-    for bucket, key, limit in checks:
-        if await security.limit_reached(db(request), bucket, key, limit, REQUEST_WINDOW):
-            return False
-    for bucket, key, _limit in checks:
+    checks = [
+        (f"{kind}-email", address, settings.login_mails_per_email, REQUEST_WINDOW, soon),
+        (f"{kind}-ip", client_ip(request), settings.login_mails_per_client, REQUEST_WINDOW, soon),
+    ]
+    if kind == "code":
+        tomorrow = _(
+            "Too many codes were requested for this address today. Please log in with your "
+            "password or try again tomorrow."
+        )
+        checks.append(("code-day", address, settings.login_codes_per_day, DAY, tomorrow))
+    for bucket, key, limit, window, message in checks:
+        if await security.limit_reached(db(request), bucket, key, limit, window):
+            return message
+    for bucket, key, _limit, _window, _message in checks:
         await security.record_event(db(request), bucket, key)
-    return True
+    return None
 
 
 async def _account_for(request: Request, email: str):
@@ -118,8 +131,8 @@ async def _send_code(request: Request, email: str, next_path: str) -> Response:
             request, 400, step="email", email=email, next_path=next_path, errors=errors
         )
     address = email.lower()
-    if not await _admit_request(request, "code", address):
-        errors = {"form": _("Too many codes were requested. Please try again in a few minutes.")}
+    if refused := await _admit_request(request, "code", address):
+        errors = {"form": refused}
         return _code_page(
             request, 429, step="email", email=email, next_path=next_path, errors=errors
         )
@@ -191,9 +204,8 @@ async def password_reset(request: Request) -> Response:
     if problem := email_problem(email):
         return _reset_page(request, 400, email=email, errors={"email": problem})
     address = email.lower()
-    if not await _admit_request(request, "reset", address):
-        message = _("Too many links were requested. Please try again in a few minutes.")
-        return _reset_page(request, 429, email=email, errors={"form": message})
+    if refused := await _admit_request(request, "reset", address):
+        return _reset_page(request, 429, email=email, errors={"form": refused})
     user = await tokens.active_user_by_email(db(request), address)
     if user is not None:
         token = secrets.token_urlsafe(32)
