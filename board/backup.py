@@ -115,7 +115,8 @@ def check(folder: Path) -> dict:
 def restore(settings: Settings, folder: Path, replace: bool = False) -> dict:
     """Puts the backup in `folder` in place of the data folder's database, uploads and
     key. Run it with the server stopped. An existing database is only replaced with
-    `replace`; the old one is kept beside it as board.db.before-restore."""
+    `replace`; the old one is kept beside it as board.db.before-restore (with its -wal
+    and -shm files, which may hold committed transactions)."""
     if not settings.is_sqlite:
         raise BackupError("restore writes the embedded SQLite database; use pg_restore")
     manifest = check(folder)
@@ -123,10 +124,13 @@ def restore(settings: Settings, folder: Path, replace: bool = False) -> dict:
     if database.exists() and not replace:
         raise BackupError(f"{database} exists: stop the server and pass --replace")
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    if database.exists():
-        os.replace(database, database.with_name(database.name + ".before-restore"))
-    for leftover in ("-wal", "-shm"):  # the old database's journal must not meet the new one
-        database.with_name(database.name + leftover).unlink(missing_ok=True)
+    # The old database moves aside whole: its -wal file may hold committed transactions
+    # not yet checkpointed into board.db, and must not meet the new database either.
+    kept = database.with_name(database.name + ".before-restore")
+    for suffix in ("", "-wal", "-shm"):
+        part = database.with_name(database.name + suffix)
+        if part.exists():
+            os.replace(part, kept.with_name(kept.name + suffix))
     shutil.copy2(folder / DATABASE, database.with_name(database.name + ".partial"))
     os.replace(database.with_name(database.name + ".partial"), database)
     uploads = folder / UPLOADS

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -122,3 +123,24 @@ def test_postgresql_sites_are_told_to_use_their_own_tools(tmp_path, command):
     )
     assert result.returncode == 1
     assert ("pg_dump" if command == "backup" else "pg_restore") in result.stderr
+
+
+@pytest.mark.sqlite_only  # SQLite's write-ahead log
+def test_restore_moves_the_old_database_aside_with_its_write_ahead_log(
+    people, settings: Settings, tmp_path
+):
+    """Committed transactions may still wait in board.db-wal: deleting it would lose them
+    from the copy the restore promises to keep."""
+    erika = people.customer()
+    open_conversation(erika, "Vor der Sicherung")
+    target = tmp_path / "backup"
+    assert run_command(["-m", "board", "backup", str(target)], settings.data_dir).returncode == 0
+    open_conversation(erika, "Nach der Sicherung")  # committed into the write-ahead log
+    assert (settings.data_dir / "board.db-wal").stat().st_size > 0
+
+    replaced = run_command(["-m", "board", "restore", "--replace", str(target)], settings.data_dir)
+    assert replaced.returncode == 0, replaced.stderr
+    kept = settings.data_dir / "board.db.before-restore"
+    with closing(sqlite3.connect(kept)) as connection:
+        subjects = {row[0] for row in connection.execute("SELECT subject FROM conversations")}
+    assert subjects == {"Vor der Sicherung", "Nach der Sicherung"}
