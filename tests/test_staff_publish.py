@@ -314,6 +314,25 @@ def test_staff_publish_the_edited_text_as_a_topic_and_the_conversation_links_it(
     assert "Wo ist mein Paket?" in public and "Paket nicht angekommen" in public
 
 
+def test_a_failure_while_linking_leaves_no_topic_behind(solved, settings, monkeypatch):
+    """The topic and the conversation's link to it are one transaction."""
+    from board.staff import publish
+
+    number, _erika, staff = solved
+
+    async def history_fails(*args, **kwargs):
+        raise RuntimeError("the history could not be written")
+
+    monkeypatch.setattr(publish.workflow, "record_event", history_fails)
+    before = execute(settings, sa.select(sa.func.count()).select_from(topics))[0][0]
+    form_page = f"/staff/t/{number}/publish"
+    data = {"title": "Halb veröffentlicht", "body": "Text", "category": "2"}
+    with pytest.raises(RuntimeError):
+        staff.submit(form_page, data, form_page=form_page)
+    assert execute(settings, sa.select(sa.func.count()).select_from(topics))[0][0] == before
+    assert conversation_row(settings, number).forum_topic_id is None
+
+
 def test_staff_without_admin_rights_may_publish(people, settings):
     erika = people.customer()
     number = open_conversation(erika, "Wie setze ich den Dimmer zurück?")

@@ -280,38 +280,46 @@ async def _insert_post(
 async def add_topic(
     db: Database, category_id: int, author: CurrentUser, title: str, body: str, flood_seconds: int
 ) -> int:
-    author_id = author.id
     async with write_transaction(db):
-        now = utcnow()
-        topic_id = await db.fetch_val(
-            topics.insert()
-            .values(
-                category_id=category_id,
-                title=title,
-                author_id=author_id,
-                created_at=now,
-                last_post_at=now,
-                last_poster_id=author_id,
-            )
-            .returning(topics.c.id)
+        return await insert_topic(db, category_id, author, title, body, flood_seconds)
+
+
+async def insert_topic(
+    db: Database, category_id: int, author: CurrentUser, title: str, body: str, flood_seconds: int
+) -> int:
+    """add_topic inside a write transaction the caller holds (publishing a conversation
+    links it in the same one)."""
+    author_id = author.id
+    now = utcnow()
+    topic_id = await db.fetch_val(
+        topics.insert()
+        .values(
+            category_id=category_id,
+            title=title,
+            author_id=author_id,
+            created_at=now,
+            last_post_at=now,
+            last_poster_id=author_id,
         )
-        post_id = await _insert_post(db, topic_id, author, body, flood_seconds, now)
-        await db.execute(
-            topics.update()
-            .where(topics.c.id == topic_id)
-            .values(first_post_id=post_id, last_post_id=post_id, post_count=1)
+        .returning(topics.c.id)
+    )
+    post_id = await _insert_post(db, topic_id, author, body, flood_seconds, now)
+    await db.execute(
+        topics.update()
+        .where(topics.c.id == topic_id)
+        .values(first_post_id=post_id, last_post_id=post_id, post_count=1)
+    )
+    await search.queue_post(db, post_id)
+    await db.execute(
+        categories.update()
+        .where(categories.c.id == category_id)
+        .values(
+            topic_count=categories.c.topic_count + 1,
+            post_count=categories.c.post_count + 1,
+            last_post_id=post_id,
         )
-        await search.queue_post(db, post_id)
-        await db.execute(
-            categories.update()
-            .where(categories.c.id == category_id)
-            .values(
-                topic_count=categories.c.topic_count + 1,
-                post_count=categories.c.post_count + 1,
-                last_post_id=post_id,
-            )
-        )
-        await bump_forum_version(db)
+    )
+    await bump_forum_version(db)
     return topic_id
 
 

@@ -26,7 +26,7 @@ from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.inbox import workflow
 from board.markup import subject_from
-from board.security import STAFF_ROLES
+from board.security import STAFF_ROLES, CurrentUser
 from board.web import (
     db,
     field,
@@ -245,11 +245,21 @@ async def topic_title(database: Database, topic_id: int | None) -> str | None:
     return await database.fetch_val(sa.select(topics.c.title).where(topics.c.id == topic_id))
 
 
-async def link_topic(
-    database: Database, conversation: Record, topic_id: int, staff_id: int
-) -> None:
-    """The conversation points to its (newest) topic; the history says who published it."""
+async def publish_as_topic(
+    database: Database,
+    conversation: Record,
+    category_id: int,
+    staff: CurrentUser,
+    title: str,
+    body: str,
+    flood_seconds: int,
+) -> int:
+    """The topic, and the conversation pointing to it (its newest) with the history saying
+    who published it: one transaction, so a topic never stands without its link."""
     async with write_transaction(database):
+        topic_id = await forum_queries.insert_topic(
+            database, category_id, staff, title, body, flood_seconds
+        )
         await database.execute(
             conversations.update()
             .where(conversations.c.id == conversation.id)
@@ -259,11 +269,12 @@ async def link_topic(
         await workflow.record_event(
             database,
             conversation.id,
-            staff_id,
+            staff.id,
             "published",
             str(previous) if previous is not None else None,
             str(topic_id),
         )
+    return topic_id
 
 
 # --- the endpoint ------------------------------------------------------------------------
@@ -312,10 +323,9 @@ async def publish(request: Request) -> Response:
             errors=errors,
             categories=categories,
         )
-    topic_id = await forum_queries.add_topic(
-        database, category_id, user, title, body, settings_of(request).flood_seconds
+    topic_id = await publish_as_topic(
+        database, conversation, category_id, user, title, body, settings_of(request).flood_seconds
     )
-    await link_topic(database, conversation, topic_id, user.id)
     return redirect(path_for(request, "topic", topic_id=topic_id))
 
 
