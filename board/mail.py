@@ -17,7 +17,9 @@ finishes the mail on the wire, records it and hands the rest back at once.
 from __future__ import annotations
 
 import asyncio
+import base64
 import contextlib
+import hashlib
 import json
 import logging
 import os
@@ -33,6 +35,7 @@ from typing import Any, TypeVar
 import aiosmtplib
 import jinja2
 import sqlalchemy as sa
+from cryptography.fernet import Fernet
 from databases import Database
 
 from board import i18n
@@ -51,8 +54,10 @@ MIN_LEASE = timedelta(seconds=5)
 MAX_BACKOFF_FACTOR = 30
 GIVE_UP_AFTER = timedelta(days=3)
 POLL_SECONDS = 5
-# Values that open an account: dropped from the row once the mail is out.
+# Values that open an account: sealed in the row (`sealed`), dropped from it once the mail
+# is out or has failed for good.
 SECRET_TEMPLATES = frozenset({"login_code", "password_reset"})
+SEALED = "sealed"
 # Mail that the customer's "notify = off" stops, so it offers the one-click way there.
 UNSUBSCRIBABLE = frozenset({"reply", "digest", "announcement"})
 
@@ -81,6 +86,25 @@ async def queue(
             next_attempt_at=now,
         )
     )
+
+
+def _sealer(secret_key: str) -> Fernet:
+    digest = hashlib.sha256(b"supportboard outbox\0" + secret_key.encode()).digest()
+    return Fernet(base64.urlsafe_b64encode(digest))
+
+
+def sealed(secret_key: str, secrets_: dict[str, Any]) -> dict[str, str]:
+    """Params for `queue` whose values open an account (a login code, a reset token):
+    encrypted and authenticated with the secret key, so that a copy of the database (a
+    backup, a support dump) does not hand them out. The sender opens them (`compose`)."""
+    return {SEALED: _sealer(secret_key).encrypt(json.dumps(secrets_).encode()).decode()}
+
+
+def _unsealed(secret_key: str, params: dict[str, Any]) -> dict[str, Any]:
+    if SEALED not in params:
+        return params
+    opened = json.loads(_sealer(secret_key).decrypt(params[SEALED].encode()))
+    return {**{k: v for k, v in params.items() if k != SEALED}, **opened}
 
 
 async def queue_for(db: Database, template: str, user, params: dict[str, Any]) -> None:
@@ -141,7 +165,7 @@ def message_id(settings: Settings, row) -> str:
 
 def compose(postman: Postman, row) -> EmailMessage:
     settings = postman.settings
-    params = json.loads(row.params)
+    params = _unsealed(settings.secret_key, json.loads(row.params))
     context = {
         **params,
         "link": postman.link,
@@ -284,17 +308,16 @@ async def _mark_failed(
         log.error("mail %s to %s failed for good: %s", row.id, row.to_address, error)
     else:
         log.warning("mail %s to %s failed (%s), retry in %s", row.id, row.to_address, error, pause)
-    await db.execute(
-        outbox.update()
-        .where(outbox.c.id == row.id)
-        .values(
-            attempts=attempts,
-            claim=None,
-            last_error=str(error)[:500],
-            next_attempt_at=now + pause,
-            failed_at=now if given_up else None,
-        )
-    )
+    values: dict[str, Any] = {
+        "attempts": attempts,
+        "claim": None,
+        "last_error": str(error)[:500],
+        "next_attempt_at": now + pause,
+        "failed_at": now if given_up else None,
+    }
+    if given_up and row.template in SECRET_TEMPLATES:
+        values["params"] = "{}"  # a code or link that never arrived opens nothing more
+    await db.execute(outbox.update().where(outbox.c.id == row.id).values(**values))
 
 
 def _write_eml(settings: Settings, row, message: EmailMessage) -> None:

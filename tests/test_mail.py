@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import email
 import email.policy
+import json
 import re
 from datetime import timedelta
 
@@ -17,7 +18,7 @@ from board import mail, schedule
 from board.app import create_app, postman_for
 from board.db import conversations, outbox, scheduled_jobs, users, utcnow, write_transaction
 from board.setup import initialize
-from tests.conftest import SMTPCollector, mail_text, start_smtp, wait_for
+from tests.conftest import SMTPCollector, csrf_from, mail_text, start_smtp, wait_for
 from tests.test_app import run_command
 from tests.test_inbox import PDF, execute, open_conversation, rows
 
@@ -359,6 +360,51 @@ def test_a_refused_address_fails_for_good_and_the_command_lists_it(
     assert "erika@example.com" not in listing.stdout  # sent mail is not listed
     retry = run_command(["-m", "board", "outbox", "--retry-failed"], settings.data_dir, env)
     assert "1 failed" in retry.stdout and "pending" in retry.stdout
+
+
+def test_login_codes_and_reset_links_wait_sealed_and_go_when_sent_or_given_up(
+    people, mailbox, settings, smtp_port
+):
+    """A copy of the database (a backup, a support dump) holds no code or link that opens
+    an account: sealed with the secret key while waiting, dropped once sent or failed for
+    good. The .eml copy of a sent mail holds it as sent (SECURITY.md)."""
+    erika = people.customer()
+    gone = people.customer("Weg Kunde", "weg@example.com")
+    visitor = erika.client
+    for address in (erika.email, gone.email):
+        page = visitor.get("/login/code").text
+        sent = visitor.post("/login/code", data={"csrf_token": csrf_from(page), "email": address})
+        assert sent.status_code == 200
+    reset = visitor.get("/password/reset").text
+    asked = visitor.post(
+        "/password/reset", data={"csrf_token": csrf_from(reset), "email": erika.email}
+    )
+    assert asked.status_code == 303
+    wait_for(lambda: len(pending(settings)) == 3 and all(r.attempts for r in pending(settings)))
+    for row in pending(settings):  # SMTP is down: they wait
+        assert set(json.loads(row.params)) == {"sealed"}
+        assert not re.search(r"\b\d{6}\b", row.params)
+
+    class Refusing(SMTPCollector):
+        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+            if address.startswith("weg@"):
+                return "550 5.1.1 no such mailbox"
+            envelope.rcpt_tos.append(address)
+            return "250 OK"
+
+    collector = Refusing()
+    server = start_smtp(smtp_port, collector)
+    try:
+        mailbox.drain(now=utcnow() + timedelta(hours=1))
+    finally:
+        server.stop()
+    code_mail, reset_mail = sorted(collector.messages, key=lambda m: "code" not in mail_text(m))
+    code = re.search(r"\b(\d{6})\b", mail_text(code_mail))[1]
+    assert "/password/reset/" in mail_text(reset_mail)
+    everything = rows(settings, sa.select(outbox))
+    assert [json.loads(row.params) for row in everything if row.template != "reply"] == [{}] * 3
+    assert [row.to_address for row in everything if row.failed_at] == ["weg@example.com"]
+    assert code not in "".join(row.params for row in everything)
 
 
 def test_written_as_eml_files_when_no_smtp_host_is_set(settings, tmp_path):

@@ -10,7 +10,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from board import security
+from board import mail, security
 from board.accounts import tokens
 from board.accounts.passwords import password_problem
 from board.accounts.routes import email_problem, start_session
@@ -142,7 +142,8 @@ async def _send_code(request: Request, email: str, next_path: str) -> Response:
         code = f"{secrets.randbelow(1_000_000):06d}"
         secret_hash = tokens.code_hash(settings_of(request).secret_key, user.id, code)
         locale = _mail_locale(request, user)
-        await tokens.issue(db(request), tokens.CODE, user, secret_hash, {"code": code}, locale)
+        params = mail.sealed(settings_of(request).secret_key, {"code": code})
+        await tokens.issue(db(request), tokens.CODE, user, secret_hash, params, locale)
     # Rendered rather than redirected: the next step needs the address, which does not
     # belong in a URL. The page is the same whether or not the address has an account.
     return _code_page(request, step="code", email=email, next_path=next_path, sent=True)
@@ -210,7 +211,7 @@ async def password_reset(request: Request) -> Response:
     if user is not None:
         token = secrets.token_urlsafe(32)
         locale = _mail_locale(request, user)
-        params = {"token": token}
+        params = mail.sealed(settings_of(request).secret_key, {"token": token})
         await tokens.issue(
             db(request), tokens.RESET, user, tokens.reset_hash(token), params, locale
         )
