@@ -24,6 +24,7 @@ from board.accounts.export import archive_path
 from board.accounts.privacy import confirmation_matches
 from board.db import (
     attachments,
+    conversations,
     login_tokens,
     metadata,
     outbox,
@@ -64,7 +65,7 @@ class Scene:
     invoice_number: int
     topic_id: int
     deleted_post_id: int
-    guest_path: str  # her guest conversation's secret link
+    guest_number: int  # what she wrote as a guest, then took into her account
 
 
 def english(person: Person) -> None:
@@ -90,6 +91,10 @@ def scene(people, client) -> Scene:
     )
     assert contact.status_code == 303
     zoraida = people.customer(NAME, EMAIL)
+    # She proves the address is hers: with the mailed link, she takes it into her account.
+    guest_path = contact.headers["location"]
+    joined = zoraida.submit(f"{guest_path}/join", {}, form_page=guest_path)
+    assert joined.status_code == 303
     bertram = people.customer("Bertram Nebenan", "bertram@example.org")
     staff = people.staff()
     english(staff)
@@ -150,7 +155,7 @@ def scene(people, client) -> Scene:
         invoice_number,
         topic_id,
         deleted_post_id,
-        contact.headers["location"],
+        int(joined.headers["location"].rsplit("/", 1)[1]),
     )
 
 
@@ -199,9 +204,9 @@ def test_a_customer_downloads_their_own_data_as_a_zip(scene):
     assert b"Ruft oft an" not in everything
 
     listed = {c["number"]: c for c in json_of(archive, "conversations.json")}
-    # Her request and the invoice; the guest conversation is reached by its link, not by an
-    # address nobody confirmed, and Bertram's is his.
-    assert sorted(listed) == [scene.number, scene.invoice_number]
+    # Her request, the invoice and the guest conversation she took into her account (which
+    # proved the address hers); Bertram's is his.
+    assert sorted(listed) == sorted([scene.guest_number, scene.number, scene.invoice_number])
     request = listed[scene.number]
     assert request["kind"] == "support" and request["status"] == "solved"
     assert request["subject"].startswith(f"Hier {NAME}")
@@ -508,15 +513,43 @@ def test_a_failure_midway_leaves_nothing_half_erased(scene, settings, monkeypatc
     assert zoraida.get("/account").status_code == 200
 
 
-def test_erasure_reaches_the_guest_conversation_under_her_address(scene, client, settings):
-    guest_page = client.get(scene.guest_path).text
-    assert "Gastfrage von Zoraida" in guest_page
-    assert (
-        erase(scene.staff, scene.zoraida.user_id, str(scene.zoraida.customer_number)).status_code
-        == 303
+def test_erasure_reaches_the_guest_conversation_she_took_into_her_account(scene, settings):
+    staff = scene.staff
+    assert "Gastfrage von Zoraida" in staff.get(f"/staff/t/{scene.guest_number}").text
+    zoraida = scene.zoraida
+    assert erase(staff, zoraida.user_id, str(zoraida.customer_number)).status_code == 303
+    page = staff.get(f"/staff/t/{scene.guest_number}").text
+    assert f"Gastfrage von {REDACTED}" in page and "Zoraida" not in page
+
+
+def test_erasure_leaves_a_guest_conversation_that_merely_uses_her_address(
+    scene, new_client, settings
+):
+    """Anyone can type her address into the contact form: until she proves it is hers
+    (she takes the conversation into her account), it is somebody else's data."""
+    stranger = new_client()
+    written = upload(
+        Person(stranger, 0, "", ""),
+        "/contact",
+        "/contact",
+        {"name": "Jemand Anderes", "email": EMAIL, "body": "Ich bin nicht Zoraida, Tel. 0171"},
+        [("fremd.pdf", SHARED, "application/pdf")],
     )
-    guest_page = client.get(scene.guest_path).text
-    assert f"Gastfrage von {REDACTED}" in guest_page and "Zoraida" not in guest_page
+    assert written.status_code == 303
+    link = written.headers["location"]
+    zoraida = scene.zoraida
+    assert erase(scene.staff, zoraida.user_id, str(zoraida.customer_number)).status_code == 303
+    page = stranger.get(link).text
+    assert "Ich bin nicht Zoraida, Tel. 0171" in page and "fremd.pdf" in page
+    file_link = re.search(r'href="(/attachments/[^"]+)"', page).group(1)
+    assert stranger.get(file_link).content == SHARED
+    [(address,)] = rows(
+        settings,
+        sa.select(conversations.c.guest_email).where(
+            conversations.c.guest_name == "Jemand Anderes"
+        ),
+    )
+    assert address == EMAIL.lower()  # the conversation keeps whom it came from
 
 
 # --- rules on plain values ------------------------------------------------------------------

@@ -2,7 +2,8 @@
 
 One write transaction anonymises the account (name, email, title, note, password,
 settings), replaces their name, email and customer number by "[…]" in the texts of their
-conversations and of the forum topics they wrote in, deletes their uploads, sessions,
+conversations (guest conversations they took into their account included, not those that
+merely use their address) and of the forum topics they wrote in, deletes their uploads, sessions,
 codes, notifications, live events, rate-limit entries and pending mail, logs "erased" in
 each conversation's history and queues the search index to forget them. A crash
 anywhere leaves nothing half-erased. The uploaded files leave the disk after the commit.
@@ -107,10 +108,9 @@ def changed_texts(rows: Iterable[Record], column: str, redact: Callable[[str], s
 
 
 def _their_conversations(person: Record) -> sa.ColumnElement[bool]:
-    """By account, and the guest conversations under their address (claimed or not)."""
-    return sa.or_(
-        conversations.c.customer_id == person.id, conversations.c.guest_email == person.email
-    )
+    """Their account's, guest conversations they took into it included: that proved the
+    address theirs. One that merely uses their address may be anybody's."""
+    return conversations.c.customer_id == person.id
 
 
 def _written_by_them(person: Record) -> sa.ColumnElement[bool]:
@@ -280,10 +280,11 @@ async def _redact_forum(db: Database, person: Record, published: set[int], redac
 
 
 async def _forget_guest_details(db: Database, person: Record) -> None:
-    """What they typed into the contact form as a guest, and a spam block on their address."""
+    """What they typed into the contact form as a guest, in the conversations they took
+    into their account, and a spam block on their address."""
     await db.execute(
         conversations.update()
-        .where(conversations.c.guest_email == person.email)
+        .where(conversations.c.customer_id == person.id)
         .values(guest_name=None, guest_email=None)
     )
     await db.execute(blocked_senders.delete().where(blocked_senders.c.email == person.email))
