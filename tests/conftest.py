@@ -58,6 +58,17 @@ def production_password_cost(monkeypatch) -> None:
     monkeypatch.setattr(security, "_DUMMY_HASH", PRODUCTION_PASSWORDS.hash("dummy"))
 
 
+def pytest_configure(config) -> None:
+    """SIGTERM stops the run as Ctrl-C does, fixtures torn down: the throwaway PostgreSQL
+    cluster, redis-server and run.py processes stop with it instead of staying behind."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    if threading.current_thread() is threading.main_thread():
+        signal.signal(signal.SIGTERM, interrupt)
+
+
 def pytest_addoption(parser) -> None:
     parser.addoption(
         "--database",
@@ -86,7 +97,7 @@ def pytest_generate_tests(metafunc) -> None:
 
 @pytest.fixture
 def database_kind(request) -> str:
-    """ "sqlite" or "postgresql": the database this run of the test uses."""
+    """The database this run of the test uses: "sqlite" or "postgresql"."""
     return getattr(request, "param", "sqlite")
 
 

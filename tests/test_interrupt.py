@@ -3,8 +3,8 @@
 A pytest of its own runs tests/interrupted_run.py (a test that holds a PostgreSQL
 cluster, a redis-server and run.py with two workers) with this folder as its TMPDIR, as
 the README's command does: on several workers, through pytest-xdist. Once everything is
-up, it gets SIGINT, as the terminal sends it to the whole foreground process group. A
-process left behind still mentions this folder: in its command line (the cluster's data
+up, it gets SIGINT, as the terminal sends it to the whole foreground process group (or
+SIGTERM to the group, as a CI runner's timeout does). A process left behind still mentions this folder: in its command line (the cluster's data
 folder, redis's --dir) or in its environment (TMPDIR, BOARD_DATA_DIR)."""
 
 from __future__ import annotations
@@ -41,8 +41,12 @@ def processes_mentioning(text: str) -> dict[int, str]:
     return found
 
 
-@pytest.mark.parametrize("workers", ["2", "0"])
-def test_ctrl_c_stops_the_run_within_seconds_and_leaves_no_process(tmp_path, workers):
+@pytest.mark.parametrize(
+    ("workers", "stop"),
+    [("2", signal.SIGINT), ("0", signal.SIGINT), ("2", signal.SIGTERM)],
+    ids=["ctrl-c", "ctrl-c-one-process", "sigterm"],
+)
+def test_ctrl_c_stops_the_run_within_seconds_and_leaves_no_process(tmp_path, workers, stop):
     # Not under tmp_path, whose 0700 parents keep the postgres user out.
     folder = Path(tempfile.mkdtemp(prefix="board-interrupt-"))
     folder.chmod(0o755)
@@ -61,7 +65,7 @@ def test_ctrl_c_stops_the_run_within_seconds_and_leaves_no_process(tmp_path, wor
         wait_for(lambda: ready.exists() or run.poll() is not None, timeout=120)
         assert ready.exists(), (tmp_path / "pytest.log").read_text()
         assert processes_mentioning(str(folder)), "nothing to interrupt: the check sees nothing"
-        os.killpg(run.pid, signal.SIGINT)
+        os.killpg(run.pid, stop)
         started = time.monotonic()
         run.wait(timeout=60)
         took = time.monotonic() - started
