@@ -4,8 +4,9 @@ A pytest of its own runs tests/interrupted_run.py (a test that holds a PostgreSQ
 cluster, a redis-server and run.py with two workers) with this folder as its TMPDIR, as
 the README's command does: on several workers, through pytest-xdist. Once everything is
 up, it gets SIGINT, as the terminal sends it to the whole foreground process group (or
-SIGTERM to the group, as a CI runner's timeout does). A process left behind still mentions this folder: in its command line (the cluster's data
-folder, redis's --dir) or in its environment (TMPDIR, BOARD_DATA_DIR)."""
+SIGTERM to the group, as a CI runner's timeout does). A process left behind still
+mentions this folder: in its command line (the cluster's data folder, redis's --dir) or
+in its environment (TMPDIR, BOARD_DATA_DIR)."""
 
 from __future__ import annotations
 

@@ -19,9 +19,10 @@ import sqlalchemy as sa
 from whoosh import index as whoosh_index
 
 from board.accounts import erasure
-from board.accounts.erasure import ERASED_NAME, REDACTED, erased_email, redactor
+from board.accounts.erasure import ERASED_NAME, erased_email
 from board.accounts.export import archive_path
 from board.accounts.privacy import confirmation_matches
+from board.accounts.redaction import REDACTED, redactor
 from board.db import (
     attachments,
     conversations,
@@ -384,6 +385,21 @@ def test_erasure_needs_the_token_and_the_customer_number(scene, settings):
     assert zoraida.get("/account").status_code == 200  # still logged in
 
 
+def test_the_confirmation_page_shows_how_each_text_will_read(scene, settings):
+    """Staff see the result before they confirm; nothing is written by looking."""
+    zoraida, staff = scene.zoraida, scene.staff
+    before = rows(settings, sa.select(sa.func.count()).select_from(conversations))
+    page = staff.get(f"/staff/customers/{zoraida.user_id}/erase").text
+    preview = page.split('id="redactions"', 1)[1].split("</ol>", 1)[0]
+    assert "Hallo Frau Quengelbrink, die Gutschrift ist anbei." in preview
+    assert f"Hallo Frau {REDACTED}, die Gutschrift" in preview
+    assert "Versandfrage von Zoraida" in preview  # her topic's title
+    assert "Bertram fragt nach seiner Lieferung" not in preview  # his conversation
+    assert user_of(settings, zoraida.user_id).erased_at is None
+    assert rows(settings, sa.select(sa.func.count()).select_from(conversations)) == before
+    assert "Quengelbrink" in staff.get(f"/staff/t/{scene.number}").text
+
+
 def test_erasure_leaves_no_personal_data_and_keeps_the_shops_records(scene, app, client, settings):
     zoraida, bertram, staff = scene.zoraida, scene.bertram, scene.staff
     number = zoraida.customer_number
@@ -556,15 +572,32 @@ def test_erasure_leaves_a_guest_conversation_that_merely_uses_her_address(
 
 
 def test_the_redaction_replaces_address_number_and_name_and_nothing_else():
-    redact = redactor("Jörg Müller-Lüdenscheidt", "j.mueller@example.org", 10023)
     text = (
         "Herr Müller schrieb von J.Mueller@Example.org, Kundennummer 10023, "
-        "Bestellung 100234 und #10023; Jörgs Paket kommt. Lüdenscheidt ist eine Stadt."
+        "Bestellung 100234 und #10023; Jörg Müller-Lüdenscheidt bittet um Rückruf. "
+        "Lüdenscheidt ist eine Stadt."
     )
-    assert redact(text) == (
+    about = redactor("Jörg Müller-Lüdenscheidt", "j.mueller@example.org", 10023, own_text=False)
+    assert about(text) == (
         f"Herr {REDACTED} schrieb von {REDACTED}, Kundennummer {REDACTED}, "
-        f"Bestellung 100234 und #{REDACTED}; {REDACTED} Paket kommt. {REDACTED} ist eine Stadt."
+        f"Bestellung 100234 und #{REDACTED}; {REDACTED} bittet um Rückruf. "
+        "Lüdenscheidt ist eine Stadt."  # the town, in somebody else's words
     )
+    own = redactor("Jörg Müller-Lüdenscheidt", "j.mueller@example.org", 10023, own_text=True)
+    # In their own words a part alone counts too, but for a common word: a first name as
+    # frequent as "Jörg" names nobody without the rest.
+    assert own("Lüdenscheidt hier, Jörgs Paket") == f"{REDACTED} hier, Jörgs Paket"
+
+
+def test_a_name_made_of_common_words_is_replaced_only_where_it_is_a_name():
+    """The review's example: every part of the name is a common German word."""
+    text = "Danke für die Rechnung! Das Paket mit Bestellung 10001"
+    for own_text in (True, False):
+        redact = redactor("Paket Rechnung Danke", "p.danke@example.org", 10002, own_text)
+        assert redact(text) == text
+        assert redact("Hallo Frau Danke, Paket Rechnung Danke schrieb") == (
+            f"Hallo Frau {REDACTED}, {REDACTED} schrieb"
+        )
 
 
 def test_the_confirmation_is_the_customer_number():

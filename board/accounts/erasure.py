@@ -19,7 +19,6 @@ Kept, on purpose:
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,7 @@ import sqlalchemy as sa
 from databases import Database
 from starlette.concurrency import run_in_threadpool
 
+from board.accounts.redaction import redactor
 from board.db import (
     attachments,
     blocked_senders,
@@ -52,11 +52,9 @@ from board.inbox import workflow
 from board.markup import render_markdown, subject_from
 from board.pagecache import bump_forum_version
 from board.search import indexing as search
-from board.staff.publish import names_pattern
 from board.uploads import stored_path
 
 Record = Any
-REDACTED = "[…]"  # language-neutral: stored text does not change with the reader's language
 ERASED_NAME = "—"  # the account's name from then on, in every list that shows an author
 
 
@@ -65,43 +63,53 @@ def erased_email(user_id: int) -> str:
     return f"erased-{user_id}@invalid"
 
 
-# --- redaction: plain functions ------------------------------------------------------------
+# --- what changes: computed once, shown on the confirmation page, then written ------------
 
 
-def redactor(name: str, email: str, customer_number: int | None) -> Callable[[str], str]:
-    """A function that replaces the person's email, customer number and name in a text.
+@dataclass(frozen=True)
+class TextChange:
+    table: sa.Table
+    column: str
+    row_id: int
+    before: str
+    after: str
+    html_column: str | None = None  # the rendered text that goes with it
 
-    The name is matched as publishing a conversation matches it (board/staff/publish.py):
-    in full and by its parts of three letters or more, whole words, any case, "Müller"
-    also as "Mueller". The email first, so that its local part does not leave the domain
-    behind; the number only where no digit touches it ("100012" is another number).
-    """
-    email_pattern = re.compile(re.escape(email), re.IGNORECASE)
-    number_pattern = (
-        re.compile(rf"(?<!\d){customer_number}(?!\d)") if customer_number is not None else None
-    )
-    name_pattern = names_pattern([name])
+    def shown(self, context: int = 60) -> tuple[str, str]:
+        """Before and after around what changes, for the confirmation page."""
+        start = 0
+        while start < min(len(self.before), len(self.after)) and (
+            self.before[start] == self.after[start]
+        ):
+            start += 1
+        end_before, end_after = len(self.before), len(self.after)
+        while (
+            end_before > start
+            and end_after > start
+            and self.before[end_before - 1] == self.after[end_after - 1]
+        ):
+            end_before, end_after = end_before - 1, end_after - 1
+        first = max(0, start - context)
+        prefix = "…" if first else ""
 
-    def redact(text: str) -> str:
-        text = email_pattern.sub(REDACTED, text)
-        if number_pattern is not None:
-            text = number_pattern.sub(REDACTED, text)
-        if name_pattern is not None:
-            text = name_pattern.sub(REDACTED, text)
-        return text
+        def around(text: str, end: int) -> str:
+            last = min(len(text), end + context)
+            return prefix + text[first:last] + ("…" if last < len(text) else "")
 
-    return redact
+        return around(self.before, end_before), around(self.after, end_after)
 
 
-def changed_texts(rows: Iterable[Record], column: str, redact: Callable[[str], str]) -> list:
-    """(id, new text) for the rows whose `column` the redaction changes."""
-    changes = []
+def _changes(
+    table: sa.Table, column: str, rows: Iterable[Record], redact, html_column=None
+) -> list[TextChange]:
+    """The rows whose `column` the redaction changes; `redact` takes the row."""
+    found = []
     for row in rows:
-        old = getattr(row, column) or ""
-        new = redact(old)
-        if new != old:
-            changes.append((row.id, new))
-    return changes
+        before = getattr(row, column) or ""
+        after = redact(row)(before)
+        if after != before:
+            found.append(TextChange(table, column, row.id, before, after, html_column))
+    return found
 
 
 # --- what the confirmation page shows -------------------------------------------------------
@@ -174,17 +182,12 @@ async def erase_customer(
         person = await db.fetch_one(sa.select(users).where(users.c.id == customer_id))
         if person.erased_at is not None:
             return None
-        redact = redactor(person.name, person.email, person.customer_number)
-        theirs = await db.fetch_all(
-            sa.select(conversations.c.id, conversations.c.forum_topic_id).where(
-                _their_conversations(person)
-            )
-        )
-        conversation_ids = [row.id for row in theirs]
+        plan = await planned_changes(db, person)
+        conversation_ids = plan.conversation_ids
         removed = await _remove_their_uploads(db, person, conversation_ids)
-        await _redact_conversations(db, conversation_ids, redact)
-        published = {row.forum_topic_id for row in theirs if row.forum_topic_id is not None}
-        topic_ids = await _redact_forum(db, person, published, redact)
+        await _write(db, plan.texts)
+        await _recut_subjects(db, person, conversation_ids)
+        topic_ids = plan.topic_ids
         await _forget_guest_details(db, person)
         await _delete_traces(db, person, conversation_ids)
         await _anonymise_account(db, person, unusable_password_hash)
@@ -204,33 +207,106 @@ async def _remove_their_uploads(db: Database, person: Record, conversation_ids: 
     return sorted({row.sha256 for row in rows})
 
 
-async def _update_texts(db: Database, table: sa.Table, column: str, changes: list, html=None):
-    """Writes (id, text) pairs; `html` names the rendered column that goes with the text.
-    One statement per changed row: erasures are rare and touch few rows."""
-    for row_id, text in changes:
-        values = {column: text}
-        if html is not None:
-            values[html] = render_markdown(text)
-        await db.execute(table.update().where(table.c.id == row_id).values(values))
+@dataclass(frozen=True)
+class ErasurePlan:
+    conversation_ids: list[int]
+    topic_ids: list[int]
+    texts: list[TextChange]
 
 
-async def _redact_conversations(db: Database, conversation_ids: list[int], redact) -> None:
-    """Every message of their conversations (staff answers greet them by name), the
-    subjects, the history's notes and the names of the files that stay; the VIP mark the
-    conversations carry goes with the account's."""
+async def planned_changes(db: Database, person: Record) -> ErasurePlan:
+    """Every text the erasure changes, before and after, without writing anything: the
+    confirmation page shows them, and the erasure writes exactly these."""
+    # Everything in their conversations is about them: their messages, the answers that
+    # greet them, the notes. In the forum, other people's posts count only where the name
+    # stands as a name (a salutation, the full name): those are other people's words.
+    own = redactor(person.name, person.email, person.customer_number, own_text=True)
+    about = redactor(person.name, person.email, person.customer_number, own_text=False)
+
+    def by_author(row) -> Callable[[str], str]:
+        return own if row.author_id == person.id else about
+
+    theirs = await db.fetch_all(
+        sa.select(conversations.c.id, conversations.c.forum_topic_id).where(
+            _their_conversations(person)
+        )
+    )
+    conversation_ids = [row.id for row in theirs]
+    texts: list[TextChange] = []
+    if conversation_ids:
+        thread = await db.fetch_all(
+            sa.select(messages.c.id, messages.c.body).where(
+                messages.c.conversation_id.in_(conversation_ids)
+            )
+        )
+        texts += _changes(messages, "body", thread, lambda _row: own, "body_html")
+        notes = await db.fetch_all(
+            sa.select(conversation_events.c.id, conversation_events.c.note).where(
+                conversation_events.c.conversation_id.in_(conversation_ids),
+                conversation_events.c.note != "",
+            )
+        )
+        texts += _changes(conversation_events, "note", notes, lambda _row: own)
+        kept_files = await db.fetch_all(
+            sa.select(attachments.c.id, attachments.c.filename).where(
+                attachments.c.conversation_id.in_(conversation_ids)
+            )
+        )
+        texts += _changes(attachments, "filename", kept_files, lambda _row: own)
+    # The forum: their posts, and the topics they wrote in or that staff published from
+    # their conversations (replies and answers address them).
+    published = {row.forum_topic_id for row in theirs if row.forum_topic_id is not None}
+    posted_in = await db.fetch_all(
+        sa.select(posts.c.topic_id).where(posts.c.author_id == person.id).distinct()
+    )
+    topic_ids = sorted({row.topic_id for row in posted_in} | published)
+    if topic_ids:
+        in_topics = await db.fetch_all(
+            sa.select(posts.c.id, posts.c.author_id, posts.c.body).where(
+                posts.c.topic_id.in_(topic_ids)
+            )
+        )
+        texts += _changes(posts, "body", in_topics, by_author, "body_html")
+        titles = await db.fetch_all(
+            sa.select(topics.c.id, topics.c.author_id, topics.c.title).where(
+                topics.c.id.in_(topic_ids)
+            )
+        )
+        texts += _changes(topics, "title", titles, by_author)
+    return ErasurePlan(conversation_ids, topic_ids, texts)
+
+
+async def _write(db: Database, changes: list[TextChange]) -> None:
+    """One statement per changed row: erasures are rare and touch few rows."""
+    for change in changes:
+        values = {change.column: change.after}
+        if change.html_column is not None:
+            values[change.html_column] = render_markdown(change.after)
+        await db.execute(
+            change.table.update().where(change.table.c.id == change.row_id).values(values)
+        )
+
+
+async def _recut_subjects(db: Database, person: Record, conversation_ids: list[int]) -> None:
+    """The subject is the first message's first 100 characters: cut anew from the redacted
+    text, since the stored one may end in half a name that no pattern recognises. The VIP
+    mark the conversations carry goes with the account's."""
     if not conversation_ids:
         return
-    thread = await db.fetch_all(
-        sa.select(messages.c.id, messages.c.conversation_id, messages.c.body)
+    own = redactor(person.name, person.email, person.customer_number, own_text=True)
+    first_ids = (
+        sa.select(sa.func.min(messages.c.id))
         .where(messages.c.conversation_id.in_(conversation_ids))
-        .order_by(messages.c.id)
+        .group_by(messages.c.conversation_id)
     )
-    await _update_texts(db, messages, "body", changed_texts(thread, "body", redact), "body_html")
-    # The subject is the first message's first 100 characters: cut anew from the redacted
-    # text, since the stored one may end in half a name that no pattern recognises.
-    first_bodies: dict[int, str] = {}
-    for row in thread:
-        first_bodies.setdefault(row.conversation_id, row.body)
+    first_bodies = {
+        row.conversation_id: row.body
+        for row in await db.fetch_all(
+            sa.select(messages.c.conversation_id, messages.c.body).where(
+                messages.c.id.in_(first_ids)
+            )
+        )
+    }
     subjects = await db.fetch_all(
         sa.select(conversations.c.id, conversations.c.subject).where(
             conversations.c.id.in_(conversation_ids)
@@ -238,45 +314,12 @@ async def _redact_conversations(db: Database, conversation_ids: list[int], redac
     )
     for row in subjects:
         first = first_bodies.get(row.id)
-        subject, cut = subject_from(redact(first)) if first else (redact(row.subject), False)
+        subject, cut = subject_from(first) if first else (own(row.subject), False)
         await db.execute(
             conversations.update()
             .where(conversations.c.id == row.id)
             .values(subject=subject, subject_cut=cut, vip=False)
         )
-    notes = await db.fetch_all(
-        sa.select(conversation_events.c.id, conversation_events.c.note).where(
-            conversation_events.c.conversation_id.in_(conversation_ids),
-            conversation_events.c.note != "",
-        )
-    )
-    await _update_texts(db, conversation_events, "note", changed_texts(notes, "note", redact))
-    kept_files = await db.fetch_all(
-        sa.select(attachments.c.id, attachments.c.filename).where(
-            attachments.c.conversation_id.in_(conversation_ids)
-        )
-    )
-    await _update_texts(db, attachments, "filename", changed_texts(kept_files, "filename", redact))
-
-
-async def _redact_forum(db: Database, person: Record, published: set[int], redact) -> list[int]:
-    """Their posts, and every post and title of the topics they wrote in (replies address
-    them by name) or that staff published from their conversations; returns the topics."""
-    posted_in = await db.fetch_all(
-        sa.select(posts.c.topic_id).where(posts.c.author_id == person.id).distinct()
-    )
-    topic_ids = sorted({row.topic_id for row in posted_in} | published)
-    if not topic_ids:
-        return []
-    in_topics = await db.fetch_all(
-        sa.select(posts.c.id, posts.c.body).where(posts.c.topic_id.in_(topic_ids))
-    )
-    await _update_texts(db, posts, "body", changed_texts(in_topics, "body", redact), "body_html")
-    titles = await db.fetch_all(
-        sa.select(topics.c.id, topics.c.title).where(topics.c.id.in_(topic_ids))
-    )
-    await _update_texts(db, topics, "title", changed_texts(titles, "title", redact))
-    return topic_ids
 
 
 async def _forget_guest_details(db: Database, person: Record) -> None:

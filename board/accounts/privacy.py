@@ -77,13 +77,22 @@ def confirmation_matches(typed: str, customer_number: int | None) -> bool:
     return customer_number is not None and typed == str(customer_number)
 
 
-def _erase_page(request: Request, facts, status_code: int = 200, **context) -> Response:
+# Changed texts the confirmation page lists; the count says how many there are in all.
+PREVIEW_CHANGES = 50
+
+
+async def _erase_page(request: Request, facts, status_code: int = 200, **context) -> Response:
+    changes = []
+    if facts.person.erased_at is None:
+        changes = (await erasure.planned_changes(db(request), facts.person)).texts
     return render(
         request,
         "accounts/erase.html",
         status_code,
         facts=facts,
         person=facts.person,
+        changes=changes[:PREVIEW_CHANGES],
+        change_count=len(changes),
         confirm=context.get("confirm", ""),
         errors=context.get("errors", {}),
     )
@@ -95,23 +104,23 @@ async def erase(request: Request) -> Response:
     if facts is None:
         raise HTTPException(404)
     if request.method == "GET":
-        return _erase_page(request, facts)
+        return await _erase_page(request, facts)
     form = await read_form(request)
     person = facts.person
     if person.erased_at is not None:
-        return _erase_page(request, facts, 409)  # the page says since when
+        return await _erase_page(request, facts, 409)  # the page says since when
     typed = field(form, "confirm", 40)
     if not confirmation_matches(typed, person.customer_number):
         message = _(
             "Nothing was erased. Please type the customer number %(number)s to confirm.",
             number=person.customer_number,
         )
-        return _erase_page(request, facts, 400, confirm=typed, errors={"confirm": message})
+        return await _erase_page(request, facts, 400, confirm=typed, errors={"confirm": message})
     unusable_password_hash = await hash_password_async(secrets.token_urlsafe(32))
     removed = await erasure.erase_customer(db(request), person.id, staff.id, unusable_password_hash)
     if removed is None:  # another staff member erased them a moment ago
         facts = await erasure.customer_for_erasure(db(request), person.id)
-        return _erase_page(request, facts, 409)
+        return await _erase_page(request, facts, 409)
     await erasure.remove_unreferenced_files(db(request), settings_of(request).upload_dir, removed)
     target = path_for(request, "staff_customer", customer_id=person.id)
     return redirect(target.include_query_params(erased=1))
