@@ -24,9 +24,9 @@ from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
 from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
-from board.inbox.routes import MAX_FILES
 from board.inbox.routes import routes as inbox_routes
 from board.live import routes as live_routes
+from board.message_form import MAX_FILES
 from board.notifications.routes import routes as notification_routes
 from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing

@@ -10,8 +10,7 @@ from dataclasses import dataclass, replace
 from datetime import time
 from pathlib import Path
 
-from board.search.schema import DEFAULT_CODE_PATTERN
-from board.staff.hours import BusinessHours, parse_days, parse_hours
+from board.hours import BusinessHours, parse_days, parse_hours
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SUPPORTED_LOCALES = ("de", "en")
@@ -44,6 +43,10 @@ def _load_or_create_secret(data_dir: Path) -> str:
         handle.write(secret)
     return secret
 
+
+# Order, invoice and ticket numbers that search matches exactly (BOARD_SEARCH_CODE_PATTERN):
+# letters with digits (M4, 4711, RE-2026-0042) or short capitalised words (DHL, UPS).
+DEFAULT_CODE_PATTERN = r"(?:[A-Za-z]{0,5}[-/]?)?\d[\w-]*|\b[A-ZÄÖÜ]{2,6}\b"
 
 # Abuse limits: setting name -> (environment variable, default). 0 turns a limit off.
 LIMIT_VARIABLES = {

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import re
 import unicodedata
 from collections.abc import Callable
 from typing import Any
@@ -393,6 +394,16 @@ async def read_form(request: Request, max_files: int = 0) -> FormData:
     return form
 
 
+EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
+HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots fill in every field
+
+
+def email_problem(email: str) -> str | None:
+    if not EMAIL_PATTERN.match(email) or len(email) > 320:
+        return _("Please enter a valid email address.")
+    return None
+
+
 def field(form: FormData, name: str, max_length: int = 100_000) -> str:
     value = form.get(name)
     return value.strip()[:max_length] if isinstance(value, str) else ""
@@ -457,3 +468,14 @@ def page_number(request: Request) -> int:
 
 def page_count(total: int, per_page: int) -> int:
     return max(1, math.ceil(total / per_page))
+
+
+async def conversation_opened(request: Request, conversation_id: int) -> None:
+    """The viewer opened a conversation: its notifications are read, and the header bell
+    on this very page says so. Nothing is written when the bell shows nothing unread."""
+    user = require_user(request)
+    shown: notifications.Bell | None = request.state._state.get("bell")
+    if shown is not None and not shown.unread_count:
+        return
+    if await notifications.mark_conversation_read(db(request), user.id, conversation_id):
+        request.state.bell = await notifications.bell(db(request), user.id)

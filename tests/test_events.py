@@ -205,14 +205,23 @@ def test_a_reconnect_with_last_event_id_replays_what_was_missed(cast):
     assert replayed == missed and seen not in replayed
 
 
-def test_staff_see_a_colleague_answering(cast, settings):
-    base, erika, _max, team = cast
+def colleague_logged_in(base: str, settings) -> tuple[httpx.Client, int]:
+    """A second staff member, Julia, logged in; her client and her id."""
     engine = sync_engine(settings)
     with engine.begin() as connection:
         create_staff(connection, "julia@shop.example", "Julia Brandt", password="julia-passwort-1")
+        julia = connection.execute(
+            sa.select(users.c.id).where(users.c.email == "julia@shop.example")
+        ).scalar_one()
     engine.dispose()
     colleague = visitor(base)
     assert login(colleague, "julia@shop.example", "julia-passwort-1").status_code == 303
+    return colleague, julia
+
+
+def test_staff_see_a_colleague_answering(cast, settings):
+    base, erika, _max, team = cast
+    colleague, _julia = colleague_logged_in(base, settings)
     watching = Listening(colleague).start()
     number = write(erika, "Kann ich die Bestellung noch ändern?")
     assert watching.next("message", conversation=number)
@@ -320,15 +329,7 @@ def test_a_deactivated_staff_members_open_tab_receives_nothing_more(cast, settin
 
     monkeypatch.setattr(live, "ACCESS_CHECK_SECONDS", 0.3)
     base, erika, _max, team = cast
-    engine = sync_engine(settings)
-    with engine.begin() as connection:
-        create_staff(connection, "julia@shop.example", "Julia Brandt", password="julia-passwort-1")
-        julia = connection.execute(
-            sa.select(users.c.id).where(users.c.email == "julia@shop.example")
-        ).scalar_one()
-    engine.dispose()
-    colleague = visitor(base)
-    assert login(colleague, "julia@shop.example", "julia-passwort-1").status_code == 303
+    colleague, julia = colleague_logged_in(base, settings)
     watching = Listening(colleague).start()
     number = write(erika, "Ist Artikel 4711 wieder lieferbar?")
     assert watching.next("message", conversation=number)

@@ -51,6 +51,16 @@ def set_notify(person, choice: str, name: str = "Erika Mustermann") -> None:
     assert response.status_code == 303, response.text[:2000]
 
 
+class Refusing(SMTPCollector):
+    """An SMTP server with no mailbox for weg@…: a 550, refused for good."""
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if address.startswith("weg@"):
+            return "550 5.1.1 no such mailbox"
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
+
+
 def pending(settings) -> list:
     return rows(settings, sa.select(outbox).where(outbox.c.sent_at.is_(None)))
 
@@ -330,13 +340,6 @@ async def _queue_test_mail(db) -> None:
 def test_a_refused_address_fails_for_good_and_the_command_lists_it(
     people, mailbox, settings, smtp_port, tmp_path
 ):
-    class Refusing(SMTPCollector):
-        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-            if address.startswith("weg@"):
-                return "550 5.1.1 no such mailbox"
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
-
     collector = Refusing()
     server = start_smtp(smtp_port, collector)
     try:
@@ -384,13 +387,6 @@ def test_login_codes_and_reset_links_wait_sealed_and_go_when_sent_or_given_up(
     for row in pending(settings):  # SMTP is down: they wait
         assert set(json.loads(row.params)) == {"sealed"}
         assert not re.search(r"\b\d{6}\b", row.params)
-
-    class Refusing(SMTPCollector):
-        async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
-            if address.startswith("weg@"):
-                return "550 5.1.1 no such mailbox"
-            envelope.rcpt_tos.append(address)
-            return "250 OK"
 
     collector = Refusing()
     server = start_smtp(smtp_port, collector)

@@ -18,9 +18,9 @@ from board.db import (
     users,
     utcnow,
 )
+from board.hours import BusinessHours, parse_days, parse_hours
 from board.setup import create_staff
 from board.staff import canned
-from board.staff.hours import BusinessHours, parse_days, parse_hours
 from tests.conftest import count_statements, csrf_from, mail_text, page_selects
 from tests.test_inbox import PDF, execute, open_conversation, png_bytes, rows, unread_badge
 

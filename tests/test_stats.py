@@ -26,8 +26,8 @@ from board.db import (
     topics,
     users,
 )
+from board.hours import BusinessHours
 from board.staff.calendar import AHEAD, calendar_rows, ensure_calendar
-from board.staff.hours import BusinessHours
 from board.staff.stats_page import PeriodError, parse_period
 
 # Runs on PostgreSQL too: the statistics' SQL is spelled per database (hours between times,

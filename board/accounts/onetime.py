@@ -13,12 +13,13 @@ from starlette.routing import Route
 from board import mail, security
 from board.accounts import tokens
 from board.accounts.passwords import password_problem
-from board.accounts.routes import email_problem, start_session
+from board.accounts.routes import start_session
 from board.accounts.tokens import CodeCheck
 from board.i18n import gettext as _
 from board.web import (
     client_ip,
     db,
+    email_problem,
     field,
     path_for,
     read_form,

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 from datetime import timedelta
 
 from starlette.exceptions import HTTPException
@@ -20,9 +19,11 @@ from board.i18n import ngettext
 from board.notify import NOTIFY_CHOICES
 from board.security import STAFF_ROLES
 from board.web import (
+    HONEYPOT_FIELD,
     client_ip,
     current_user,
     db,
+    email_problem,
     field,
     path_for,
     read_form,
@@ -33,16 +34,6 @@ from board.web import (
     set_cookie,
     settings_of,
 )
-
-EMAIL_PATTERN = re.compile(r"^[^@\s]+@[^@\s]+$")
-HONEYPOT_FIELD = "website"  # hidden from people by CSS; bots fill in every field
-
-
-def email_problem(email: str) -> str | None:
-    if not EMAIL_PATTERN.match(email) or len(email) > 320:
-        return _("Please enter a valid email address.")
-    return None
-
 
 # --- registration ------------------------------------------------------------------------
 

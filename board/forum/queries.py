@@ -182,31 +182,9 @@ async def user_or_404(db: Database, user_id: int) -> Record:
     return user
 
 
-async def has_posted_publicly(db: Database, user_id: int) -> bool:
-    """Whether a guest can read a post of theirs: only then does a public profile exist,
-    so that counting through /u/N names nobody who never wrote in the forum."""
-    public = (
-        sa.select(posts.c.id)
-        .select_from(
-            posts.join(topics, topics.c.id == posts.c.topic_id).join(
-                categories, categories.c.id == topics.c.category_id
-            )
-        )
-        .where(
-            posts.c.author_id == user_id,
-            permissions.visible_posts(None),
-            permissions.visible_topics(None),
-            permissions.visible_categories(None),
-        )
-        .limit(1)
-    )
-    return await db.fetch_val(public) is not None
-
-
-async def recent_posts_by(
-    db: Database, user_id: int, viewer: CurrentUser | None, limit: int = 20
-) -> list[Record]:
-    query = (
+def _posts_by(user_id: int, viewer: CurrentUser | None) -> sa.Select:
+    """The posts of `user_id` that `viewer` may read, with their topics."""
+    return (
         sa.select(
             posts.c.id,
             posts.c.created_at,
@@ -224,10 +202,19 @@ async def recent_posts_by(
             permissions.visible_topics(viewer),
             permissions.visible_categories(viewer),
         )
-        .order_by(posts.c.id.desc())
-        .limit(limit)
     )
-    return await db.fetch_all(query)
+
+
+async def has_posted_publicly(db: Database, user_id: int) -> bool:
+    """Whether a guest can read a post of theirs: only then does a public profile exist,
+    so that counting through /u/N names nobody who never wrote in the forum."""
+    return await db.fetch_val(_posts_by(user_id, None).limit(1)) is not None
+
+
+async def recent_posts_by(
+    db: Database, user_id: int, viewer: CurrentUser | None, limit: int = 20
+) -> list[Record]:
+    return await db.fetch_all(_posts_by(user_id, viewer).order_by(posts.c.id.desc()).limit(limit))
 
 
 # --- writing -----------------------------------------------------------------------------

@@ -5,32 +5,29 @@ from __future__ import annotations
 from datetime import timedelta
 from functools import partial
 
-from starlette.concurrency import run_in_threadpool
-from starlette.datastructures import FormData, UploadFile
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from board import events, live, mail, notify, permissions, security
-from board.accounts.routes import HONEYPOT_FIELD, email_problem
 from board.db import utcnow
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries, workflow
+from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
 from board.search import querying
 from board.uploads import (
-    StoredFile,
-    UploadRejected,
-    check_upload,
     content_disposition,
     stored_path,
 )
 from board.web import (
+    HONEYPOT_FIELD,
     client_ip,
     current_user,
     db,
+    email_problem,
     field,
     flood_message,
     page_count,
@@ -38,36 +35,16 @@ from board.web import (
     path_for,
     read_form,
     redirect,
-    remember_checked,
     render,
     require_user,
     settings_of,
 )
 
-BODY_MAX = 60_000
-MAX_FILES = 10
 PER_PAGE = 20
 GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments download
 INLINE_TYPES = {"image/png", "image/jpeg"}
 CONTACT_FIELDS = {"name": 120, "email": 320, "body": BODY_MAX}  # field -> longest kept
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-
-
-async def read_message_form(request: Request) -> tuple[FormData, str, list[StoredFile], dict]:
-    """The body and the checked files of a message form, or the errors that refuse it.
-    The files enter the store only with the rows that name them (board.uploads.keep)."""
-    form = await read_form(request, max_files=MAX_FILES * 3)
-    try:
-        return await _check_message_files(request, form)
-    finally:
-        await form.close()  # the spooled uploads; the checked copies wait in the store's tmp
-
-
-async def read_refused_form(request: Request) -> FormData:
-    """A message form refused by a limit, read for its text only: no file is stored."""
-    form = await read_form(request, max_files=MAX_FILES * 3)
-    await form.close()
-    return form
 
 
 # --- flood limit -------------------------------------------------------------------------
@@ -90,46 +67,6 @@ async def _flood_wait(request: Request, key: str) -> int:
 async def _count_message(request: Request, key: str) -> None:
     if settings_of(request).flood_seconds > 0:
         await security.record_event(db(request), "message", key)
-
-
-async def _check_message_files(
-    request: Request, form: FormData
-) -> tuple[FormData, str, list[StoredFile], dict]:
-    body = field(form, "body", BODY_MAX)
-    errors: dict[str, str] = {}
-    uploads = [
-        upload
-        for upload in form.getlist("attachments")
-        if isinstance(upload, UploadFile) and upload.filename
-    ]
-    stored: list[StoredFile] = []
-    if len(uploads) > MAX_FILES:
-        errors["attachments"] = _(
-            "Please attach at most %(count)s files to one message.", count=MAX_FILES
-        )
-        return form, body, stored, errors
-    settings = settings_of(request)
-    problems = []
-    for upload in uploads:
-        try:
-            stored.append(
-                await run_in_threadpool(
-                    check_upload,
-                    upload.file,
-                    upload.filename,
-                    settings.upload_dir,
-                    settings.upload_types,
-                    settings.upload_max_mb * 1024 * 1024,
-                )
-            )
-        except UploadRejected as rejected:
-            problems.append(rejected.message)
-    remember_checked(request, stored)  # kept by the writer of their rows, else discarded
-    if problems:
-        errors["attachments"] = " ".join(problems)
-    if not body:
-        errors["body"] = _("Please write your message.")
-    return form, body, stored, errors
 
 
 # --- the customer's inbox ----------------------------------------------------------------

@@ -53,17 +53,6 @@ async def read_all(request: Request) -> Response:
     return redirect(safe_next(field(form, "next", 2_000), fallback))
 
 
-async def conversation_opened(request: Request, conversation_id: int) -> None:
-    """The viewer opened a conversation: its notifications are read, and the header bell
-    on this very page says so. Nothing is written when the bell shows nothing unread."""
-    user = require_user(request)
-    shown: queries.Bell | None = request.state._state.get("bell")
-    if shown is not None and not shown.unread_count:
-        return
-    if await queries.mark_conversation_read(db(request), user.id, conversation_id):
-        request.state.bell = await queries.bell(db(request), user.id)
-
-
 routes = [
     Route("/notifications", notification_list, name="notifications"),
     Route("/notifications/read-all", read_all, methods=["POST"], name="notifications_read_all"),

@@ -21,11 +21,10 @@ from whoosh.analysis import (
 )
 from whoosh.lang import stopwords_for_language
 
+from board.config import DEFAULT_CODE_PATTERN
+
 # Umlauts and their two-letter spellings fold to the plain vowel; ß to ss.
 _FOLDS = (("ß", "ss"), ("ä", "a"), ("ö", "o"), ("ü", "u"), ("ae", "a"), ("oe", "o"), ("ue", "u"))
-
-# Letters with digits (M4, 4711, RE-2026-0042) or short capitalised words (DHL, UPS).
-DEFAULT_CODE_PATTERN = r"(?:[A-Za-z]{0,5}[-/]?)?\d[\w-]*|\b[A-ZÄÖÜ]{2,6}\b"
 
 
 def fold(text: str) -> str:

@@ -20,7 +20,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from board.db import one_at_a_time, stats_hours, write_transaction
-from board.staff.hours import BusinessHours
+from board.hours import BusinessHours
 
 HOUR = timedelta(hours=1)
 AHEAD = timedelta(days=30)  # built ahead of time, so most requests find their rows ready

@@ -16,14 +16,14 @@ from board.db import users, utcnow, write_transaction
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.inbox import workflow
-from board.inbox.routes import read_message_form
-from board.notifications import routes as notification_routes
+from board.message_form import read_message_form
 from board.search import querying
 from board.staff import canned, publish, queries
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
 from board.web import (
+    conversation_opened,
     db,
     field,
     page_count,
@@ -123,7 +123,7 @@ async def conversation(request: Request) -> Response:
     record = await inbox_queries.conversation_or_404(
         db(request), request.path_params["number"], user
     )
-    await notification_routes.conversation_opened(request, record.id)
+    await conversation_opened(request, record.id)
     return await _render_conversation(request, record, user)
 
 

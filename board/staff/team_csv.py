@@ -10,8 +10,8 @@ import io
 from dataclasses import dataclass
 from typing import Any
 
-from board.accounts.routes import email_problem
 from board.i18n import gettext as _
+from board.web import email_problem
 
 Record = Any
 ROLES = ("staff", "admin")
