@@ -225,6 +225,9 @@ def test_staff_answer_the_longest_waiting_request_by_keyboard_with_a_canned_repl
     expect(staff.locator(".queue-row.is-selected")).to_contain_text("#1002")
     staff.keyboard.press("Enter")
     expect(staff.locator("#ticket-number")).to_have_text("#1002")
+    # As a person waits for the page: its deferred staff.js listens for keys only once the
+    # document is parsed (on a busy machine "r" came first and went nowhere).
+    staff.wait_for_load_state("domcontentloaded")
     staff.keyboard.press("r")
     expect(staff.locator("#field-body")).to_be_focused()
     staff.keyboard.type("Guten Tag,\n#vers")
