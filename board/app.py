@@ -22,6 +22,7 @@ from board.accounts.privacy import routes as privacy_routes
 from board.accounts.routes import routes as account_routes
 from board.config import PROJECT_ROOT, Settings
 from board.db import close_database, make_database
+from board.errors import DomainError
 from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
 from board.inbox.routes import routes as inbox_routes
@@ -78,6 +79,10 @@ async def http_error(request: Request, exc: HTTPException) -> Response:
         return redirect(login_url)
     detail = exc.detail if exc.detail and exc.detail != _default_phrase(exc.status_code) else None
     return _error_page(request, exc.status_code, detail, exc.headers)
+
+
+async def domain_error(request: Request, exc: DomainError) -> Response:
+    return _error_page(request, exc.status, exc.message, None)
 
 
 async def server_error(request: Request, exc: Exception) -> Response:
@@ -170,7 +175,11 @@ def create_app(settings: Settings | None = None) -> Starlette:
             Middleware(BodyLimit, max_files=MAX_FILES),
             Middleware(DiscardUnkeptUploads),
         ],
-        exception_handlers={HTTPException: http_error, Exception: server_error},
+        exception_handlers={
+            HTTPException: http_error,
+            DomainError: domain_error,
+            Exception: server_error,
+        },
         lifespan=lifespan,
     )
     app.state.settings = settings

@@ -26,6 +26,7 @@ from starlette.routing import Route
 
 from board import events, i18n, permissions
 from board.db import conversations, fetch_row, messages, read_markers, users
+from board.errors import NotFound
 from board.inbox import queries as inbox_queries
 from board.notifications import queries as notification_queries
 from board.security import SESSION_COOKIE, CurrentUser, user_for_session
@@ -49,7 +50,7 @@ async def _listener(request: Request, viewer: CurrentUser | None) -> events.List
     token = request.query_params.get("guest", "")
     try:
         conversation = await inbox_queries.conversation_for_token(db(request), token)
-    except HTTPException:
+    except NotFound:
         return None
     if conversation.customer_id is not None:
         return None  # joined to an account: the link shows nothing more

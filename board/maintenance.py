@@ -10,8 +10,8 @@ import time
 from datetime import timedelta
 
 import sqlalchemy as sa
+from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
-from starlette.concurrency import run_in_threadpool
 
 from board import events, uploads
 from board.config import Settings

@@ -12,13 +12,16 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import sqlalchemy as sa
 from databases import Database
-from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from board.db import cache_versions, fetch_value
 from board.security import csrf_token
+
+if TYPE_CHECKING:  # types only: the services that bump the version import no Starlette
+    from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 # Same length as a token (64 hex digits), so Content-Length stays right after the swap.
 PLACEHOLDER = b"@csrf-token-placeholder@".ljust(64, b"@")

@@ -10,9 +10,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
-from starlette.exceptions import HTTPException
 
 from board.db import categories, conversations, messages, posts, topics
+from board.errors import NotAllowed, NotFound
 from board.security import CurrentUser
 
 Row = Any  # a database record with the columns the rule reads
@@ -43,7 +43,7 @@ def can_read_category(user: CurrentUser | None, category: Row) -> bool:
 
 def ensure_can_read_category(user: CurrentUser | None, category: Row) -> None:
     if not can_read_category(user, category):
-        raise HTTPException(404)
+        raise NotFound()
 
 
 def can_read_topic(user: CurrentUser | None, topic: Row) -> bool:
@@ -55,7 +55,7 @@ def can_read_topic(user: CurrentUser | None, topic: Row) -> bool:
 
 def ensure_can_read_topic(user: CurrentUser | None, topic: Row) -> None:
     if not can_read_topic(user, topic):
-        raise HTTPException(404)
+        raise NotFound()
 
 
 def can_start_topic(user: CurrentUser | None, category: Row) -> bool:
@@ -76,7 +76,7 @@ def can_moderate(user: CurrentUser | None) -> bool:
 
 def ensure_can_moderate(user: CurrentUser | None) -> None:
     if not can_moderate(user):
-        raise HTTPException(403)
+        raise NotAllowed()
 
 
 def can_edit_post(user: CurrentUser | None, post: Row, topic: Row) -> bool:
@@ -121,7 +121,7 @@ def can_see_conversation(user: CurrentUser | None, conversation: Row) -> bool:
 
 def ensure_can_see_conversation(user: CurrentUser | None, conversation: Row) -> None:
     if not can_see_conversation(user, conversation):
-        raise HTTPException(404)
+        raise NotFound()
 
 
 def can_reply_to_conversation(user: CurrentUser | None, conversation: Row) -> bool:

@@ -10,9 +10,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
+from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
 from passlib.context import CryptContext
-from starlette.concurrency import run_in_threadpool
 
 from board.db import fetch_row, rate_events, sessions, users, utcnow
 

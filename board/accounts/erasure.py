@@ -25,8 +25,8 @@ from pathlib import Path
 from typing import Any
 
 import sqlalchemy as sa
+from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
-from starlette.concurrency import run_in_threadpool
 
 from board.accounts.redaction import redactor
 from board.db import (

@@ -7,7 +7,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
-from starlette.exceptions import HTTPException
 
 from board import permissions
 from board.db import (
@@ -20,6 +19,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
+from board.errors import NotFound
 from board.markup import render_markdown
 from board.pagecache import bump_forum_version
 from board.search import indexing as search
@@ -69,7 +69,7 @@ async def categories_for_move(db: Database) -> list[Record]:
 async def category_or_404(db: Database, slug: str, viewer: CurrentUser | None) -> Record:
     category = await fetch_row(db, sa.select(categories).where(categories.c.slug == slug))
     if category is None:
-        raise HTTPException(404)
+        raise NotFound()
     permissions.ensure_can_read_category(viewer, category)
     return category
 
@@ -115,7 +115,7 @@ TOPIC_WITH_CATEGORY = sa.select(
 async def topic_or_404(db: Database, topic_id: int, viewer: CurrentUser | None) -> Record:
     topic = await fetch_row(db, TOPIC_WITH_CATEGORY.where(topics.c.id == topic_id))
     if topic is None:
-        raise HTTPException(404)
+        raise NotFound()
     permissions.ensure_can_read_topic(viewer, topic)
     return topic
 
@@ -151,7 +151,7 @@ async def count_posts(db: Database, topic: Record, viewer: CurrentUser | None) -
 async def post_or_404(db: Database, post_id: int, viewer: CurrentUser | None) -> Record:
     post = await db.fetch_one(sa.select(posts).where(posts.c.id == post_id))
     if post is None or (post.deleted_at is not None and not permissions.can_see_deleted(viewer)):
-        raise HTTPException(404)
+        raise NotFound()
     return post
 
 
@@ -178,7 +178,7 @@ async def user_or_404(db: Database, user_id: int) -> Record:
         ).where(users.c.id == user_id, users.c.is_active.is_(True))
     )
     if user is None:
-        raise HTTPException(404)
+        raise NotFound()
     return user
 
 

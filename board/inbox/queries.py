@@ -10,7 +10,6 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
-from starlette.exceptions import HTTPException
 
 from board import events, notify, permissions
 from board.db import (
@@ -26,6 +25,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
+from board.errors import NotFound
 from board.inbox import workflow
 from board.markup import render_markdown, subject_from
 from board.notifications import queries as notifications
@@ -239,19 +239,19 @@ async def conversation_by_number(db: Database, number: int) -> Record | None:
 async def conversation_or_404(db: Database, number: int, viewer: CurrentUser | None) -> Record:
     conversation = await fetch_row(db, CONVERSATION.where(conversations.c.number == number))
     if conversation is None:
-        raise HTTPException(404)
+        raise NotFound()
     permissions.ensure_can_see_conversation(viewer, conversation)
     return conversation
 
 
 async def conversation_for_token(db: Database, token: str) -> Record:
     if not token or len(token) > 100:
-        raise HTTPException(404)
+        raise NotFound()
     conversation = await db.fetch_one(
         CONVERSATION.where(conversations.c.guest_token_hash == token_hash(token))
     )
     if conversation is None:
-        raise HTTPException(404)
+        raise NotFound()
     return conversation
 
 
@@ -301,7 +301,7 @@ async def attachment_or_404(db: Database, attachment_id: int) -> Record:
         .where(attachments.c.id == attachment_id)
     )
     if row is None:
-        raise HTTPException(404)
+        raise NotFound()
     return row
 
 

@@ -39,8 +39,8 @@ from operator import attrgetter
 from pathlib import Path
 
 import sqlalchemy as sa
+from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
-from starlette.concurrency import run_in_threadpool
 from whoosh import index as whoosh_index
 from whoosh.index import LockError
 from whoosh.writing import IndexWriter

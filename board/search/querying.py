@@ -14,7 +14,7 @@ import re
 from bisect import bisect_right
 from dataclasses import dataclass, field
 
-from starlette.concurrency import run_in_threadpool
+from anyio.to_thread import run_sync as run_in_threadpool
 from whoosh import collectors, highlight, qparser, query
 from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F

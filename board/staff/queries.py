@@ -8,7 +8,6 @@ from typing import Any
 
 import sqlalchemy as sa
 from databases import Database
-from starlette.exceptions import HTTPException
 
 from board import notify
 from board.db import (
@@ -24,6 +23,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
+from board.errors import NotFound
 from board.inbox.queries import next_ticket_number, text_condition
 from board.inbox.workflow import STATUSES
 from board.markup import render_markdown, subject_from
@@ -319,7 +319,7 @@ async def canned_replies_list(db: Database) -> list[Record]:
 async def canned_reply_or_404(db: Database, reply_id: int) -> Record:
     row = await fetch_row(db, sa.select(canned_replies).where(canned_replies.c.id == reply_id))
     if row is None:
-        raise HTTPException(404)
+        raise NotFound()
     return row
 
 
