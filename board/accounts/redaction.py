@@ -29,7 +29,10 @@ SALUTATIONS += ("Mr", "Mrs", "Ms", "Moin", "Servus")
 # Spellings without umlauts, as people type them ("Mueller" for "Müller").
 _TRANSLITERATIONS = (("ä", "ae"), ("ö", "oe"), ("ü", "ue"), ("Ä", "Ae"), ("Ö", "Oe"))
 _TRANSLITERATIONS += (("Ü", "Ue"), ("ß", "ss"))
-_PARTICLES = {"von", "van", "der", "den", "de", "zu", "vom", "zum", "und", "del", "da", "di"}
+# Words that are part of names but also of every other sentence: "von der Heide".
+_PARTICLES = frozenset(
+    "von vom van der den dem des zur zum del della dos das die und bin ibn ten ter".split()
+)
 
 
 @cache
@@ -39,17 +42,22 @@ def common_words() -> frozenset[str]:
     return frozenset(line for line in lines if line and not line.startswith("#"))
 
 
-def _spellings(word: str) -> set[str]:
+def spellings(word: str) -> set[str]:
+    """The word as written and without umlauts."""
     spelled = word
     for letter, replacement in _TRANSLITERATIONS:
         spelled = spelled.replace(letter, replacement)
     return {word, spelled}
 
 
+def full_name(name: str | None) -> str:
+    return " ".join(unicodedata.normalize("NFC", name or "").split())
+
+
 def name_parts(name: str) -> list[str]:
     """The parts of a name that can stand for it: three letters or more, no particle;
     a double name also by its halves ("Müller-Lüdenscheidt")."""
-    words = [w.strip(".,;:()'\"") for w in unicodedata.normalize("NFC", name).split()]
+    words = [w.strip(".,;:()'\"") for w in full_name(name).split()]
     parts = words + [half for word in words if "-" in word for half in word.split("-")]
     return [
         part
@@ -59,8 +67,8 @@ def name_parts(name: str) -> list[str]:
 
 
 def _alternation(words) -> str:
-    spellings = {spelling for word in words for spelling in _spellings(word)}
-    return "|".join(re.escape(s) for s in sorted(spellings, key=len, reverse=True))
+    written = {spelling for word in words for spelling in spellings(word)}
+    return "|".join(re.escape(s) for s in sorted(written, key=len, reverse=True))
 
 
 _END = r"(?:s|'s|’s)?(?![\w\]])"  # a possessive "s" ("Erikas Paket"); placeholders stay
@@ -70,7 +78,7 @@ _START = r"(?<![\w\[])"
 def name_redactor(name: str, own_text: bool) -> Callable[[str], str]:
     """Replaces the name where it stands as a name (see the module); `own_text` for the
     customer's own texts, where a single uncommon part counts too."""
-    full = " ".join(unicodedata.normalize("NFC", name).split())
+    full = full_name(name)
     parts = name_parts(full)
     if not parts:
         return lambda text: text

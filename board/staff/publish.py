@@ -20,6 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from board.accounts.redaction import full_name, name_parts, spellings
 from board.db import conversations, messages, topics, users, write_transaction
 from board.forum import queries as forum_queries
 from board.i18n import gettext as _
@@ -98,19 +99,6 @@ _PHONE = re.compile(
     r"(?:(?:[ \t]?[-/][ \t]?|[ \t]|[ \t]?\(0\)[ \t]?)\(?\d{2,}\)?)*(?!\w)"
 )
 _LONG_NUMBER = re.compile(r"(?<!\d)\d{5,}(?!\d)")  # order, invoice, customer numbers, zip codes
-# Words that are part of names but also of every other sentence: "von der Heide".
-_NAME_PARTICLES = frozenset(
-    "von vom van der den dem des zur zum del della dos das die und bin ibn ten ter".split()
-)
-_TRANSLITERATIONS = (
-    ("ä", "ae"),
-    ("ö", "oe"),
-    ("ü", "ue"),
-    ("ß", "ss"),
-    ("Ä", "Ae"),
-    ("Ö", "Oe"),
-    ("Ü", "Ue"),
-)
 
 
 def redact(text: str, names: Iterable[str | None]) -> str:
@@ -157,22 +145,14 @@ def _redact_phone(candidate: str, phone: str) -> str:
 
 
 def names_pattern(names: Iterable[str | None]) -> re.Pattern[str] | None:
+    """Every name in full and by each of its parts (board.accounts.redaction), in any
+    case and spelling: publishing removes them all, common words included."""
     terms: set[str] = set()
     for name in names:
-        full = " ".join(unicodedata.normalize("NFC", name or "").split())
-        words = [word.strip(".,;:()'\"") for word in full.split(" ")]
-        parts = words + [part for word in words if "-" in word for part in word.split("-")]
-        candidates = [full] + parts
-        for candidate in candidates:
-            if sum(char.isalpha() for char in candidate) < 3:
-                continue
-            if candidate.lower() in _NAME_PARTICLES:
-                continue
-            terms.add(candidate)
-            spelled = candidate
-            for letter, replacement in _TRANSLITERATIONS:
-                spelled = spelled.replace(letter, replacement)
-            terms.add(spelled)
+        full = full_name(name)
+        candidates = [full] if sum(char.isalpha() for char in full) >= 3 else []
+        for candidate in candidates + name_parts(full):
+            terms |= spellings(candidate)
     if not terms:
         return None
     # Longest first, so "Erika Mustermann" becomes one placeholder, not two.
