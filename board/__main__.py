@@ -165,7 +165,7 @@ def cmd_recount(settings: Settings, args: argparse.Namespace) -> int:
 def cmd_import_mail(settings: Settings, args: argparse.Namespace) -> int:
     from pathlib import Path
 
-    from board.db import sync_engine
+    from board.db import close_database, make_database
     from board.mailimport import NotAMailSource, detect_source, import_mail, summary
     from board.setup import initialize
 
@@ -179,11 +179,16 @@ def cmd_import_mail(settings: Settings, args: argparse.Namespace) -> int:
     admin = initialize(settings)  # the shop's answers need a staff author
     if admin is not None:
         print_admin(admin)
-    engine = sync_engine(settings)
-    try:
-        report = import_mail(settings, engine, paths)
-    finally:
-        engine.dispose()
+
+    async def run():
+        db = make_database(settings)
+        await db.connect()
+        try:
+            return await import_mail(settings, db, paths)
+        finally:
+            await close_database(db)
+
+    report = asyncio.run(run())
     print(summary(report))
     return 1 if report.failed else 0
 

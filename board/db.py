@@ -625,13 +625,19 @@ async def write_transaction(database: Database) -> AsyncIterator[None]:
 # highest number plus one; "build it unless somebody has"), PostgreSQL transactions take
 # the purpose's lock first and hold it until they end. Ticket and customer numbers stay
 # in order without gaps, which a sequence would not promise after a rollback.
-ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3}
+ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3, "flood": 4}
 
 
-async def one_at_a_time(db: Database, purpose: str) -> None:
-    """Inside write_transaction, before the reads that decide what it writes."""
-    if db.url.dialect == "postgresql":
-        await db.fetch_val(sa.select(sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[purpose])))
+async def one_at_a_time(db: Database, purpose: str, key: str | None = None) -> None:
+    """Inside write_transaction, before the reads that decide what it writes. With a
+    `key`, only transactions of the same purpose and key wait for each other."""
+    if db.url.dialect != "postgresql":
+        return
+    if key is None:
+        lock = sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[purpose])
+    else:
+        lock = sa.func.pg_advisory_xact_lock(ADVISORY_LOCKS[purpose], sa.func.hashtext(key))
+    await db.fetch_val(sa.select(lock))
 
 
 def one_at_a_time_sync(connection: sa.Connection, purpose: str) -> None:

@@ -22,3 +22,23 @@ class NotFound(DomainError):
 
 class NotAllowed(DomainError):
     status = 403
+
+
+class TooSoon(DomainError):
+    """The flood rule: the same writer wrote less than its interval ago."""
+
+    status = 429
+
+    def __init__(self, seconds: int, message: str | None = None) -> None:
+        super().__init__(message)
+        self.seconds = seconds
+
+
+class Invalid(DomainError):
+    """Input a form should have refused; `errors` maps the form's fields to messages."""
+
+    status = 400
+
+    def __init__(self, errors: dict[str, str]) -> None:
+        super().__init__(next(iter(errors.values()), None))
+        self.errors = errors

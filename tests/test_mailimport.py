@@ -11,6 +11,7 @@ import pytest
 import sqlalchemy as sa
 
 from board.__main__ import main
+from board.conversations.summary import Said, summary_columns
 from board.db import (
     attachments,
     conversation_events,
@@ -23,7 +24,6 @@ from board.db import (
     users,
 )
 from board.mailimport.reading import parse_mail, subject_key
-from board.mailimport.writing import Said, conversation_columns
 from board.markup import subject_from
 from board.security import hash_password, verify_password
 from board.setup import create_staff
@@ -482,21 +482,35 @@ def test_an_inbox_and_its_sent_folder_interleave_by_date(client, settings, tmp_p
     assert [m.body for m in thread][1:] == [ANSWER_BODY, "Danke, dann warte ich noch."]
 
 
-def test_an_old_mail_arriving_late_does_not_undo_the_status():
+def test_the_summary_follows_the_dates_not_the_order_of_arrival():
     day = datetime(2023, 3, 1)
     asked = Said(1, 7, False, False, day.replace(hour=8))
     thanked = Said(2, 7, False, False, day.replace(hour=18))
     late_answer = Said(3, 2, True, False, day.replace(hour=12))  # a later run brings it
-    columns = conversation_columns([asked, thanked, late_answer], "pending", None, added_id=3)
-    assert columns["status"] == "pending"  # what staff set since stays
-    assert columns["waiting_since"] is None
+    columns = summary_columns([asked, thanked, late_answer], "pending", None)
+    assert columns["waiting_since"] is None  # nobody waits on a pending conversation
     assert columns["last_public_message_id"] == 2  # the newest by date
     assert columns["first_response_at"] == late_answer.at
     assert columns["assignee_id"] == 2
-    reopened = conversation_columns([asked, late_answer, thanked], "solved", 5, added_id=2)
-    assert reopened["status"] == "open"
-    assert reopened["waiting_since"] == thanked.at
+    reopened = summary_columns([asked, late_answer, thanked], "open", 5)
+    assert reopened["waiting_since"] == thanked.at  # the first message after the answer
     assert reopened["assignee_id"] == 5
+    note = Said(4, 2, True, True, day.replace(hour=20))
+    assert summary_columns([asked, late_answer, thanked, note], "open", 5) == reopened
+
+
+def test_an_old_mail_arriving_late_does_not_undo_the_status(
+    client, settings, tmp_path, import_mail
+):
+    asked, thanked = ask(), thanks()
+    assert import_mail(write_emls(tmp_path / "januar", [asked, thanked]))[0] == 0
+    assert conversation_with(settings, 1001)[0].status == "open"
+    late = answer()  # dated between the two, brought by a later run
+    assert import_mail(write_emls(tmp_path / "februar", [late]))[0] == 0
+    conversation, thread = conversation_with(settings, 1001)
+    assert len(thread) == 3
+    assert conversation.status == "open"  # the customer still wrote last
+    assert conversation.first_response_at == thread[2].created_at
 
 
 def test_a_reply_with_a_wrong_clock_still_joins_its_thread(client, settings, tmp_path, import_mail):

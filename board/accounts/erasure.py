@@ -29,9 +29,9 @@ from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
 
 from board.accounts.redaction import redactor
+from board.conversations import erasure as their_conversations
 from board.db import (
     attachments,
-    blocked_senders,
     conversation_events,
     conversations,
     live_events,
@@ -48,8 +48,6 @@ from board.db import (
     utcnow,
     write_transaction,
 )
-from board.inbox import workflow
-from board.markup import render_markdown, subject_from
 from board.pagecache import bump_forum_version
 from board.search import indexing as search
 from board.uploads import stored_path
@@ -115,27 +113,6 @@ def _changes(
 # --- what the confirmation page shows -------------------------------------------------------
 
 
-def _their_conversations(person: Record) -> sa.ColumnElement[bool]:
-    """Their account's, guest conversations they took into it included: that proved the
-    address theirs. One that merely uses their address may be anybody's."""
-    return conversations.c.customer_id == person.id
-
-
-def _written_by_them(person: Record) -> sa.ColumnElement[bool]:
-    """In their conversations: their messages, and those written as a guest (no author)."""
-    return sa.or_(messages.c.author_id == person.id, messages.c.author_id.is_(None))
-
-
-def _their_uploads(person: Record, conversation_ids: sa.Select | list[int]) -> sa.Select:
-    return sa.select(attachments.c.id, attachments.c.sha256).where(
-        attachments.c.message_id.in_(
-            sa.select(messages.c.id).where(
-                messages.c.conversation_id.in_(conversation_ids), _written_by_them(person)
-            )
-        )
-    )
-
-
 @dataclass(frozen=True)
 class ErasureFacts:
     person: Record
@@ -151,7 +128,7 @@ async def customer_for_erasure(db: Database, customer_id: int) -> ErasureFacts |
     )
     if person is None:
         return None
-    theirs = sa.select(conversations.c.id).where(_their_conversations(person))
+    theirs = sa.select(conversations.c.id).where(their_conversations.theirs(person.id))
 
     def count(statement: sa.Select, label: str) -> sa.Label:
         counted = sa.select(sa.func.count()).select_from(statement.subquery())
@@ -160,7 +137,7 @@ async def customer_for_erasure(db: Database, customer_id: int) -> ErasureFacts |
     counts = await db.fetch_one(
         sa.select(
             count(theirs, "conversations"),
-            count(_their_uploads(person, theirs), "uploads"),
+            count(their_conversations.their_uploads(person.id, theirs), "uploads"),
             count(sa.select(posts.c.id).where(posts.c.author_id == person.id), "posts"),
         )
     )
@@ -184,27 +161,21 @@ async def erase_customer(
             return None
         plan = await planned_changes(db, person)
         conversation_ids = plan.conversation_ids
-        removed = await _remove_their_uploads(db, person, conversation_ids)
-        await _write(db, plan.texts)
-        await _recut_subjects(db, person, conversation_ids)
+        own = redactor(person.name, person.email, person.customer_number, own_text=True)
+        removed = await their_conversations.erase(
+            db, person.id, person.email, conversation_ids, plan.texts, own, staff_id
+        )
+        await their_conversations.write_texts(
+            db, [change for change in plan.texts if change.table in (posts, topics)]
+        )
         topic_ids = plan.topic_ids
-        await _forget_guest_details(db, person)
         await _delete_traces(db, person, conversation_ids)
         await _anonymise_account(db, person, unusable_password_hash)
-        for conversation_id in conversation_ids:
-            await workflow.record_event(db, conversation_id, staff_id, "erased", None, None)
         await search.queue(db, "conversation", conversation_ids)
         await search.queue(db, "topic", topic_ids)
         await search.queue_purge(db)  # after the documents it replaces
         await bump_forum_version(db)  # cached guest pages show the old name
     return removed
-
-
-async def _remove_their_uploads(db: Database, person: Record, conversation_ids: list[int]):
-    rows = await db.fetch_all(_their_uploads(person, conversation_ids))
-    if rows:
-        await db.execute(attachments.delete().where(attachments.c.id.in_([r.id for r in rows])))
-    return sorted({row.sha256 for row in rows})
 
 
 @dataclass(frozen=True)
@@ -228,7 +199,7 @@ async def planned_changes(db: Database, person: Record) -> ErasurePlan:
 
     theirs = await db.fetch_all(
         sa.select(conversations.c.id, conversations.c.forum_topic_id).where(
-            _their_conversations(person)
+            their_conversations.theirs(person.id)
         )
     )
     conversation_ids = [row.id for row in theirs]
@@ -274,63 +245,6 @@ async def planned_changes(db: Database, person: Record) -> ErasurePlan:
         )
         texts += _changes(topics, "title", titles, by_author)
     return ErasurePlan(conversation_ids, topic_ids, texts)
-
-
-async def _write(db: Database, changes: list[TextChange]) -> None:
-    """One statement per changed row: erasures are rare and touch few rows."""
-    for change in changes:
-        values = {change.column: change.after}
-        if change.html_column is not None:
-            values[change.html_column] = render_markdown(change.after)
-        await db.execute(
-            change.table.update().where(change.table.c.id == change.row_id).values(values)
-        )
-
-
-async def _recut_subjects(db: Database, person: Record, conversation_ids: list[int]) -> None:
-    """The subject is the first message's first 100 characters: cut anew from the redacted
-    text, since the stored one may end in half a name that no pattern recognises. The VIP
-    mark the conversations carry goes with the account's."""
-    if not conversation_ids:
-        return
-    own = redactor(person.name, person.email, person.customer_number, own_text=True)
-    first_ids = (
-        sa.select(sa.func.min(messages.c.id))
-        .where(messages.c.conversation_id.in_(conversation_ids))
-        .group_by(messages.c.conversation_id)
-    )
-    first_bodies = {
-        row.conversation_id: row.body
-        for row in await db.fetch_all(
-            sa.select(messages.c.conversation_id, messages.c.body).where(
-                messages.c.id.in_(first_ids)
-            )
-        )
-    }
-    subjects = await db.fetch_all(
-        sa.select(conversations.c.id, conversations.c.subject).where(
-            conversations.c.id.in_(conversation_ids)
-        )
-    )
-    for row in subjects:
-        first = first_bodies.get(row.id)
-        subject, cut = subject_from(first) if first else (own(row.subject), False)
-        await db.execute(
-            conversations.update()
-            .where(conversations.c.id == row.id)
-            .values(subject=subject, subject_cut=cut, vip=False)
-        )
-
-
-async def _forget_guest_details(db: Database, person: Record) -> None:
-    """What they typed into the contact form as a guest, in the conversations they took
-    into their account, and a spam block on their address."""
-    await db.execute(
-        conversations.update()
-        .where(conversations.c.customer_id == person.id)
-        .values(guest_name=None, guest_email=None)
-    )
-    await db.execute(blocked_senders.delete().where(blocked_senders.c.email == person.email))
 
 
 async def _delete_traces(db: Database, person: Record, conversation_ids: list[int]) -> None:

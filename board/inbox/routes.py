@@ -11,10 +11,12 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from board import events, live, mail, notify, permissions, security
-from board.db import utcnow
+from board.conversations import workflow, writing
+from board.conversations.numbers import token_hash
+from board.errors import NotAllowed, TooSoon
 from board.i18n import current_locale
 from board.i18n import gettext as _
-from board.inbox import queries, workflow
+from board.inbox import queries
 from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
 from board.search import querying
@@ -45,28 +47,6 @@ GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments do
 INLINE_TYPES = {"image/png", "image/jpeg"}
 CONTACT_FIELDS = {"name": 120, "email": 320, "body": BODY_MAX}  # field -> longest kept
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
-
-
-# --- flood limit -------------------------------------------------------------------------
-
-
-def _flood_key(user, conversation_id: int | None = None) -> str:
-    return f"user:{user.id}" if user is not None else f"guest:{conversation_id}"
-
-
-async def _flood_wait(request: Request, key: str) -> int:
-    """Seconds to wait before the next message under this key (BOARD_FLOOD_SECONDS), or 0."""
-    seconds = settings_of(request).flood_seconds
-    window = timedelta(seconds=seconds)
-    if seconds <= 0 or not await security.limit_reached(db(request), "message", key, 1, window):
-        return 0
-    last = await security.oldest_recent_event(db(request), "message", key, window)
-    return max(1, int((window - (utcnow() - last)).total_seconds()) + 1)
-
-
-async def _count_message(request: Request, key: str) -> None:
-    if settings_of(request).flood_seconds > 0:
-        await security.record_event(db(request), "message", key)
 
 
 # --- the customer's inbox ----------------------------------------------------------------
@@ -104,15 +84,16 @@ async def new_message(request: Request) -> Response:
         raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
     if request.method == "GET":
         return render(request, "inbox/new.html", body="", errors={})
-    if wait := await _flood_wait(request, _flood_key(user)):
-        body = field(await read_refused_form(request), "body", BODY_MAX)
-        errors = {"form": flood_message(wait)}
-        return render(request, "inbox/new.html", 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if errors:
         return render(request, "inbox/new.html", 400, body=body, errors=errors)
-    conversation = await queries.open_conversation(db(request), body, files, customer=user)
-    await _count_message(request, _flood_key(user))
+    try:
+        conversation = await writing.open_request(
+            db(request), user, body, files, settings_of(request).flood_seconds
+        )
+    except TooSoon as wait:
+        errors = {"form": flood_message(wait.seconds)}
+        return render(request, "inbox/new.html", 429, body=body, errors=errors)
     return redirect(path_for(request, "conversation", number=conversation.number))
 
 
@@ -148,20 +129,26 @@ async def _render_conversation(
 async def conversation_reply(request: Request) -> Response:
     user = require_user(request)
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
-    if not user.is_staff and (wait := await _flood_wait(request, _flood_key(user))):
-        body = field(await read_refused_form(request), "body", BODY_MAX)
-        errors = {"form": flood_message(wait)}
-        return await _render_conversation(request, record, user, 429, body=body, errors=errors)
-    form, body, files, errors = await read_message_form(request)
     if user.is_staff:
         # Staff answer from the queue, where they choose the status the answer leaves.
         raise HTTPException(403, _("Please answer from the staff queue."))
+    form, body, files, errors = await read_message_form(request)
     if not permissions.can_reply_to_conversation(user, record):
         raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
         return await _render_conversation(request, record, user, 400, body=body, errors=errors)
-    message_id = await queries.add_reply(db(request), record, user, body, files)
-    await _count_message(request, _flood_key(user))
+    try:
+        message_id = await writing.reply(
+            db(request),
+            record.id,
+            user,
+            body,
+            files,
+            flood_seconds=settings_of(request).flood_seconds,
+        )
+    except TooSoon as wait:
+        errors = {"form": flood_message(wait.seconds)}
+        return await _render_conversation(request, record, user, 429, body=body, errors=errors)
     return redirect(
         path_for(request, "conversation", number=record.number), anchor=f"m{message_id}"
     )
@@ -204,9 +191,7 @@ async def attachment(request: Request) -> Response:
     holds_link = (
         file.customer_id is None
         and file.guest_token_hash is not None
-        and any(
-            queries.token_hash(token) == file.guest_token_hash for token in _guest_tokens(request)
-        )
+        and any(token_hash(token) == file.guest_token_hash for token in _guest_tokens(request))
     )
     if not (is_party or holds_link) or (file.internal and not (user and user.is_staff)):
         raise HTTPException(404)  # not a 403: nobody learns that the file exists
@@ -274,14 +259,19 @@ async def contact(request: Request) -> Response:
             locale=current_locale.get(),
         )
 
-    conversation = await queries.open_conversation(
-        db(request),
-        body,
-        files,
-        guest=(values["name"], values["email"].lower()),
-        guest_token=partial(mail.guest_token, settings),
-        side_effects=mail_the_link,
-    )
+    try:
+        conversation = await writing.open_as_guest(
+            db(request),
+            values["name"],
+            values["email"],
+            body,
+            files,
+            guest_token=partial(mail.guest_token, settings),
+            side_effects=mail_the_link,
+        )
+    except NotAllowed as blocked_now:  # blocked while the form was on its way
+        errors = {"email": blocked_now.message}
+        return render(request, "inbox/contact.html", 403, form=values, errors=errors)
     token = mail.guest_token(settings, conversation.id)
     response = redirect(path_for(request, "guest_conversation", token=token))
     _remember_guest_token(request, response, token)
@@ -334,9 +324,7 @@ async def guest_join(request: Request) -> Response:
     record = await _guest_conversation_or_login(request, token)
     if isinstance(record, Response):
         return record
-    if not permissions.customer_may_join(record, user):
-        raise HTTPException(403, _("Only the customer account with this address can take it."))
-    await queries.claim_guest_conversation(db(request), record, user)
+    await writing.join_to_account(db(request), record.id, user)
     return redirect(path_for(request, "conversation", number=record.number))
 
 
@@ -370,17 +358,23 @@ async def guest_reply(request: Request) -> Response:
     record = await _guest_conversation_or_login(request, token)
     if isinstance(record, Response):
         raise HTTPException(403, _("This conversation now belongs to a customer account."))
-    if wait := await _flood_wait(request, _flood_key(None, record.id)):
-        body = field(await read_refused_form(request), "body", BODY_MAX)
-        errors = {"form": flood_message(wait)}
-        return await _render_guest(request, record, token, 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if not permissions.guest_can_reply(record):
         raise HTTPException(403, _("This conversation does not accept replies."))
     if errors:
         return await _render_guest(request, record, token, 400, body=body, errors=errors)
-    message_id = await queries.add_reply(db(request), record, None, body, files)
-    await _count_message(request, _flood_key(None, record.id))
+    try:
+        message_id = await writing.reply(
+            db(request),
+            record.id,
+            None,
+            body,
+            files,
+            flood_seconds=settings_of(request).flood_seconds,
+        )
+    except TooSoon as wait:
+        errors = {"form": flood_message(wait.seconds)}
+        return await _render_guest(request, record, token, 429, body=body, errors=errors)
     return redirect(path_for(request, "guest_conversation", token=token), anchor=f"m{message_id}")
 
 

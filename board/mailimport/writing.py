@@ -5,34 +5,29 @@ from __future__ import annotations
 import io
 import secrets
 import sys
-from collections.abc import Iterator, Sequence
-from contextlib import ExitStack, contextmanager
+from collections.abc import Sequence
+from contextlib import ExitStack
 from dataclasses import dataclass, field
-from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.dialects import postgresql, sqlite
+from databases import Database
 from tqdm import tqdm
 
 from board.accounts.queries import FIRST_CUSTOMER_NUMBER
 from board.config import Settings
+from board.conversations import writing
 from board.db import (
-    attachments,
-    conversation_events,
     conversations,
     mail_imports,
-    messages,
-    one_at_a_time_sync,
-    read_markers,
-    search_queue,
+    one_at_a_time,
     users,
     utcnow,
+    write_transaction,
 )
 from board.i18n import gettext as _
 from board.i18n import speaking
-from board.inbox.queries import FIRST_TICKET_NUMBER
 from board.mailimport.reading import (
     NAME_MAX,
     Attachment,
@@ -42,9 +37,8 @@ from board.mailimport.reading import (
     parse_mail,
     read_date,
 )
-from board.markup import render_markdown, subject_from
 from board.security import STAFF_ROLES, hash_password
-from board.uploads import MIB, StoredFile, UploadRejected, store_upload
+from board.uploads import MIB, StoredFile, UploadRejected, check_upload, discard
 
 
 class MailProblem(Exception):
@@ -66,7 +60,7 @@ class _Run:
     """What every mail of one import needs to know, and what the run has threaded so far."""
 
     settings: Settings
-    engine: sa.Engine
+    db: Database
     shop_addresses: set[str]
     staff_by_email: dict[str, int]
     fallback_author_id: int
@@ -78,7 +72,7 @@ class _Run:
     referenced_by: dict[str, int] = field(default_factory=dict)
 
 
-def import_mail(settings: Settings, engine: sa.Engine, paths: Sequence[Path]) -> ImportReport:
+async def import_mail(settings: Settings, db: Database, paths: Sequence[Path]) -> ImportReport:
     """Imports every mail at `paths` in date order; raises NotAMailSource before writing.
 
     Several paths are one import: an inbox and its sent folder interleave by date, so the
@@ -87,7 +81,7 @@ def import_mail(settings: Settings, engine: sa.Engine, paths: Sequence[Path]) ->
     report = ImportReport()
     with speaking(settings.locale), ExitStack() as sources:
         raw_mails = [raw for path in paths for raw in sources.enter_context(open_source(path))]
-        run = _start_run(settings, engine, report)
+        run = await _start_run(settings, db, report)
         dated = []
         for position, raw in enumerate(tqdm(raw_mails, **_progress("Reading mail"))):
             try:
@@ -97,7 +91,7 @@ def import_mail(settings: Settings, engine: sa.Engine, paths: Sequence[Path]) ->
         dated.sort(key=lambda item: item[:2])
         for _date, _position, raw in tqdm(dated, **_progress("Importing mail")):
             try:
-                _import_one(run, raw)
+                await _import_one(run, raw)
             except Exception as error:
                 _fail(report, raw, error)
     return report
@@ -113,13 +107,12 @@ def _fail(report: ImportReport, raw: RawMail, error: Exception) -> None:
     tqdm.write(f"Not imported: {raw.label}: {reason}", file=sys.stderr)
 
 
-def _start_run(settings: Settings, engine: sa.Engine, report: ImportReport) -> _Run:
-    with engine.connect() as connection:
-        staff = connection.execute(
-            sa.select(users.c.id, users.c.email, users.c.role)
-            .where(users.c.role.in_(STAFF_ROLES))
-            .order_by(users.c.id)
-        ).all()
+async def _start_run(settings: Settings, db: Database, report: ImportReport) -> _Run:
+    staff = await db.fetch_all(
+        sa.select(users.c.id, users.c.email, users.c.role)
+        .where(users.c.role.in_(STAFF_ROLES))
+        .order_by(users.c.id)
+    )
     if not staff:
         raise RuntimeError("no staff account to author the shop's answers: run `board init`")
     staff_by_email = {row.email: row.id for row in staff}
@@ -127,7 +120,7 @@ def _start_run(settings: Settings, engine: sa.Engine, report: ImportReport) -> _
     shop_address = parseaddr(settings.mail_from)[1].lower()
     return _Run(
         settings=settings,
-        engine=engine,
+        db=db,
         shop_addresses={shop_address, *staff_by_email} - {""},
         staff_by_email=staff_by_email,
         fallback_author_id=(admins or [staff[0].id])[0],
@@ -140,26 +133,27 @@ def _start_run(settings: Settings, engine: sa.Engine, report: ImportReport) -> _
     )
 
 
-def _import_one(run: _Run, raw: RawMail) -> None:
+async def _import_one(run: _Run, raw: RawMail) -> None:
     mail = parse_mail(*raw.load())
-    with run.engine.connect() as connection:
-        if _already_imported(connection, mail.source_hash):
-            run.report.already_there += 1
-            return
-    files, problems = _store_attachments(run.settings, mail.attachments)
+    if await _already_imported(run.db, mail.source_hash):
+        run.report.already_there += 1
+        return
+    files, problems = _check_attachments(run.settings, mail.attachments)
     if not mail.body and not files and not problems:
         raise MailProblem("the mail has neither text nor attachments")
     body = _with_problems(mail.body, problems)
     counted = (run.report.new_conversations, run.report.new_customers)
     try:
-        with write_transaction(run.engine) as connection:
-            if _already_imported(connection, mail.source_hash):  # another run was quicker
+        async with write_transaction(run.db):
+            if await _already_imported(run.db, mail.source_hash):  # another run was quicker
                 run.report.already_there += 1
                 return
-            conversation_id, customer_id = _write_mail(connection, run, mail, body, files)
+            conversation_id, customer_id = await _write_mail(run, mail, body, files)
     except BaseException:
         run.report.new_conversations, run.report.new_customers = counted  # rolled back
         raise
+    finally:
+        discard(files)  # what the transaction did not keep
     run.report.imported += 1
     for problem in problems:
         run.report.skipped_attachments.append(f"{raw.label}: {problem}")
@@ -179,22 +173,23 @@ def _with_problems(body: str, problems: list[str]) -> str:
     return f"{body}\n\n**{_('Attachments')}:**\n{listed}".strip()
 
 
-def _already_imported(connection: sa.Connection, source_hash: str) -> bool:
-    found = connection.execute(
+async def _already_imported(db: Database, source_hash: str) -> bool:
+    found = await db.fetch_val(
         sa.select(mail_imports.c.source_hash).where(mail_imports.c.source_hash == source_hash)
     )
-    return found.first() is not None
+    return found is not None
 
 
-def _store_attachments(
+def _check_attachments(
     settings: Settings, files: tuple[Attachment, ...]
 ) -> tuple[list[StoredFile], list[str]]:
-    """Stored like uploads (checked by content, kept by hash), and why the others were not."""
+    """Checked like uploads (by content), and why the others were not; the service keeps
+    them in the transaction that writes their rows."""
     stored, problems = [], []
     for file in files:
         try:
             stored.append(
-                store_upload(
+                check_upload(
                     io.BytesIO(file.data),
                     file.filename,
                     settings.upload_dir,
@@ -207,76 +202,35 @@ def _store_attachments(
     return stored, problems
 
 
-@contextmanager
-def write_transaction(engine: sa.Engine) -> Iterator[sa.Connection]:
-    """A transaction that takes SQLite's write lock up front, as board.db.write_transaction.
-
-    pysqlite begins a deferred transaction at the first write; when the running server
-    writes in between, that fails with "database is locked". BEGIN IMMEDIATE waits for
-    the lock (busy_timeout) instead.
-    """
-    if engine.dialect.name != "sqlite":
-        with engine.begin() as connection:
-            yield connection
-        return
-    with engine.connect() as connection:
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
-        try:
-            yield connection
-        except BaseException:
-            connection.rollback()
-            raise
-        connection.commit()
-
-
-def _write_mail(
-    connection: sa.Connection, run: _Run, mail: ParsedMail, body: str, files: list[StoredFile]
+async def _write_mail(
+    run: _Run, mail: ParsedMail, body: str, files: list[StoredFile]
 ) -> tuple[int, int | None]:
     """The mail as a message in its conversation; returns the conversation and its customer."""
     from_shop = mail.sender[1] in run.shop_addresses
-    author_id = _author_id(connection, run, mail, from_shop)
-    conversation_id, is_new = _thread_for(connection, run, mail, body, from_shop, author_id)
-    message_id = _insert_message(connection, conversation_id, author_id, body, files, mail.date)
-    connection.execute(
-        mail_imports.insert().values(
-            source_hash=mail.source_hash,
-            message_id_header=mail.message_id,
-            conversation_id=conversation_id,
-            message_id=message_id,
-            imported_at=utcnow(),
-        )
+    author_id = await _author_id(run, mail, from_shop)
+    customer_id = await _recipient_customer_id(run, mail) if from_shop else author_id
+    conversation_id = await _thread_for(run, mail, customer_id)
+    is_new = conversation_id is None
+    if is_new:
+        run.report.new_conversations += 1
+        conversation_id = await writing.open_imported(run.db, customer_id, body, mail.date)
+    source = {"source_hash": mail.source_hash, "message_id_header": mail.message_id}
+    await writing.add_imported(
+        run.db, conversation_id, author_id, from_shop, body, files, mail.date, source, is_new
     )
-    customer_id = _refresh_conversation(
-        connection, conversation_id, message_id, author_id if from_shop else None, is_new
-    )
-    if customer_id is not None:
-        _mark_read(connection, customer_id, conversation_id)
     return conversation_id, customer_id
 
 
-def _thread_for(
-    connection: sa.Connection,
-    run: _Run,
-    mail: ParsedMail,
-    body: str,
-    from_shop: bool,
-    author_id: int,
-) -> tuple[int, bool]:
-    """The conversation the mail belongs to, and whether it was opened for it: by the
-    headers first, then by the subject, both only among the same customer's; else a new
-    one."""
-    customer_id = _recipient_customer_id(connection, run, mail) if from_shop else author_id
-    conversation_id = _thread_by_headers(connection, run, mail, customer_id)
+async def _thread_for(run: _Run, mail: ParsedMail, customer_id: int) -> int | None:
+    """The conversation the mail belongs to, by the headers first, then by the subject,
+    both only among the same customer's; None for a new one."""
+    conversation_id = await _thread_by_headers(run, mail, customer_id)
     if conversation_id is not None:
-        return conversation_id, False
-    conversation_id = run.by_subject.get((customer_id, mail.subject_key))
-    if conversation_id is not None:
-        return conversation_id, False
-    run.report.new_conversations += 1
-    return _new_conversation(connection, customer_id, body, mail.date), True
+        return conversation_id
+    return run.by_subject.get((customer_id, mail.subject_key))
 
 
-def _author_id(connection: sa.Connection, run: _Run, mail: ParsedMail, from_shop: bool) -> int:
+async def _author_id(run: _Run, mail: ParsedMail, from_shop: bool) -> int:
     """The staff member who wrote it (or the first admin for the shop's address), or the
     customer whose address sent it."""
     name, address = mail.sender
@@ -284,33 +238,33 @@ def _author_id(connection: sa.Connection, run: _Run, mail: ParsedMail, from_shop
         return run.staff_by_email.get(address, run.fallback_author_id)
     if not address:
         raise MailProblem("the mail has no sender address")
-    return _customer_id(connection, run, name, address)
+    return await _customer_id(run, name, address)
 
 
-def _recipient_customer_id(connection: sa.Connection, run: _Run, mail: ParsedMail) -> int:
+async def _recipient_customer_id(run: _Run, mail: ParsedMail) -> int:
     """For the shop's own mail: the customer it went to, the first To address that is not
     the shop's."""
     for name, address in mail.recipients:
         if address not in run.shop_addresses:
-            return _customer_id(connection, run, name, address)
+            return await _customer_id(run, name, address)
     raise MailProblem("the shop's mail went to no customer (no To address outside the shop)")
 
 
-def _customer_id(connection: sa.Connection, run: _Run, name: str, address: str) -> int:
+async def _customer_id(run: _Run, name: str, address: str) -> int:
     """The account with this address, or a new customer account without a usable password."""
     if "@" not in address or len(address) > 320 or any(char.isspace() for char in address):
         raise MailProblem(f"{address!r} is not a usable email address")
-    found = connection.execute(
+    found = await run.db.fetch_one(
         sa.select(users.c.id, users.c.role).where(users.c.email == address)
-    ).first()
+    )
     if found is not None:
         if found.role in STAFF_ROLES:
             raise MailProblem(f"mail between shop addresses ({address})")
         return found.id
-    one_at_a_time_sync(connection, "customer numbers")
-    highest = connection.execute(sa.select(sa.func.max(users.c.customer_number))).scalar()
+    await one_at_a_time(run.db, "customer numbers")
+    highest = await run.db.fetch_val(sa.select(sa.func.max(users.c.customer_number)))
     run.report.new_customers += 1
-    return connection.execute(
+    return await run.db.fetch_val(
         users.insert()
         .values(
             customer_number=max(FIRST_CUSTOMER_NUMBER, (highest or 0) + 1),
@@ -321,227 +275,38 @@ def _customer_id(connection: sa.Connection, run: _Run, name: str, address: str) 
             created_at=utcnow(),
         )
         .returning(users.c.id)
-    ).scalar_one()
+    )
 
 
-def _thread_by_headers(
-    connection: sa.Connection, run: _Run, mail: ParsedMail, customer_id: int
-) -> int | None:
+async def _thread_by_headers(run: _Run, mail: ParsedMail, customer_id: int) -> int | None:
     """The conversation of any mail this one refers to, imported in this run or before, or
     of an imported mail that referred to this one; only a conversation of `customer_id`.
     A mail that refers into another customer's thread (a forward, a CC) opens its own:
     it must not put its sender's text and files in front of someone else."""
     candidates = []
     if mail.references:
-        found = dict(
-            connection.execute(
+        found = {
+            row.message_id_header: row.conversation_id
+            for row in await run.db.fetch_all(
                 sa.select(mail_imports.c.message_id_header, mail_imports.c.conversation_id).where(
                     mail_imports.c.message_id_header.in_(mail.references)
                 )
-            ).all()
-        )
+            )
+        }
         candidates += [found[reference] for reference in mail.references if reference in found]
     if mail.message_id is not None and mail.message_id in run.referenced_by:
         candidates.append(run.referenced_by[mail.message_id])
     if not candidates:
         return None
-    owned = set(
-        connection.execute(
+    owned = {
+        row.id
+        for row in await run.db.fetch_all(
             sa.select(conversations.c.id).where(
                 conversations.c.id.in_(candidates), conversations.c.customer_id == customer_id
             )
-        ).scalars()
-    )
-    return next((candidate for candidate in candidates if candidate in owned), None)
-
-
-def _new_conversation(
-    connection: sa.Connection, customer_id: int, body: str, when: datetime
-) -> int:
-    one_at_a_time_sync(connection, "ticket numbers")
-    highest = connection.execute(sa.select(sa.func.max(conversations.c.number))).scalar()
-    subject, cut = subject_from(body)
-    vip = connection.execute(sa.select(users.c.vip).where(users.c.id == customer_id)).scalar()
-    return connection.execute(
-        conversations.insert()
-        .values(
-            number=max(FIRST_TICKET_NUMBER, (highest or 0) + 1),
-            kind="support",
-            subject=subject,
-            subject_cut=cut,
-            status="open",  # set from the messages by _refresh_conversation
-            customer_id=customer_id,
-            vip=vip,
-            created_at=when,
-            last_message_at=when,
         )
-        .returning(conversations.c.id)
-    ).scalar_one()
-
-
-def _insert_message(
-    connection: sa.Connection,
-    conversation_id: int,
-    author_id: int,
-    body: str,
-    files: list[StoredFile],
-    when: datetime,
-) -> int:
-    message_id = connection.execute(
-        messages.insert()
-        .values(
-            conversation_id=conversation_id,
-            author_id=author_id,
-            body=body,
-            body_html=render_markdown(body),
-            internal=False,
-            created_at=when,
-        )
-        .returning(messages.c.id)
-    ).scalar_one()
-    for file in files:
-        connection.execute(
-            attachments.insert().values(
-                message_id=message_id,
-                conversation_id=conversation_id,
-                filename=file.filename,
-                content_type=file.content_type,
-                size=file.size,
-                sha256=file.sha256,
-                created_at=when,
-            )
-        )
-    # Found by search once the server's indexer has seen it, like any other message.
-    connection.execute(
-        search_queue.insert().values(doc_type="message", doc_id=message_id, created_at=utcnow())
-    )
-    return message_id
-
-
-@dataclass(frozen=True)
-class Said:
-    """One message as the derived columns see it."""
-
-    id: int
-    author_id: int | None
-    from_staff: bool
-    internal: bool
-    at: datetime
-
-
-def conversation_columns(
-    history: list[Said], status: str, assignee_id: int | None, added_id: int
-) -> dict:
-    """The derived columns from all messages, as board.inbox.queries keeps them one by one.
-
-    Computed from the whole history rather than step by step, because a later run may
-    bring a mail older than what the conversation holds. The status follows the newest
-    message ("solved" when the shop wrote last, else "open") only when that is the mail
-    just added: an old mail arriving late does not undo what happened since.
-    """
-    history = sorted(history, key=lambda said: (said.at, said.id))
-    public = [said for said in history if not said.internal]
-    newest = public[-1]
-    if newest.id == added_id:
-        status = "solved" if newest.from_staff else "open"
-    answers = [said for said in public if said.from_staff]
-    from_customer = [said for said in public if not said.from_staff]
-    last_answer = max((index for index, said in enumerate(public) if said.from_staff), default=-1)
-    waiting = [said.at for said in public[last_answer + 1 :] if not said.from_staff]
-    return {
-        "status": status,
-        "created_at": history[0].at,
-        "last_message_at": history[-1].at,
-        "last_customer_message_at": from_customer[-1].at if from_customer else None,
-        "first_response_at": answers[0].at if answers else None,
-        "message_count": len(public),
-        "last_public_message_id": newest.id,
-        "last_public_author_id": newest.author_id,
-        # An open conversation always has one (the queue sorts by it), as workflow keeps it.
-        "waiting_since": (waiting[0] if waiting else newest.at) if status == "open" else None,
-        # The first staff member to answer looks after it, unless somebody already does.
-        "assignee_id": assignee_id
-        if assignee_id is not None
-        else next((said.author_id for said in answers), None),
     }
-
-
-def _refresh_conversation(
-    connection: sa.Connection,
-    conversation_id: int,
-    message_id: int,
-    staff_author_id: int | None,
-    is_new: bool,
-) -> int | None:
-    """Brings the derived columns up to date; returns the conversation's customer."""
-    current = connection.execute(
-        sa.select(
-            conversations.c.status, conversations.c.assignee_id, conversations.c.customer_id
-        ).where(conversations.c.id == conversation_id)
-    ).one()
-    history = [
-        Said(row.id, row.author_id, row.role in STAFF_ROLES, row.internal, row.created_at)
-        for row in connection.execute(
-            sa.select(
-                messages.c.id,
-                messages.c.author_id,
-                messages.c.internal,
-                messages.c.created_at,
-                users.c.role,
-            )
-            .select_from(messages.outerjoin(users, users.c.id == messages.c.author_id))
-            .where(messages.c.conversation_id == conversation_id)
-        )
-    ]
-    columns = conversation_columns(history, current.status, current.assignee_id, message_id)
-    connection.execute(
-        conversations.update().where(conversations.c.id == conversation_id).values(**columns)
-    )
-    # A new conversation starts where its first mail puts it, as one that staff open does;
-    # later changes go into the status history, dated like the mail that made them.
-    if not is_new and columns["status"] != current.status:
-        added = next(said for said in history if said.id == message_id)
-        connection.execute(
-            conversation_events.insert().values(
-                conversation_id=conversation_id,
-                actor_id=staff_author_id,
-                action="status",
-                old_value=current.status,
-                new_value=columns["status"],
-                note="",
-                created_at=added.at,
-            )
-        )
-    return current.customer_id
-
-
-def _mark_read(connection: sa.Connection, user_id: int, conversation_id: int) -> None:
-    """Old mail is not news: the customer has read everything the conversation holds."""
-    newest = connection.execute(
-        sa.select(sa.func.max(messages.c.id)).where(
-            messages.c.conversation_id == conversation_id, messages.c.internal.is_(False)
-        )
-    ).scalar_one()
-    is_postgresql = connection.dialect.name == "postgresql"
-    insert = postgresql.insert if is_postgresql else sqlite.insert
-    greatest = sa.func.greatest if is_postgresql else sa.func.max
-    statement = insert(read_markers).values(
-        user_id=user_id,
-        conversation_id=conversation_id,
-        last_read_message_id=newest,
-        read_at=utcnow(),
-    )
-    connection.execute(
-        statement.on_conflict_do_update(
-            index_elements=[read_markers.c.user_id, read_markers.c.conversation_id],
-            set_={
-                "last_read_message_id": greatest(
-                    read_markers.c.last_read_message_id, statement.excluded.last_read_message_id
-                ),
-                "read_at": statement.excluded.read_at,
-            },
-        )
-    )
+    return next((candidate for candidate in candidates if candidate in owned), None)
 
 
 def summary(report: ImportReport) -> str:

@@ -21,11 +21,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board.accounts.redaction import full_name, name_parts, spellings
-from board.db import conversations, messages, topics, users, write_transaction
+from board.conversations import writing
+from board.db import messages, topics, users, write_transaction
 from board.forum import queries as forum_queries
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
-from board.inbox import workflow
 from board.markup import subject_from
 from board.security import STAFF_ROLES, CurrentUser
 from board.web import (
@@ -240,20 +240,7 @@ async def publish_as_topic(
         topic_id = await forum_queries.insert_topic(
             database, category_id, staff, title, body, flood_seconds
         )
-        await database.execute(
-            conversations.update()
-            .where(conversations.c.id == conversation.id)
-            .values(forum_topic_id=topic_id)
-        )
-        previous = conversation.forum_topic_id
-        await workflow.record_event(
-            database,
-            conversation.id,
-            staff.id,
-            "published",
-            str(previous) if previous is not None else None,
-            str(topic_id),
-        )
+        await writing.link_topic(database, conversation, topic_id, staff.id)
     return topic_id
 
 

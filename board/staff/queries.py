@@ -9,7 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from board import notify
+from board.conversations import writing
+from board.conversations.workflow import STATUSES
 from board.db import (
     absences,
     canned_replies,
@@ -18,16 +19,12 @@ from board.db import (
     fetch_row,
     fetch_rows,
     fetch_value,
-    messages,
     users,
     utcnow,
     write_transaction,
 )
 from board.errors import NotFound
-from board.inbox.queries import next_ticket_number, text_condition
-from board.inbox.workflow import STATUSES
-from board.markup import render_markdown, subject_from
-from board.search import indexing as search
+from board.inbox.queries import text_condition
 from board.security import STAFF_ROLES
 
 Record = Any
@@ -286,12 +283,7 @@ async def conversations_of_person(
 async def save_customer_note(db: Database, customer_id: int, note: str, vip: bool) -> None:
     async with write_transaction(db):
         await db.execute(users.update().where(users.c.id == customer_id).values(note=note, vip=vip))
-        # Copied onto the conversations, so the queue sorts VIPs first from its index.
-        await db.execute(
-            conversations.update()
-            .where(conversations.c.customer_id == customer_id, conversations.c.vip != vip)
-            .values(vip=vip)
-        )
+        await writing.copy_vip(db, customer_id, vip)
 
 
 async def customer_by_login(db: Database, login: str) -> Record | None:
@@ -344,78 +336,3 @@ async def save_canned_reply(
 
 async def delete_canned_reply(db: Database, reply_id: int) -> None:
     await db.execute(canned_replies.delete().where(canned_replies.c.id == reply_id))
-
-
-# --- broadcasts --------------------------------------------------------------------------
-
-
-async def announce(db: Database, author_id: int, body: str) -> int:
-    """An announcement into every active customer's inbox; returns how many received it.
-
-    Three set-based statements, however many customers there are: the conversations
-    (numbered in one go), their one message each, and the pointer to that message.
-    """
-    subject, cut = subject_from(body)
-    body_html = render_markdown(body)
-    async with write_transaction(db):
-        now = utcnow()
-        first_number = await next_ticket_number(db)
-        recipients = sa.select(
-            (first_number - 1 + sa.func.row_number().over(order_by=users.c.id)).label("number"),
-            users.c.id.label("customer_id"),
-            users.c.vip,
-        ).where(users.c.role == "customer", users.c.is_active.is_(True))
-        columns = ["number", "customer_id", "vip"]
-        constants = {
-            "kind": "announcement",
-            "subject": subject,
-            "subject_cut": cut,
-            "status": "solved",
-            "created_at": now,
-            "last_message_at": now,
-            "message_count": 1,
-            "last_public_author_id": author_id,
-        }
-        select_all = recipients.add_columns(
-            *(sa.literal(value).label(name) for name, value in constants.items())
-        )
-        await db.execute(conversations.insert().from_select([*columns, *constants], select_all))
-        new_conversations = sa.select(conversations.c.id).where(
-            conversations.c.number >= first_number, conversations.c.kind == "announcement"
-        )
-        message_values = sa.select(
-            conversations.c.id,
-            sa.literal(author_id),
-            sa.literal(body),
-            sa.literal(body_html),
-            sa.literal(False),
-            sa.literal(now),
-        ).where(conversations.c.id.in_(new_conversations))
-        await db.execute(
-            messages.insert().from_select(
-                ["conversation_id", "author_id", "body", "body_html", "internal", "created_at"],
-                message_values,
-            )
-        )
-        await db.execute(
-            conversations.update()
-            .where(conversations.c.number >= first_number, conversations.c.kind == "announcement")
-            .values(
-                last_public_message_id=sa.select(sa.func.max(messages.c.id))
-                .where(messages.c.conversation_id == conversations.c.id)
-                .scalar_subquery()
-            )
-        )
-        await notify.announcement(db, first_number)
-        await search.queue_selected(
-            db,
-            "message",
-            sa.select(messages.c.id)
-            .select_from(messages.join(conversations))
-            .where(conversations.c.number >= first_number, conversations.c.kind == "announcement"),
-        )
-        return await db.fetch_val(
-            sa.select(sa.func.count())
-            .select_from(conversations)
-            .where(conversations.c.number >= first_number)
-        )

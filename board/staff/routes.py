@@ -12,10 +12,11 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import live
-from board.db import users, utcnow, write_transaction
+from board.conversations import workflow, writing
+from board.db import users, utcnow
+from board.errors import Invalid
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
-from board.inbox import workflow
 from board.message_form import read_message_form
 from board.search import querying
 from board.staff import canned, publish, queries
@@ -208,8 +209,8 @@ async def reply(request: Request) -> Response:
     body = canned.expand(body, replies)
     if not internal and (signature := await _staff_signature(request, user.id)):
         body = f"{body}\n\n{signature}"
-    message_id = await inbox_queries.add_reply(
-        db(request), record, user, body, files, internal=internal, status=status
+    message_id = await writing.reply(
+        db(request), record.id, user, body, files, internal=internal, status=status
     )
     return redirect(
         path_for(request, "staff_conversation", number=record.number), anchor=f"m{message_id}"
@@ -241,11 +242,10 @@ async def update(request: Request) -> Response:
         errors["update"] = _("Please choose an active staff member.")
     if errors:
         return await _render_conversation(request, record, user, 400, errors=errors)
-    async with write_transaction(db(request)):
-        if status:
-            await workflow.set_status(db(request), record.id, user.id, status, note=note)
-        if assignee_id != record.assignee_id or (note and not status):
-            await workflow.assign(db(request), record.id, user.id, assignee_id, note)
+    try:
+        await writing.change(db(request), record.id, user, status or None, assignee_id, note)
+    except Invalid as invalid:  # the staff member was deactivated meanwhile
+        return await _render_conversation(request, record, user, 400, errors=invalid.errors)
     return redirect(path_for(request, "staff_conversation", number=record.number))
 
 
@@ -372,7 +372,7 @@ async def announce(request: Request) -> Response:
     if not body:
         errors = {"body": _("Please write the announcement.")}
         return render(request, "staff/announce.html", 400, body=body, errors=errors, sent=None)
-    count = await queries.announce(db(request), user.id, body)
+    count = await writing.announce(db(request), user, body)
     return redirect(path_for(request, "announce").include_query_params(sent=count))
 
 
@@ -391,9 +391,10 @@ async def invoice(request: Request) -> Response:
         errors["attachments"] = _("Invoices must be PDF files.")
     if errors:
         return render(request, "staff/invoice.html", 400, values=values, errors=errors)
-    record = await inbox_queries.open_conversation(
-        db(request), body, files, customer=recipient, kind="invoice", author=user
-    )
+    try:
+        record = await writing.send_invoice(db(request), user, recipient.id, body, files)
+    except Invalid as invalid:  # the customer was erased or deactivated meanwhile
+        return render(request, "staff/invoice.html", 400, values=values, errors=invalid.errors)
     return redirect(path_for(request, "staff_conversation", number=record.number))
 
 

@@ -30,8 +30,10 @@ async def record_event(
     old_value: str | None,
     new_value: str | None,
     note: str = "",
+    at: datetime | None = None,
 ) -> None:
-    """One line of the status history. `actor_id` None: the customer, a guest or the system."""
+    """One line of the status history. `actor_id` None: the customer, a guest or the system;
+    `at` for a change that happened before now (imported mail)."""
     await db.execute(
         conversation_events.insert().values(
             conversation_id=conversation_id,
@@ -40,7 +42,7 @@ async def record_event(
             old_value=old_value,
             new_value=new_value,
             note=note,
-            created_at=utcnow(),
+            created_at=at or utcnow(),
         )
     )
     # The staff queue on open pages shows the change (board/events.py).
@@ -78,7 +80,7 @@ async def set_status(
         .where(conversations.c.id == conversation_id)
         .values(status=status, waiting_since=waiting)
     )
-    await record_event(db, conversation_id, actor_id, "status", current.status, status, note)
+    await record_event(db, conversation_id, actor_id, "status", current.status, status, note, now)
     if current.guest_email:
         await _block_or_unblock_guest(db, conversation_id, actor_id, current.guest_email, status)
     return True
@@ -148,6 +150,15 @@ async def assign(
     if assignee_id != current:
         await notifications.assigned(db, conversation_id, actor_id, assignee_id)
     return True
+
+
+async def is_active_staff(db: Database, user_id: int) -> bool:
+    found = await db.fetch_val(
+        sa.select(users.c.id).where(
+            users.c.id == user_id, users.c.role.in_(STAFF_ROLES), users.c.is_active.is_(True)
+        )
+    )
+    return found is not None
 
 
 async def _staff_names(db: Database, ids: set[int]) -> dict[int, str]:
