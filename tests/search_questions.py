@@ -2,9 +2,9 @@
 
 Written as customers type into the search box or the new-message page: colloquial, some
 with typos or "ue" for "ü", rarely in the words of the topic title. Each question names
-the titles of the topics that answer it, as board/demo.py writes them; a placeholder such
-as `{product}` stands for any value (the demo's answers are the same for every product),
-and the "[Gelöst] " prefix the demo puts on some topics is ignored.
+the titles of the topics that answer it, as board/demo/texts/themes.toml has them; a
+placeholder such as `{product}` stands for any value (the demo's answers are the same for
+every product), and the "[Gelöst] " prefix the demo puts on some topics is ignored.
 
 The questions were written before the search was measured against them; do not tune them
 to the engine, add new ones instead.

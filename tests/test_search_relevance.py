@@ -1,6 +1,6 @@
 """How often search puts the topic that answers a customer's question in the top three.
 
-The demo forum (board/demo.py, fixed seed) is the corpus; tests/search_questions.py holds
+The demo forum (board/demo/forum.py, fixed seed) is the corpus; tests/search_questions.py holds
 German questions as customers type them and the titles of the topics that answer them.
 The shares are printed (`pytest -s`) and must not fall below the floors, which were set
 a little under the first measurement: a change to the analyzer, the schema or the

@@ -1,13 +1,11 @@
 """Demo conversations: German support requests, answers, internal notes and invoice notices.
 
-`add_conversations` runs after the forum part of `board.demo`, with the same people and the
-same text machinery. It plans every conversation in memory (who writes what, when), gives
-message ids in time order, computes each conversation's derived columns the way
-board.inbox.queries keeps them message by message, and inserts raw rows in bulk.
+`add_conversations` runs after the demo forum (board.demo.forum), with the same people and
+the same text machinery (board.demo.writing). It plans every conversation in memory (who
+writes what, when), gives message ids in time order, takes each conversation's summary
+columns from board.conversations.summary as every other writer does, and hands the rows
+to board.conversations.bulk.
 """
-
-# The German text pools keep one sentence per line, however long it is.
-# ruff: noqa: E501
 
 from __future__ import annotations
 
@@ -22,39 +20,18 @@ import regex
 import sqlalchemy as sa
 from tqdm import tqdm
 
-from board.db import (
-    blocked_senders,
-    conversation_events,
-    conversations,
-    messages,
-    read_markers,
-    users,
-    utcnow,
-)
-from board.demo import (
-    AUTHOR_STILL_STUCK,
-    AUTHOR_THANKS,
-    CUSTOMER_SIGNOFFS,
-    DAY,
-    DEMO_STAFF,
-    FIRST_NAMES,
-    LAST_NAMES,
-    STAFF_CLOSERS,
-    STAFF_SIGNOFFS,
-    THEMES,
-    Theme,
-    _chunks,
-    _email,
-    _lines,
-    _topic_values,
-    _Values,
-    _Writer,
-)
-from board.inbox.queries import FIRST_TICKET_NUMBER
+from board.conversations.bulk import insert_histories
+from board.conversations.numbers import FIRST_TICKET_NUMBER
+from board.conversations.summary import Said, summary_columns
+from board.db import blocked_senders, conversations, messages, users, utcnow
+from board.demo.people import DEMO_STAFF, email_address
+from board.demo.pools import Theme, read_pools, themes
+from board.demo.writing import Values, Writer, placeholder_values
 from board.markup import SUBJECT_LENGTH, plain_text
 
 _GRAPHEME = regex.compile(r"\X")  # as board.markup.subject_from counts characters
 
+DAY = 86_400.0
 SPAN_DAYS = 365  # the inbox has been in use for about a year
 STATUS_WEIGHTS = {"open": 12, "pending": 18, "solved": 67, "spam": 3}
 INVOICE_SHARE = 0.02  # invoice notices staff sent into a customer's inbox
@@ -63,160 +40,23 @@ GUEST_SHARE_OF_SPAM = 0.9
 UNASSIGNED_OPEN_SHARE = 0.10  # new requests nobody has taken yet
 NOTE_SHARE = 0.15  # conversations with an internal note before the first answer
 
-PRIVATE_GREETINGS = (
-    "Hallo,",
-    "Guten Tag,",
-    "Hallo liebes Support-Team,",
-    "Sehr geehrte Damen und Herren,",
-)
-PRIVATE_STAFF_GREETINGS = ("Hallo {name},", "Guten Tag {full},", "Hallo {full},", "Guten Tag,")
-PRIVATE_CLOSERS = tuple(closer for closer in STAFF_CLOSERS if "Postfach" not in closer) + _lines("""
-    Ich lasse die Anfrage noch ein paar Tage offen, falls noch etwas ist.
-    Wenn Sie noch Fragen haben, antworten Sie einfach hier.
-""")
-ORDER_REFERENCES = _lines("""
-    Es geht um meine Bestellung {order}.
-    Meine Bestellnummer ist {order}.
-    Die Bestellung hat die Nummer {order}.
-""")
-THANKS_SIGNOFFS = ("Viele Grüße\n{me}", "Gruß {me}", "Schönen Tag noch!\n{me}")
-STAFF_THANKS = _lines("""
-    Vielen Dank für Ihre Nachricht.
-    Danke für Ihre Geduld.
-    Entschuldigen Sie bitte die Umstände.
-""")
-# Staff ask back, per theme, and the customer answers exactly that.
-ASKS = {
-    "versand": (
-        (
-            "Könnten Sie bitte einmal bei Ihren Nachbarn nachfragen, ob das Paket dort abgegeben wurde?",
-            "Bei den Nachbarn wurde leider nichts abgegeben.",
-        ),
-        (
-            "Schicken Sie uns bitte ein Foto der Verpackung und des Schadens, dann kümmern wir uns sofort darum.",
-            "Ich habe die Fotos gerade hochgeladen, der Karton ist an einer Ecke komplett eingedrückt.",
-        ),
-        (
-            "Welche Lieferadresse sollen wir für die Ersatzlieferung verwenden?",
-            "Bitte an die Adresse aus meinem Kundenkonto.",
-        ),
-    ),
-    "ruecksendung": (
-        (
-            "Können Sie mir bitte die Sendungsnummer Ihrer Rücksendung nennen?",
-            "Die Sendungsnummer ist `{tracking}`.",
-        ),
-        (
-            "Möchten Sie den Betrag erstattet haben oder lieber einen Umtausch gegen den {product2}?",
-            "Ich nehme lieber die Erstattung.",
-        ),
-    ),
-    "zahlung": (
-        (
-            "Haben Sie die Zahlung schon angewiesen? Dann nennen Sie uns bitte kurz das Datum der Überweisung.",
-            "Die Überweisung über {amount} ist am Montag rausgegangen.",
-        ),
-        ("Welche Zahlungsart möchten Sie stattdessen nutzen?", "Dann gern per {payment}."),
-    ),
-    "bestellung": (
-        (
-            "Bitte bestätigen Sie mir kurz, dass wir die Bestellung stornieren sollen.",
-            "Ja, bitte stornieren Sie die Bestellung.",
-        ),
-        (
-            "Sollen wir den {product2} mit in dasselbe Paket legen?",
-            "Ja, gern zusammen in einem Paket.",
-        ),
-    ),
-    "rechnung": (
-        (
-            "Auf welche Anschrift soll die neue Rechnung lauten?",
-            "Bitte auf die Firmenanschrift, die ich im Kundenkonto hinterlegt habe.",
-        ),
-        (
-            "Können Sie mir bitte sagen, um welche Rechnung es geht?",
-            "Es ist die Rechnung zur Bestellung {order}.",
-        ),
-    ),
-    "konto": (
-        (
-            "Mit welcher E-Mail-Adresse haben Sie das zweite Konto angelegt?",
-            "Das zweite Konto läuft auf meine alte Adresse bei einem anderen Anbieter.",
-        ),
-        (
-            "Kommt beim Anmelden eine Fehlermeldung, und wenn ja, welche?",
-            "Es kommt nur „Anmeldung fehlgeschlagen“, sonst nichts.",
-        ),
-    ),
-    "technik": (
-        (
-            "Können Sie mir bitte sagen, welche Firmware-Version die App für den {product} anzeigt?",
-            "Die App zeigt die Firmware-Version `{version}` an.",
-        ),
-        (
-            "Haben Sie den {product} schon einmal auf Werkseinstellungen zurückgesetzt?",
-            "Ja, den Reset habe ich zweimal gemacht, leider ohne Erfolg.",
-        ),
-    ),
-    "produkt": (
-        (
-            "Wann genau haben Sie den {product} gekauft? Das brauchen wir für die Garantie.",
-            "Das war mit der Bestellung {order}, vor gut einem Jahr.",
-        ),
-        (
-            "Wo soll der {product} montiert werden, drinnen oder draußen?",
-            "Draußen im Carport, aber überdacht.",
-        ),
-    ),
-}
-NUDGES = _lines("""
-    Gibt es schon etwas Neues?
-    Kurze Nachfrage: Haben Sie meine Nachricht bekommen?
-    Ich warte immer noch auf eine Antwort.
-    Nachtrag: Das Problem besteht weiterhin.
-""")
-INTERNAL_NOTES = _lines("""
-    Nachforschungsauftrag bei {carrier} gestellt, Antwort kommt in etwa fünf Werktagen.
-    Kunde hatte letzte Woche schon angerufen, bitte zügig antworten.
-    Gutschrift über {amount} ist veranlasst, die Buchhaltung weiß Bescheid.
-    Gerät geht zur Prüfung an den Hersteller, Ersatz erst nach dessen Rückmeldung.
-    Versandkosten wurden bei der letzten Bestellung schon einmal erstattet.
-    Laut Lager ist der {product} erst in etwa {days} Tagen wieder da.
-    Bitte vor dem Austausch die Seriennummer prüfen.
-    Zahlung ist laut Buchhaltung am Freitag eingegangen.
-""")
-INVOICE_NOTICES = _lines("""
-    Ihre Rechnung zur Bestellung {order} über {amount} liegt für Sie bereit.
-    Anbei erhalten Sie die korrigierte Rechnung zur Bestellung {order}; die alte Rechnung ist damit storniert.
-    Für Ihre Rücksendung haben wir eine Gutschrift über {amount} erstellt.
-    Ihre Teilrechnung zur Bestellung {order} über {amount} ist jetzt im Kundenkonto abrufbar.
-""")
-INVOICE_DETAILS = _lines("""
-    Sie finden alle Rechnungen auch in Ihrem Kundenkonto unter **Rechnungen**.
-    Der Betrag wird über {payment} erstattet.
-    Bezahlt ist die Bestellung bereits, Sie müssen nichts weiter tun.
-""")
-SPAM = (
-    "Sehr geehrte Damen und Herren,\n\nwir bringen Ihren Shop auf Platz 1 bei Google. "
-    "Antworten Sie einfach auf diese Nachricht für ein kostenloses Angebot.",
-    "Günstige Kredite ohne Schufa, Auszahlung in 24 Stunden! "
-    "Jetzt unverbindlich anfragen: [Kredit-Rechner](https://kredit.example/rechner)",
-    "Hallo, ich biete Ihnen 10.000 Besucher pro Monat für nur 49 € an. Interesse?",
-    "Ihr Konto wurde gesperrt. Bitte bestätigen Sie Ihre Daten innerhalb von 24 Stunden "
-    "über [diesen Link](https://konto-pruefung.example/login).",
-)
 
-
-class _ConversationWriter(_Writer):
+class ConversationWriter(Writer):
     """Message bodies for one private conversation, as lists of (markdown, html) pieces."""
 
     asked_for = ""  # what staff asked for last: the customer's next reply gives it
 
     def __init__(self, rng: random.Random) -> None:
         super().__init__(rng)
+        self.pools, self.forum_pools = read_pools("conversations"), read_pools("forum")
+        # The forum's closers, less those that point to the Postfach: a conversation is in it.
+        self.closers = (
+            *(closer for closer in self.forum_pools["staff_closers"] if "Postfach" not in closer),
+            *self.pools["private_closers"],
+        )
         self._plain: dict[str, str] = {}
 
-    def subject(self, parts: list[tuple[str, str]], values: _Values) -> tuple[str, bool]:
+    def subject(self, parts: list[tuple[str, str]], values: Values) -> tuple[str, bool]:
         """subject_from(body) without parsing every body: each piece's plain text is kept.
 
         A body is its pieces as blocks, so its plain text is theirs joined by a space; the
@@ -236,37 +76,38 @@ class _ConversationWriter(_Writer):
 
     def request(self, theme: Theme) -> list[tuple[str, str]]:
         rng = self.rng
-        greeting = rng.choice(PRIVATE_GREETINGS) if self._maybe(0.3) else None
+        greeting = rng.choice(self.pools["private_greetings"]) if self._maybe(0.3) else None
         sentences = [rng.choice(theme.openings)]
         if self._maybe(0.6):
-            sentences.append(rng.choice(ORDER_REFERENCES))
+            sentences.append(rng.choice(self.pools["order_references"]))
         sentences += self._some(theme.details, 0, 2)
         parts = self._greeted(greeting, sentences)
         if theme.customer_blocks and self._maybe(0.2):
             parts.append(self.pieces.block(rng.choice(theme.customer_blocks)))
         parts.append(self.pieces.paragraph(self._some(theme.questions, 1, 2)))
         if self._maybe(0.7):
-            parts.append(self.pieces.block(rng.choice(CUSTOMER_SIGNOFFS)))
+            parts.append(self.pieces.block(rng.choice(self.forum_pools["customer_signoffs"])))
         return parts
 
     def answer(self, theme: Theme, first: bool) -> list[tuple[str, str]]:
         rng = self.rng
-        sentences = [rng.choice(STAFF_THANKS)] if first and self._maybe(0.4) else []
+        sentences = [rng.choice(self.pools["staff_thanks"])] if first and self._maybe(0.4) else []
         sentences += self._some(theme.answers, 1, 3 if first else 2)
-        parts = self._greeted(rng.choice(PRIVATE_STAFF_GREETINGS), sentences)
+        parts = self._greeted(rng.choice(self.pools["private_staff_greetings"]), sentences)
         if theme.staff_blocks and self._maybe(0.25 if first else 0.1):
             parts.append(self.pieces.block(rng.choice(theme.staff_blocks)))
         if self._maybe(0.6):
-            parts.append(self.pieces.paragraph([rng.choice(PRIVATE_CLOSERS)]))
-        parts.append(self.pieces.block(rng.choice(STAFF_SIGNOFFS)))
+            parts.append(self.pieces.paragraph([rng.choice(self.closers)]))
+        parts.append(self.pieces.block(rng.choice(self.forum_pools["staff_signoffs"])))
         return parts
 
     def ask(self, theme_key: str) -> list[tuple[str, str]]:
         """Staff need something from the customer; `reply(asked=True)` gives exactly that."""
         rng = self.rng
-        question, self.asked_for = rng.choice(ASKS[theme_key])
-        parts = self._greeted(rng.choice(PRIVATE_STAFF_GREETINGS), [question])
-        parts.append(self.pieces.block(rng.choice(STAFF_SIGNOFFS)))
+        asked = rng.choice(self.pools["asks"][theme_key])
+        question, self.asked_for = asked["question"], asked["answer"]
+        parts = self._greeted(rng.choice(self.pools["private_staff_greetings"]), [question])
+        parts.append(self.pieces.block(rng.choice(self.forum_pools["staff_signoffs"])))
         return parts
 
     def reply(self, theme: Theme, asked: bool) -> list[tuple[str, str]]:
@@ -274,35 +115,38 @@ class _ConversationWriter(_Writer):
         if asked:
             sentences = [self.asked_for]
         else:
-            sentences = [rng.choice(AUTHOR_STILL_STUCK)]
+            sentences = [rng.choice(self.forum_pools["author_still_stuck"])]
             if self._maybe(0.5):
                 sentences.append(rng.choice(theme.questions))
         parts = [self.pieces.paragraph(sentences)]
         if self._maybe(0.4):
-            parts.append(self.pieces.block(rng.choice(CUSTOMER_SIGNOFFS)))
+            parts.append(self.pieces.block(rng.choice(self.forum_pools["customer_signoffs"])))
         return parts
 
     def thanks(self) -> list[tuple[str, str]]:
-        parts = [self.pieces.paragraph([self.rng.choice(AUTHOR_THANKS)])]
+        parts = [self.pieces.paragraph([self.rng.choice(self.forum_pools["author_thanks"])])]
         if self._maybe(0.4):
-            parts.append(self.pieces.block(self.rng.choice(THANKS_SIGNOFFS)))
+            parts.append(self.pieces.block(self.rng.choice(self.pools["thanks_signoffs"])))
         return parts
 
     def nudge(self) -> list[tuple[str, str]]:
-        return [self.pieces.paragraph([self.rng.choice(NUDGES)])]
+        return [self.pieces.paragraph([self.rng.choice(self.pools["nudges"])])]
 
     def note(self) -> list[tuple[str, str]]:
-        return [self.pieces.paragraph([self.rng.choice(INTERNAL_NOTES)])]
+        return [self.pieces.paragraph([self.rng.choice(self.pools["internal_notes"])])]
 
     def invoice(self) -> list[tuple[str, str]]:
         rng = self.rng
-        sentences = [rng.choice(INVOICE_NOTICES), *self._some(INVOICE_DETAILS, 0, 1)]
-        parts = self._greeted(rng.choice(PRIVATE_STAFF_GREETINGS), sentences)
-        parts.append(self.pieces.block(rng.choice(STAFF_SIGNOFFS)))
+        sentences = [
+            rng.choice(self.pools["invoice_notices"]),
+            *self._some(self.pools["invoice_details"], 0, 1),
+        ]
+        parts = self._greeted(rng.choice(self.pools["private_staff_greetings"]), sentences)
+        parts.append(self.pieces.block(rng.choice(self.forum_pools["staff_signoffs"])))
         return parts
 
     def spam(self) -> list[tuple[str, str]]:
-        return [self.pieces.block(self.rng.choice(SPAM))]
+        return [self.pieces.block(self.rng.choice(self.pools["spam"]))]
 
 
 # --- planning ----------------------------------------------------------------------------
@@ -389,14 +233,16 @@ class _Planner:
     def __init__(self, rng: random.Random, now: datetime, customers, staff) -> None:
         self.rng = rng
         self.now = now
-        self.writer = _ConversationWriter(rng)
+        self.writer = ConversationWriter(rng)
         self.customers = customers
         self.customer_weights = list(
             accumulate(min(25.0, rng.lognormvariate(0, 1)) for _ in customers)
         )
         self.staff = staff  # [(id, first name)]
-        self.theme_keys = list(THEMES)
-        self.theme_weights = [theme.weight for theme in THEMES.values()]
+        self.themes = themes()
+        self.theme_keys = list(self.themes)
+        self.theme_weights = [theme.weight for theme in self.themes.values()]
+        self.names = read_pools("names")
         self.taken_guest_emails: set[str] = set()
 
     def plan(self) -> _Conversation:
@@ -411,7 +257,7 @@ class _Planner:
         assignee_id, assignee_first = rng.choice(self.staff) if assigned else (None, "")
         conversation = _Conversation(kind, status, customer, assignee_id)
         if customer.id is None:
-            conversation.guest_email = self._guest_email(customer.name)
+            conversation.guest_email = self._guestemail_address(customer.name)
             token = f"{rng.getrandbits(128):032x}"  # nobody holds it: only its hash is kept
             conversation.guest_token_hash = hashlib.sha256(token.encode()).hexdigest()
 
@@ -429,11 +275,15 @@ class _Planner:
         return self.rng.choices(tuple(STATUS_WEIGHTS), tuple(STATUS_WEIGHTS.values()))[0]
 
     def _guest(self) -> _Person:
-        return _Person(None, f"{self.rng.choice(FIRST_NAMES)} {self.rng.choice(LAST_NAMES)}")
+        first, last = (
+            self.rng.choice(self.names["first_names"]),
+            self.rng.choice(self.names["last_names"]),
+        )
+        return _Person(None, f"{first} {last}")
 
-    def _guest_email(self, name: str) -> str:
+    def _guestemail_address(self, name: str) -> str:
         first, last = name.split(" ", 1)
-        return _email(self.rng, first, last, self.taken_guest_emails)
+        return email_address(self.rng, first, last, self.taken_guest_emails)
 
     def _times(self, conversation: _Conversation, roles: list[str]) -> list[datetime]:
         rng = self.rng
@@ -463,8 +313,8 @@ class _Planner:
             theme_key = "rechnung"
         else:
             theme_key = rng.choices(self.theme_keys, self.theme_weights)[0]
-        theme = THEMES[theme_key]
-        values = _Values(_topic_values(rng), order=str(rng.randint(2_000_000, 2_999_999)))
+        theme = self.themes[theme_key]
+        values = Values(placeholder_values(rng), order=str(rng.randint(2_000_000, 2_999_999)))
         values.update(name=first, full=customer.name)
         answered = False
         for index, (role, when) in enumerate(zip(roles, self._times(conversation, roles))):
@@ -497,7 +347,7 @@ class _Planner:
                     parts = writer.answer(theme, first=not answered)
                 answered = True
                 kind = "staff"
-            message_values = _Values(values, me=me)
+            message_values = Values(values, me=me)
             if index == 0:
                 conversation.subject = writer.subject(parts, message_values)
             body, html = writer.body(parts, message_values)
@@ -508,22 +358,22 @@ class _Planner:
         return self.rng.choice(others)
 
 
-# --- derived columns ---------------------------------------------------------------------
+# --- rows --------------------------------------------------------------------------------
 
 
 def conversation_row(conversation: _Conversation) -> dict:
-    """The conversation's columns, derived from its messages as board.inbox.queries does."""
-    messages_ = conversation.messages
-    public = [message for message in messages_ if message.role != "note"]
-    from_customer = [message for message in messages_ if message.role == "customer"]
-    staff_answers = [message for message in public if message.role == "staff"]
-    subject, cut = conversation.subject
-    waiting_since = None
-    if conversation.status == "open":
-        after = staff_answers[-1].time if staff_answers else None
-        waiting_since = next(
-            message.time for message in from_customer if after is None or message.time > after
+    """The conversation's columns; the summary ones derived from its messages as by any writer."""
+    history = [
+        Said(
+            id=message.id,
+            author_id=message.author_id,
+            from_staff=message.role != "customer",
+            internal=message.role == "note",
+            at=message.time,
         )
+        for message in conversation.messages
+    ]
+    subject, cut = conversation.subject
     customer = conversation.customer
     return {
         "id": conversation.id,
@@ -536,17 +386,24 @@ def conversation_row(conversation: _Conversation) -> dict:
         "guest_name": customer.name if customer.id is None else None,
         "guest_email": conversation.guest_email,
         "guest_token_hash": conversation.guest_token_hash,
-        "assignee_id": conversation.assignee_id,
-        "created_at": messages_[0].time,
-        "last_message_at": messages_[-1].time,
-        "last_customer_message_at": from_customer[-1].time if from_customer else None,
-        "first_response_at": staff_answers[0].time if staff_answers else None,
-        "message_count": len(public),
-        "last_public_message_id": public[-1].id,
-        "last_public_author_id": public[-1].author_id,
-        "waiting_since": waiting_since,
         "vip": customer.vip,
+        **summary_columns(history, conversation.status, conversation.assignee_id),
     }
+
+
+def _message_rows(conversation: _Conversation) -> list[dict]:
+    return [
+        {
+            "id": message.id,
+            "conversation_id": conversation.id,
+            "author_id": message.author_id,
+            "body": message.body,
+            "body_html": message.html,
+            "internal": message.role == "note",
+            "created_at": message.time,
+        }
+        for message in conversation.messages
+    ]
 
 
 def _events(conversation: _Conversation, staff_names: dict[int, str], now: datetime) -> list[dict]:
@@ -613,7 +470,28 @@ def _markers(conversation: _Conversation, now: datetime, rng: random.Random) -> 
     ]
 
 
-# --- the bulk insert ---------------------------------------------------------------------
+def _blocked_rows(
+    connection: sa.Connection, planned: list[_Conversation], now: datetime
+) -> list[dict]:
+    """Marking a guest's message as spam blocks the address, as staff marking it would."""
+    blocked = set(connection.execute(sa.select(blocked_senders.c.email)).scalars())
+    rows = []
+    for conversation in planned:
+        email = conversation.guest_email
+        if conversation.status == "spam" and email and email not in blocked:
+            blocked.add(email)
+            rows.append(
+                {
+                    "email": email,
+                    "conversation_id": conversation.id,
+                    "blocked_by": conversation.assignee_id,
+                    "created_at": min(conversation.messages[-1].time + timedelta(minutes=15), now),
+                }
+            )
+    return rows
+
+
+# --- the command's part ------------------------------------------------------------------
 
 
 def add_conversations(connection: sa.Connection, seed: int, count: int) -> tuple[int, int] | None:
@@ -670,59 +548,17 @@ def add_conversations(connection: sa.Connection, seed: int, count: int) -> tuple
     ):
         message.id, message_id = message_id, message_id + 1
 
-    rows = []
-    for conversation in planned:
-        rows.append(conversation_row(conversation))
-        if len(rows) == 2000:
-            connection.execute(conversations.insert(), rows)
-            rows = []
-    if rows:
-        connection.execute(conversations.insert(), rows)
-    message_rows = (
-        {
-            "id": message.id,
-            "conversation_id": conversation.id,
-            "author_id": message.author_id,
-            "body": message.body,
-            "body_html": message.html,
-            "internal": message.role == "note",
-            "created_at": message.time,
-        }
-        for conversation in planned
-        for message in conversation.messages
+    insert_histories(
+        connection,
+        conversation_rows=[conversation_row(conversation) for conversation in planned],
+        message_rows=[row for conversation in planned for row in _message_rows(conversation)],
+        event_rows=[
+            row for conversation in planned for row in _events(conversation, staff_names, now)
+        ],
+        # The read markers draw from `rng` after all the planning, as they always have:
+        # a seed keeps writing the same content.
+        marker_rows=[row for conversation in planned for row in _markers(conversation, now, rng)],
+        blocked_rows=_blocked_rows(connection, planned, now),
     )
-    for chunk in _chunks(list(message_rows), 5000):
-        connection.execute(messages.insert(), chunk)
-    event_rows = [
-        row for conversation in planned for row in _events(conversation, staff_names, now)
-    ]
-    for chunk in _chunks(event_rows, 5000):
-        connection.execute(conversation_events.insert(), chunk)
-    marker_rows = [row for conversation in planned for row in _markers(conversation, now, rng)]
-    for chunk in _chunks(marker_rows, 5000):
-        connection.execute(read_markers.insert(), chunk)
-    _block_spam_guests(connection, planned, now)
     progress.close()
     return first_number, first_number + count - 1
-
-
-def _block_spam_guests(
-    connection: sa.Connection, planned: list[_Conversation], now: datetime
-) -> None:
-    """Marking a guest's message as spam blocks the address, as board.inbox.workflow does."""
-    blocked = set(connection.execute(sa.select(blocked_senders.c.email)).scalars())
-    rows = []
-    for conversation in planned:
-        email = conversation.guest_email
-        if conversation.status == "spam" and email and email not in blocked:
-            blocked.add(email)
-            rows.append(
-                {
-                    "email": email,
-                    "conversation_id": conversation.id,
-                    "blocked_by": conversation.assignee_id,
-                    "created_at": min(conversation.messages[-1].time + timedelta(minutes=15), now),
-                }
-            )
-    if rows:
-        connection.execute(blocked_senders.insert(), rows)
