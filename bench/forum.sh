@@ -52,12 +52,14 @@ CUSTOMER_EMAIL="$(sql "SELECT email FROM users WHERE role = 'customer' ORDER BY 
 SESSION="$(log_in "$CUSTOMER_EMAIL" demo-passwort)"
 
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s warm-up each)"
+measure_ceiling  # before and after the pages: the machine's state during the run
 for entry in "${PAGES[@]}"; do
     measure "${entry%%|*}" "${entry#*|}" guest ""
 done
 for entry in "${PAGES[@]}"; do
     measure "${entry%%|*}" "${entry#*|}" customer "Cookie: board_session=$SESSION"
 done
+measure_ceiling
 
 TABLE="$(results_table)"
 # Before the entry is written: RESULTS.md itself must not count as an uncommitted change.

@@ -102,6 +102,7 @@ to_ms() {
 
 # measure PATH LABEL WHO [HEADER]: one wrk run after a warm-up; appends a row to ROWS.
 ROWS=()
+RPS=()
 measure() {
     local path="$1" label="$2" who="$3" header="${4:-}" status out rps p50 p99 errors
     local -a hdr=()
@@ -110,25 +111,87 @@ measure() {
     if [[ "$status" != "200" ]]; then
         echo "  $path answers HTTP $status, skipped" >&2
         ROWS+=("| \`$path\` | $label | $who | HTTP $status | – | – | – |")
+        RPS+=("")
         return
     fi
-    if [[ "$WARMUP" -gt 0 ]]; then
-        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "${hdr[@]}" "$BASE$path" >/dev/null
-    fi
-    out="$(wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "${hdr[@]}" "$BASE$path")"
+    out="$(run_wrk "$BASE$path" "${hdr[@]}")"
     rps="$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")"
     p50="$(to_ms "$(awk '$1 == "50%" {print $2}' <<<"$out")")"
     p99="$(to_ms "$(awk '$1 == "99%" {print $2}' <<<"$out")")"
     errors="$(awk '/Non-2xx or 3xx responses:/ {n += $NF} /Socket errors:/ {
         for (i = 3; i <= NF; i++) if ($i ~ /^[0-9]+,?$/) n += $i } END {print n + 0}' <<<"$out")"
     ROWS+=("| \`$path\` | $label | $who | $rps | $p50 | $p99 | $errors |")
+    RPS+=("$rps")
     printf '  %-40s %-9s %8s req/s   p50 %7s ms   p99 %7s ms   errors %s\n' \
         "$path" "$who" "$rps" "$p50" "$p99" "$errors"
 }
 
+# run_wrk URL [-H HEADER]: the warm-up, then the measured run's output.
+run_wrk() {
+    local url="$1"
+    shift
+    if [[ "$WARMUP" -gt 0 ]]; then
+        wrk -t"$THREADS" -c"$CONNECTIONS" -d"${WARMUP}s" "$@" "$url" >/dev/null
+    fi
+    wrk -t"$THREADS" -c"$CONNECTIONS" -d"$DURATION" --timeout 10s --latency "$@" "$url"
+}
+
+# measure_ceiling: the ceiling app of ../shared/ceiling (DESIGN.md) on its /db-sync page
+# (20 posts from a held sqlite3 connection through a Jinja template), same wrk settings, one
+# worker; adds its requests/s to CEILING_RUNS. This shared machine's figures move by
+# ±30 % between runs: pages are reported as a share of the ceiling measured in the same run.
+CEILING_DIR="${CEILING_DIR:-$ROOT/../shared/ceiling}"
+CEILING_VENV="${CEILING_VENV:-/tmp/ceiling-venv}"
+CEILING_RUNS=()
+measure_ceiling() {
+    local port pid out
+    if [[ ! -f "$CEILING_DIR/app.py" ]]; then
+        echo "$SCRIPT: no ceiling app in $CEILING_DIR; set CEILING_DIR" >&2
+        return
+    fi
+    if [[ ! -x "$CEILING_VENV/bin/uvicorn" ]]; then  # as its run.sh installs it
+        python3 -m venv "$CEILING_VENV"
+        "$CEILING_VENV/bin/pip" install -q starlette uvicorn jinja2 'databases[aiosqlite]' >/dev/null
+    fi
+    export CEILING_DB="${CEILING_DB:-/tmp/ceiling.db}"
+    [[ -f "$CEILING_DB" ]] || "$CEILING_VENV/bin/python" "$CEILING_DIR/seed.py" >/dev/null
+    port="$("$PYTHON" -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')"
+    (cd "$CEILING_DIR" && exec "$CEILING_VENV/bin/uvicorn" app:app --port "$port" --workers 1 \
+        --log-level warning --no-access-log) &
+    pid=$!
+    for _ in $(seq 100); do
+        curl -fsS -o /dev/null "http://127.0.0.1:$port/db-sync" 2>/dev/null && break
+        sleep 0.1
+    done
+    out="$(run_wrk "http://127.0.0.1:$port/db-sync")"
+    kill "$pid" 2>/dev/null || true
+    wait "$pid" 2>/dev/null || true
+    CEILING_RUNS+=("$(awk '/^Requests\/sec:/ {printf "%.0f", $2}' <<<"$out")")
+    printf '  %-40s %-9s %8s req/s\n' "ceiling /db-sync" "-" "${CEILING_RUNS[-1]}"
+}
+
+# ceiling_rps: the mean of this run's ceiling measurements, empty without any.
+ceiling_rps() {
+    [[ ${#CEILING_RUNS[@]} -gt 0 ]] || return 0
+    printf '%s\n' "${CEILING_RUNS[@]}" | awk '{s += $1} END {printf "%.0f", s / NR}'
+}
+
 results_table() {
-    printf '| URL | page | visitor | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---:|---:|---:|---:|\n'
-    printf '%s\n' "${ROWS[@]}"
+    local ceiling index share
+    ceiling="$(ceiling_rps)"
+    if [[ -z "$ceiling" ]]; then
+        printf '| URL | page | visitor | requests/s | p50 ms | p99 ms | errors |\n|---|---|---|---:|---:|---:|---:|\n'
+        printf '%s\n' "${ROWS[@]}"
+        return
+    fi
+    printf '| URL | page | visitor | requests/s | p50 ms | p99 ms | errors | share of /db-sync |\n|---|---|---|---:|---:|---:|---:|---:|\n'
+    for index in "${!ROWS[@]}"; do
+        share="–"
+        [[ -n "${RPS[$index]}" ]] && share="$(awk -v a="${RPS[$index]}" -v c="$ceiling" 'BEGIN {printf "%.0f %%", 100 * a / c}')"
+        printf '%s %s |\n' "${ROWS[$index]}" "$share"
+    done
+    printf '| `/db-sync` | ceiling app (../shared/ceiling), mean of %s runs: %s | – | %s | – | – | – | 100 %% |\n' \
+        "${#CEILING_RUNS[@]}" "${CEILING_RUNS[*]}" "$ceiling"
 }
 
 # machine_and_code: the "machine" and "code" lines of a RESULTS.md entry.

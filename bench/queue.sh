@@ -40,9 +40,11 @@ PAGES=(
 )
 
 echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s warm-up each)"
+measure_ceiling  # before and after the pages: the machine's state during the run
 for entry in "${PAGES[@]}"; do
     measure "${entry%%|*}" "${entry#*|}" staff "$COOKIE"
 done
+measure_ceiling
 
 TABLE="$(results_table)"
 # Before the entry is written: RESULTS.md itself must not count as an uncommitted change.

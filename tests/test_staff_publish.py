@@ -316,14 +316,14 @@ def test_staff_publish_the_edited_text_as_a_topic_and_the_conversation_links_it(
 
 def test_a_failure_while_linking_leaves_no_topic_behind(solved, settings, monkeypatch):
     """The topic and the conversation's link to it are one transaction."""
-    from board.staff import publish
+    from board.conversations import workflow
 
     number, _erika, staff = solved
 
     async def history_fails(*args, **kwargs):
         raise RuntimeError("the history could not be written")
 
-    monkeypatch.setattr(publish.workflow, "record_event", history_fails)
+    monkeypatch.setattr(workflow, "record_event", history_fails)
     before = execute(settings, sa.select(sa.func.count()).select_from(topics))[0][0]
     form_page = f"/staff/t/{number}/publish"
     data = {"title": "Halb veröffentlicht", "body": "Text", "category": "2"}
