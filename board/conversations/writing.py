@@ -512,15 +512,32 @@ def _flood_key(author: CurrentUser | None, conversation_id: int | None) -> str:
     return f"user:{author.id}" if author is not None else f"guest:{conversation_id}"
 
 
+async def seconds_to_wait(
+    db: Database, author: CurrentUser | None, conversation_id: int | None, seconds: int
+) -> int:
+    """How long the writer must wait before the flood rule lets their next message
+    through; 0: now. A cheap early answer, before a request's files are read and checked;
+    the rule itself is decided in the write transaction."""
+    if seconds <= 0 or (author is not None and author.is_staff):
+        return 0
+    return await _wait(db, _flood_key(author, conversation_id), seconds)
+
+
+async def _wait(db: Database, key: str, seconds: int) -> int:
+    window = timedelta(seconds=seconds)
+    # One message per window: the oldest in the window is the only one.
+    last = await security.oldest_recent_event(db, "message", key, window)
+    if last is None:
+        return 0
+    return max(1, int((window - (utcnow() - last)).total_seconds()) + 1)
+
+
 async def _check_flood(db: Database, key: str, seconds: int) -> None:
     """One message per `seconds` (BOARD_FLOOD_SECONDS) and writer, checked and counted in
     the write transaction: two quick submissions cannot both pass."""
     if seconds <= 0:
         return
     await one_at_a_time(db, "flood", key)
-    window = timedelta(seconds=seconds)
-    # One message per window: the oldest in the window is the only one.
-    last = await security.oldest_recent_event(db, "message", key, window)
-    if last is not None:
-        raise TooSoon(max(1, int((window - (utcnow() - last)).total_seconds()) + 1))
+    if wait := await _wait(db, key, seconds):
+        raise TooSoon(wait)
     await security.record_event(db, "message", key)

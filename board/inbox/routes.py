@@ -84,13 +84,17 @@ async def new_message(request: Request) -> Response:
         raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
     if request.method == "GET":
         return render(request, "inbox/new.html", body="", errors={})
+    flood_seconds = settings_of(request).flood_seconds
+    # An early answer saves reading the files; the service decides in its transaction.
+    if wait := await writing.seconds_to_wait(db(request), user, None, flood_seconds):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return render(request, "inbox/new.html", 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if errors:
         return render(request, "inbox/new.html", 400, body=body, errors=errors)
     try:
-        conversation = await writing.open_request(
-            db(request), user, body, files, settings_of(request).flood_seconds
-        )
+        conversation = await writing.open_request(db(request), user, body, files, flood_seconds)
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
         return render(request, "inbox/new.html", 429, body=body, errors=errors)
@@ -132,6 +136,11 @@ async def conversation_reply(request: Request) -> Response:
     if user.is_staff:
         # Staff answer from the queue, where they choose the status the answer leaves.
         raise HTTPException(403, _("Please answer from the staff queue."))
+    flood_seconds = settings_of(request).flood_seconds
+    if wait := await writing.seconds_to_wait(db(request), user, None, flood_seconds):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return await _render_conversation(request, record, user, 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if not permissions.can_reply_to_conversation(user, record):
         raise HTTPException(403, _("This conversation does not accept replies."))
@@ -139,12 +148,7 @@ async def conversation_reply(request: Request) -> Response:
         return await _render_conversation(request, record, user, 400, body=body, errors=errors)
     try:
         message_id = await writing.reply(
-            db(request),
-            record.id,
-            user,
-            body,
-            files,
-            flood_seconds=settings_of(request).flood_seconds,
+            db(request), record.id, user, body, files, flood_seconds=flood_seconds
         )
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
@@ -358,6 +362,11 @@ async def guest_reply(request: Request) -> Response:
     record = await _guest_conversation_or_login(request, token)
     if isinstance(record, Response):
         raise HTTPException(403, _("This conversation now belongs to a customer account."))
+    flood_seconds = settings_of(request).flood_seconds
+    if wait := await writing.seconds_to_wait(db(request), None, record.id, flood_seconds):
+        body = field(await read_refused_form(request), "body", BODY_MAX)
+        errors = {"form": flood_message(wait)}
+        return await _render_guest(request, record, token, 429, body=body, errors=errors)
     form, body, files, errors = await read_message_form(request)
     if not permissions.guest_can_reply(record):
         raise HTTPException(403, _("This conversation does not accept replies."))
@@ -365,12 +374,7 @@ async def guest_reply(request: Request) -> Response:
         return await _render_guest(request, record, token, 400, body=body, errors=errors)
     try:
         message_id = await writing.reply(
-            db(request),
-            record.id,
-            None,
-            body,
-            files,
-            flood_seconds=settings_of(request).flood_seconds,
+            db(request), record.id, None, body, files, flood_seconds=flood_seconds
         )
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
