@@ -45,6 +45,7 @@ from board.web import (
     route_name,
     route_paths,
     security_headers,
+    template_url_for,
 )
 
 log = logging.getLogger("board")
@@ -185,6 +186,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
     app.state.settings = settings
     app.state.db = make_database(settings)
     app.state.templates = make_templates()
+    app.state.templates.env.globals["url_for"] = template_url_for(route_paths(app))
     # The file field's hint states the rules that the upload checks apply.
     app.state.templates.env.globals["upload_rules"] = {
         "max_files": MAX_FILES,

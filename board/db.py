@@ -9,7 +9,7 @@ from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import aiosqlite
 import sqlalchemy as sa
@@ -694,7 +694,11 @@ _prepared: dict[tuple, _Prepared] = {}
 def _prepare(statement: sa.Select, dialect, cache_key) -> _Prepared:
     # Compiled with its cache key, so later statements of the same shape hand in their
     # own values (construct_params(extracted_parameters=...)), as SQLAlchemy's engine does.
-    compiled = dialect.statement_compiler(dialect, statement, cache_key=cache_key)
+    compiled = (
+        dialect.statement_compiler(dialect, statement, cache_key=cache_key)
+        if cache_key is not None
+        else statement.compile(dialect=dialect)
+    )
     columns = compiled._result_columns
     return _Prepared(
         compiled=compiled,
@@ -730,10 +734,58 @@ async def fetch_rows(database: Database, statement: sa.Select) -> list:
         processors[name](values[name]) if name in processors else values[name]
         for name in compiled.positiontup or ()
     ]
+    return await _run(database, prepared, compiled.string, args)
+
+
+class Query:
+    """A SELECT built once, at import, with `sa.bindparam` placeholders for what varies.
+
+    Building a statement and computing its cache key cost more than running it on a held
+    SQLite connection (0.1–0.3 ms each, several per page). A Query is compiled once per
+    database dialect and then only fed its values: `await USER_BY_ID.rows(db, id=5)`.
+    """
+
+    def __init__(self, statement: sa.Select) -> None:
+        self.statement = statement
+        self._prepared: _Prepared | None = None
+        self._literals: dict[str, Any] = {}  # values written into the statement (0, 'open')
+
+    async def rows(self, database: Database, **params: Any) -> list:
+        if database.url.dialect != "sqlite":
+            return await database.fetch_all(self.statement.params(**params))
+        prepared = self._prepared
+        if prepared is None:
+            dialect = database._backend._dialect
+            prepared = self._prepared = _prepare(self.statement, dialect, None)
+            self._literals = {
+                name: bind.effective_value
+                for name, bind in prepared.compiled.binds.items()
+                if not bind.required
+            }
+        if prepared.expanding:
+            return await database.fetch_all(self.statement.params(**params))
+        compiled = prepared.compiled
+        processors = compiled._bind_processors
+        values = {**self._literals, **params}
+        args = [
+            processors[name](values[name]) if name in processors else values[name]
+            for name in compiled.positiontup or ()
+        ]
+        return await _run(database, prepared, compiled.string, args)
+
+    async def row(self, database: Database, **params: Any):
+        found = await self.rows(database, **params)
+        return found[0] if found else None
+
+    async def value(self, database: Database, **params: Any):
+        found = await self.row(database, **params)
+        return found[0] if found is not None else None
+
+
+async def _run(database: Database, prepared: _Prepared, sql: str, args: list) -> list:
     async with database.connection() as connection:
-        cursor = await connection.raw_connection.execute(compiled.string, args)
-        raw_rows = await cursor.fetchall()
-        await cursor.close()
+        # One trip to aiosqlite's thread, not three (execute, fetchall, close).
+        raw_rows = await connection.raw_connection.execute_fetchall(sql, args)
     make, converters = prepared.row_type._make, prepared.result_processors
     return [
         make(

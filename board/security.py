@@ -14,7 +14,7 @@ from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
 from passlib.context import CryptContext
 
-from board.db import fetch_row, rate_events, sessions, users, utcnow
+from board.db import Query, rate_events, sessions, users, utcnow
 
 STAFF_ROLES = ("staff", "admin")  # users.role values that work in the staff area
 
@@ -96,28 +96,30 @@ async def create_session(db: Database, user_id: int, ip: str | None, user_agent:
     return token
 
 
+SESSION_USER = Query(
+    sa.select(
+        users.c.id,
+        users.c.name,
+        users.c.email,
+        users.c.role,
+        users.c.customer_number,
+        users.c.title,
+        users.c.locale,
+        users.c.must_change_password,
+        sessions.c.last_seen_at,
+    )
+    .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
+    .where(
+        sessions.c.id_hash == sa.bindparam("id_hash"),
+        sessions.c.expires_at > sa.bindparam("now"),
+        users.c.is_active.is_(True),
+    )
+)
+
+
 async def user_for_session(db: Database, token: str) -> CurrentUser | None:
     id_hash = _digest(token)
-    row = await fetch_row(
-        db,
-        sa.select(
-            users.c.id,
-            users.c.name,
-            users.c.email,
-            users.c.role,
-            users.c.customer_number,
-            users.c.title,
-            users.c.locale,
-            users.c.must_change_password,
-            sessions.c.last_seen_at,
-        )
-        .select_from(sessions.join(users, users.c.id == sessions.c.user_id))
-        .where(
-            sessions.c.id_hash == id_hash,
-            sessions.c.expires_at > utcnow(),
-            users.c.is_active.is_(True),
-        ),
-    )
+    row = await SESSION_USER.row(db, id_hash=id_hash, now=utcnow())
     if row is None:
         return None
     now = utcnow()

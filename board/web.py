@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import math
 import re
 import unicodedata
@@ -11,6 +12,7 @@ from urllib.parse import quote
 
 import jinja2
 from databases import Database
+from markupsafe import Markup
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import URL, FormData, Headers
 from starlette.exceptions import HTTPException
@@ -22,6 +24,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from board import i18n
 from board.config import PROJECT_ROOT, Settings
+from board.fragments import FragmentCache
 from board.i18n import gettext as _
 from board.i18n import ngettext
 from board.inbox.queries import unread_count
@@ -59,14 +62,41 @@ def make_templates() -> Jinja2Templates:
     env.filters["hours"] = i18n.format_hours
     env.filters["initials"] = initials
     templates = Jinja2Templates(env=env)
-    # Links are site-relative paths: they never depend on the Host header of the request.
-    env.globals["url_for"] = _template_url_for
+    env.globals["fragment"] = _cached_fragment
+    env.filters["key"] = rows_key
+    env.globals["fragments"] = FragmentCache()
     return templates
 
 
+def rows_key(rows) -> tuple:
+    """Query rows as a fragment key: their values, whichever row type the database gave."""
+    return tuple(
+        tuple(row._mapping.values()) if hasattr(row, "_mapping") else tuple(row) for row in rows
+    )
+
+
 @jinja2.pass_context
-def _template_url_for(context: dict, name: str, /, **params: Any) -> URL:
-    return path_for(context["request"], name, **params)
+def _cached_fragment(context, *key: Any, caller: Callable[[], str]) -> Markup:
+    """`{% call fragment(key…) %}…{% endcall %}`: the block rendered once per key (board/
+    fragments.py). The language and time zone are part of every key."""
+    cache: FragmentCache = context.environment.globals["fragments"]
+    full_key = (context.name, i18n.current_locale.get(), i18n.current_timezone.get(), *key)
+    return cache.get_or_render(full_key, caller)
+
+
+def template_url_for(paths: Callable[..., str]) -> Callable[..., URL]:
+    """The templates' url_for over the app's routes (`route_paths`). Links are site-relative
+    paths: they never depend on the Host header. It needs no request, so macros are imported
+    without the page's context and Jinja keeps them compiled between pages."""
+
+    @functools.lru_cache(maxsize=256)
+    def fixed(name: str) -> URL:  # the links without parameters: the same on every page
+        return URL(paths(name))
+
+    def url_for(name: str, /, **params: Any) -> URL:
+        return URL(paths(name, **params)) if params else fixed(name)
+
+    return url_for
 
 
 def path_for(request: Request, name: str, /, **params: Any) -> URL:

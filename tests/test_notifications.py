@@ -370,7 +370,7 @@ def test_bad_input_never_breaks_the_page(people):
 def test_the_bell_on_every_page_reads_only_indexes(settings, app):
     engine = sync_engine(settings)
     statements = {
-        "bell": queries.bell_statement(1),
+        "bell": queries.BELL.statement.params(user_id=1),
         "unread": queries._unread_of(1),
         "page": queries._listed()
         .where(queries._mine(1, "paket"))

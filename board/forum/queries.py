@@ -10,6 +10,7 @@ from databases import Database
 
 from board import permissions
 from board.db import (
+    Query,
     categories,
     fetch_row,
     fetch_rows,
@@ -112,19 +113,21 @@ TOPIC_WITH_CATEGORY = sa.select(
 ).select_from(topics.join(categories, categories.c.id == topics.c.category_id))
 
 
+TOPIC_BY_ID = Query(TOPIC_WITH_CATEGORY.where(topics.c.id == sa.bindparam("topic_id")))
+
+
 async def topic_or_404(db: Database, topic_id: int, viewer: CurrentUser | None) -> Record:
-    topic = await fetch_row(db, TOPIC_WITH_CATEGORY.where(topics.c.id == topic_id))
+    topic = await TOPIC_BY_ID.row(db, topic_id=topic_id)
     if topic is None:
         raise NotFound()
     permissions.ensure_can_read_topic(viewer, topic)
     return topic
 
 
-async def posts_of_topic(
-    db: Database, topic_id: int, viewer: CurrentUser | None, page: int, per_page: int
-) -> list[Record]:
+def _posts_page(with_deleted: bool) -> Query:
     """One page of posts joined with everything the author block shows: one query."""
-    query = (
+    shown = sa.true() if with_deleted else posts.c.deleted_at.is_(None)
+    return Query(
         sa.select(
             posts,
             author.c.name.label("author_name"),
@@ -134,12 +137,22 @@ async def posts_of_topic(
             author.c.created_at.label("author_since"),
         )
         .select_from(posts.join(author, author.c.id == posts.c.author_id))
-        .where(posts.c.topic_id == topic_id, permissions.visible_posts(viewer))
+        .where(posts.c.topic_id == sa.bindparam("topic_id"), shown)
         .order_by(posts.c.id)
-        .limit(per_page)
-        .offset((page - 1) * per_page)
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
     )
-    return await fetch_rows(db, query)
+
+
+POSTS_PAGE = {with_deleted: _posts_page(with_deleted) for with_deleted in (False, True)}
+
+
+async def posts_of_topic(
+    db: Database, topic_id: int, viewer: CurrentUser | None, page: int, per_page: int
+) -> list[Record]:
+    return await POSTS_PAGE[permissions.can_see_deleted(viewer)].rows(
+        db, topic_id=topic_id, limit=per_page, offset=(page - 1) * per_page
+    )
 
 
 async def count_posts(db: Database, topic: Record, viewer: CurrentUser | None) -> int:

@@ -11,11 +11,11 @@ from board import events, notify, permissions
 from board.conversations.numbers import token_hash
 from board.conversations.records import CONVERSATION, Record, assignee, mark_read_up_to
 from board.db import (
+    Query,
     attachments,
     conversations,
     fetch_row,
     fetch_rows,
-    fetch_value,
     messages,
     read_markers,
     users,
@@ -50,13 +50,16 @@ def _is_unread():
     )
 
 
+UNREAD_COUNT = Query(
+    sa.select(sa.func.count())
+    .select_from(_marker_join(sa.bindparam("user_id")))
+    .where(conversations.c.customer_id == sa.bindparam("user_id"), _is_unread())
+)
+
+
 async def unread_count(db: Database, user_id: int) -> int:
-    return await fetch_value(
-        db,
-        sa.select(sa.func.count())
-        .select_from(_marker_join(user_id))
-        .where(conversations.c.customer_id == user_id, _is_unread()),
-    )
+    """The customer's conversations with something they have not read: the header badge."""
+    return await UNREAD_COUNT.value(db, user_id=user_id)
 
 
 async def mark_read(db: Database, user_id: int, conversation: Record) -> bool:

@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from databases import Database
 
 from board import events
-from board.db import conversations, fetch_rows, notifications, users, utcnow
+from board.db import Query, conversations, fetch_rows, notifications, users, utcnow
 from board.security import STAFF_ROLES
 
 Record = Any
@@ -147,21 +147,20 @@ class Bell:
     latest: list[Record]
 
 
-def bell_statement(user_id: int) -> sa.Select:
-    """The newest notifications, each row carrying the unread count."""
-    return (
-        _listed()
-        .add_columns(_unread_of(user_id).scalar_subquery().label("unread_count"))
-        .where(notifications.c.user_id == user_id)
-        .order_by(notifications.c.id.desc())
-        .limit(BELL_SIZE)
-    )
+# The newest notifications, each row carrying the unread count: the header bell in one
+# query on every page.
+BELL = Query(
+    _listed()
+    .add_columns(_unread_of(sa.bindparam("user_id")).scalar_subquery().label("unread_count"))
+    .where(notifications.c.user_id == sa.bindparam("user_id"))
+    .order_by(notifications.c.id.desc())
+    .limit(BELL_SIZE)
+)
 
 
 async def bell(db: Database, user_id: int) -> Bell:
-    """The header bell in one query on every page. No rows means no notifications at
-    all, so none unread either."""
-    rows = await fetch_rows(db, bell_statement(user_id))
+    """No rows means no notifications at all, so none unread either."""
+    rows = await BELL.rows(db, user_id=user_id)
     return Bell(rows[0].unread_count if rows else 0, rows)
 
 
