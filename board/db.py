@@ -354,6 +354,18 @@ scheduled_jobs = sa.Table(
     sa.Column("last_run_at", sa.DateTime, nullable=False),
 )
 
+queue_counts = sa.Table(
+    "queue_counts",
+    metadata,
+    # Requests per status and assignee (0: nobody), kept by triggers on conversations
+    # (migration 0012) in the transaction of every write, however it is made: the queue's
+    # tabs read a few rows instead of counting 50,000 conversations on every view.
+    sa.Column("status", sa.String(20), primary_key=True),
+    sa.Column("assignee_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("n", sa.Integer, nullable=False),
+)
+
+
 mail_imports = sa.Table(
     "mail_imports",
     metadata,
@@ -697,7 +709,8 @@ def _prepare(statement: sa.Select, dialect, cache_key) -> _Prepared:
     compiled = (
         dialect.statement_compiler(dialect, statement, cache_key=cache_key)
         if cache_key is not None
-        else statement.compile(dialect=dialect)
+        # A Query's IN lists are constants (the staff roles): written into its SQL once.
+        else statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     )
     columns = compiled._result_columns
     return _Prepared(
@@ -757,11 +770,9 @@ class Query:
         if prepared is None:
             dialect = database._backend._dialect
             prepared = self._prepared = _prepare(self.statement, dialect, None)
-            self._literals = {
-                name: bind.effective_value
-                for name, bind in prepared.compiled.binds.items()
-                if not bind.required
-            }
+            # The values written into the statement (0, 'open', the IN lists), without
+            # the placeholders that each call fills.
+            self._literals = prepared.compiled.construct_params(_check=False)
         if prepared.expanding:
             return await database.fetch_all(self.statement.params(**params))
         compiled = prepared.compiled
@@ -794,6 +805,11 @@ async def _run(database: Database, prepared: _Prepared, sql: str, args: list) ->
         )
         for row in raw_rows
     ]
+
+
+def as_dict(row) -> dict:
+    """A row of fetch_rows or Query (a named tuple on SQLite, a Record elsewhere) as a dict."""
+    return row._asdict() if hasattr(row, "_asdict") else dict(row._mapping)
 
 
 async def fetch_row(database: Database, statement: sa.Select):

@@ -64,15 +64,18 @@ def make_templates() -> Jinja2Templates:
     templates = Jinja2Templates(env=env)
     env.globals["fragment"] = _cached_fragment
     env.filters["key"] = rows_key
+    env.filters["row_key"] = row_key
     env.globals["fragments"] = FragmentCache()
     return templates
 
 
+def row_key(row) -> tuple:
+    """A query row as a fragment key: its values, whichever row type the database gave."""
+    return tuple(row._mapping.values()) if hasattr(row, "_mapping") else tuple(row)
+
+
 def rows_key(rows) -> tuple:
-    """Query rows as a fragment key: their values, whichever row type the database gave."""
-    return tuple(
-        tuple(row._mapping.values()) if hasattr(row, "_mapping") else tuple(row) for row in rows
-    )
+    return tuple(row_key(row) for row in rows)
 
 
 @jinja2.pass_context

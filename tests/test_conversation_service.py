@@ -155,3 +155,69 @@ def test_only_the_conversation_service_writes_the_summary_columns():
     }
     assert outside == set(), found
     assert re.search(r"summary\.py", " ".join(writers))
+
+
+def test_the_queue_counts_follow_every_write(people, settings, client):
+    """The counter table the queue's tabs read is kept by triggers in each write's
+    transaction: it equals a count over the conversations after opening, answering,
+    assigning, closing, spam and a guest's message."""
+    from board.db import queue_counts
+
+    erika, staff = people.customer(), people.staff()
+    for text in ("Erste Frage", "Zweite Frage", "Dritte Frage"):
+        assert erika.submit("/inbox/new", {"body": text}, form_page="/inbox/new").status_code == 303
+    page = client.get("/contact").text
+    guest = client.post(
+        "/contact",
+        data={
+            "csrf_token": csrf_from(page),
+            "name": "Gast",
+            "email": "g@example.com",
+            "body": "Hi",
+        },
+    )
+    assert guest.status_code == 303
+    form = "/staff/t/1001"
+    assert staff.submit(f"{form}/reply", {"body": "Antwort"}, form_page=form).status_code == 303
+    assert (
+        staff.submit(
+            "/staff/t/1002/update", {"status": "solved"}, form_page="/staff/t/1002"
+        ).status_code
+        == 303
+    )
+    assert (
+        staff.submit(
+            "/staff/t/1003/update", {"assignee": "none"}, form_page="/staff/t/1003"
+        ).status_code
+        == 303
+    )
+    assert (
+        staff.submit(
+            "/staff/t/1004/update", {"status": "spam"}, form_page="/staff/t/1004"
+        ).status_code
+        == 303
+    )
+    assert (
+        staff.submit(
+            "/staff/announce", {"body": "Neue Öffnungszeiten"}, form_page="/staff/announce"
+        ).status_code
+        == 303
+    )
+
+    kept = {(row.status, row.assignee_id): row.n for row in rows(settings, sa.select(queue_counts))}
+    counted = {
+        (row.status, row.assignee or 0): row.n
+        for row in rows(
+            settings,
+            sa.select(
+                conversations.c.status,
+                conversations.c.assignee_id.label("assignee"),
+                sa.func.count().label("n"),
+            )
+            .where(conversations.c.kind == "support")
+            .group_by(conversations.c.status, conversations.c.assignee_id),
+        )
+    }
+    assert kept == counted
+    assert sum(kept.values()) == 4  # the announcement is not a request
+    assert 0 not in kept.values()

@@ -12,10 +12,12 @@ from board.conversations.numbers import token_hash
 from board.conversations.records import CONVERSATION, Record, assignee, mark_read_up_to
 from board.db import (
     Query,
+    as_dict,
     attachments,
     conversations,
     fetch_row,
     fetch_rows,
+    fetch_value,
     messages,
     read_markers,
     users,
@@ -182,10 +184,11 @@ async def inbox_count(
     query: str | None,
     numbers: Sequence[int] | None = None,
 ) -> int:
-    return await db.fetch_val(
+    return await fetch_value(
+        db,
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_inbox_filter(user, kind, query, numbers))
+        .where(_inbox_filter(user, kind, query, numbers)),
     )
 
 
@@ -215,12 +218,12 @@ async def conversation_for_token(db: Database, token: str) -> Record:
     return conversation
 
 
-async def messages_of(
-    db: Database, conversation_id: int, viewer: CurrentUser | None, only: int | None = None
-) -> list[dict]:
-    """All messages the viewer may see, oldest first, each with its author and files; with
-    `only`, that one message if the viewer may see it (a live update)."""
-    statement = (
+def _messages(with_internal: bool, conversation_id=None) -> sa.Select:
+    """The thread; `conversation_id` None: a placeholder that each call fills."""
+    if conversation_id is None:
+        conversation_id = sa.bindparam("conversation_id")
+    shown = sa.true() if with_internal else messages.c.internal.is_(False)
+    return (
         sa.select(
             messages,
             author.c.name.label("author_name"),
@@ -228,21 +231,43 @@ async def messages_of(
             author.c.title.label("author_title"),
         )
         .select_from(messages.outerjoin(author, author.c.id == messages.c.author_id))
-        .where(messages.c.conversation_id == conversation_id, permissions.visible_messages(viewer))
+        .where(messages.c.conversation_id == conversation_id, shown)
         .order_by(messages.c.id)
     )
-    if only is not None:
-        statement = statement.where(messages.c.id == only)
-    rows = await db.fetch_all(statement)
-    files = await db.fetch_all(
-        sa.select(attachments)
-        .where(attachments.c.message_id.in_([row.id for row in rows]))
-        .order_by(attachments.c.id)
+
+
+# Internal notes are for staff: the thread with them, and without (board.permissions).
+THREAD = {with_internal: Query(_messages(with_internal)) for with_internal in (False, True)}
+# The files of a conversation's messages, through the messages' index.
+THREAD_FILES = Query(
+    sa.select(attachments)
+    .where(
+        attachments.c.message_id.in_(
+            sa.select(messages.c.id).where(
+                messages.c.conversation_id == sa.bindparam("conversation_id")
+            )
+        )
     )
+    .order_by(attachments.c.id)
+)
+
+
+async def messages_of(
+    db: Database, conversation_id: int, viewer: CurrentUser | None, only: int | None = None
+) -> list[dict]:
+    """All messages the viewer may see, oldest first, each with its author and files; with
+    `only`, that one message if the viewer may see it (a live update)."""
+    with_internal = permissions.is_staff(viewer)
+    if only is None:
+        rows = await THREAD[with_internal].rows(db, conversation_id=conversation_id)
+    else:
+        one = _messages(with_internal, conversation_id).where(messages.c.id == only)
+        rows = await fetch_rows(db, one)
     by_message: dict[int, list[Record]] = {}
-    for file in files:
-        by_message.setdefault(file.message_id, []).append(file)
-    return [{**row._mapping, "attachments": by_message.get(row.id, [])} for row in rows]
+    if rows:
+        for file in await THREAD_FILES.rows(db, conversation_id=conversation_id):
+            by_message.setdefault(file.message_id, []).append(file)
+    return [{**as_dict(row), "attachments": by_message.get(row.id, [])} for row in rows]
 
 
 async def attachment_or_404(db: Database, attachment_id: int) -> Record:

@@ -3,7 +3,9 @@ customers' notes, announcements and invoice notices, and the staff home page."""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
+from functools import lru_cache
+from typing import NamedTuple
 
 import sqlalchemy as sa
 from starlette.exceptions import HTTPException
@@ -44,19 +46,34 @@ NOTE_MAX = 5_000
 CANNED_BODY_MAX = 20_000
 
 
-def _wait_facts(request: Request, rows, now: datetime) -> dict[int, dict]:
-    """How long each open request has waited, and whether that is past the alert."""
+def _wait_facts(request: Request, rows, now: datetime) -> dict[int, tuple]:
+    """How long each open request has waited (to the minute, as the queue shows it), its
+    business hours, and whether that is past the alert: the same tuple for a minute, so
+    that the queue's rows come from the fragment cache."""
     settings = settings_of(request)
+    minute = now.replace(second=0, microsecond=0)
     alert_since = settings.office.moment_before(now, settings.wait_alert_hours)
     facts = {}
     for row in rows:
         if row.status == "open" and row.waiting_since is not None:
-            facts[row.id] = {
-                "waited": now - row.waiting_since,
-                "business_hours": settings.office.hours_between(row.waiting_since, now),
-                "overdue": row.waiting_since < alert_since,
-            }
+            facts[row.id] = WaitFact(
+                max(timedelta(0), minute - row.waiting_since.replace(second=0, microsecond=0)),
+                round(_business_hours(settings.office, row.waiting_since, minute), 1),
+                row.waiting_since < alert_since,
+            )
     return facts
+
+
+class WaitFact(NamedTuple):
+    waited: timedelta
+    business_hours: float
+    overdue: bool
+
+
+@lru_cache(maxsize=4096)
+def _business_hours(office, since: datetime, minute: datetime) -> float:
+    """Each open request's business hours, computed once a minute rather than per view."""
+    return office.hours_between(since, minute)
 
 
 # --- the queue and the staff home --------------------------------------------------------
@@ -88,6 +105,7 @@ async def queue(request: Request) -> Response:
         waits=_wait_facts(request, rows, now),
         absent=await queries.current_absences(db(request)),
         counts=counts,
+        counts_key=tuple((name, tuple(sorted(n.items()))) for name, n in counts.items()),
         status=status,
         assigned=assigned,
         query=query,
