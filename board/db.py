@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections import namedtuple
+from collections import OrderedDict, namedtuple
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
 from datetime import UTC, datetime
@@ -700,7 +700,10 @@ class _Prepared(NamedTuple):
     expanding: bool  # an IN list whose length varies: left to `databases`
 
 
-_prepared: dict[tuple, _Prepared] = {}
+# Compiled statements by their shape: the code has a fixed number of shapes (an IN list
+# is one, whatever its length); bounded all the same, the least recently used go first.
+_prepared: OrderedDict[tuple, _Prepared] = OrderedDict()
+PREPARED_MAX = 512
 
 
 def _prepare(statement: sa.Select, dialect, cache_key) -> _Prepared:
@@ -738,6 +741,10 @@ async def fetch_rows(database: Database, statement: sa.Select) -> list:
     prepared = _prepared.get(cache_key.key)
     if prepared is None:
         prepared = _prepared[cache_key.key] = _prepare(statement, dialect, cache_key)
+        if len(_prepared) > PREPARED_MAX:
+            _prepared.popitem(last=False)
+    else:
+        _prepared.move_to_end(cache_key.key)
     if prepared.expanding:
         return await database.fetch_all(statement)
     compiled = prepared.compiled

@@ -20,7 +20,7 @@ from collections.abc import Callable, Hashable
 from markupsafe import Markup
 
 MAX_ENTRIES = 20_000
-MAX_BYTES = 16 * 1024 * 1024  # characters, counted as the fragments' length
+MAX_BYTES = 8 * 1024 * 1024  # characters of fragments and of the texts in their keys
 
 
 class FragmentCache:
@@ -43,10 +43,10 @@ class FragmentCache:
         if len(fragment) > self.max_bytes // 100:
             return fragment  # one huge post must not push out a hundred others
         self._entries[key] = fragment
-        self.size += len(fragment)
+        self.size += _weight(key, fragment)
         while len(self._entries) > self.max_entries or self.size > self.max_bytes:
-            _key, dropped = self._entries.popitem(last=False)
-            self.size -= len(dropped)
+            dropped_key, dropped = self._entries.popitem(last=False)
+            self.size -= _weight(dropped_key, dropped)
         return fragment
 
     def clear(self) -> None:
@@ -55,3 +55,10 @@ class FragmentCache:
 
     def __len__(self) -> int:
         return len(self._entries)
+
+
+def _weight(key: Hashable, fragment: str) -> int:
+    """The characters an entry holds: its fragment, and the texts its key keeps alive (a
+    post's HTML is part of its key)."""
+    texts = key if isinstance(key, tuple) else (key,)
+    return len(fragment) + sum(len(part) for part in texts if isinstance(part, str))

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import os
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 from starlette.concurrency import run_in_threadpool
@@ -76,6 +79,40 @@ async def guest_over_limit(
     return False
 
 
+# Searches at once per worker: one per core. A search holds its memory while it runs; the
+# next ones wait up to SLOT_WAIT seconds for a slot, then get a 503 with Retry-After
+# rather than all running at once (eight concurrent searches once took 2 GB).
+SEARCH_SLOTS = max(1, os.cpu_count() or 1)
+SLOT_WAIT = 2.0
+RETRY_AFTER = "2"
+
+
+class SearchBusy(Exception):
+    pass
+
+
+@asynccontextmanager
+async def search_slot(request: Request):
+    """One of the worker's search slots for the block, or SearchBusy. The thread a search
+    runs in is not abandoned when its request is cancelled, so a slot is never given back
+    while its search still runs."""
+    slots = request.app.state._state.get("search_slots")
+    if slots is None:
+        slots = request.app.state.search_slots = asyncio.Semaphore(SEARCH_SLOTS)
+    try:
+        await asyncio.wait_for(slots.acquire(), SLOT_WAIT)
+    except TimeoutError:
+        raise SearchBusy() from None
+    try:
+        yield
+    finally:
+        slots.release()
+
+
+def search_busy() -> str:
+    return _("Many people are searching right now. Please try again in a moment.")
+
+
 def too_many_searches() -> str:
     return _("Too many searches from your network. Please wait a minute and search again.")
 
@@ -98,29 +135,32 @@ async def search(request: Request) -> Response:
     scope = scope_for(viewer, request.query_params.get("scope"))
     if jump := await _ticket_jump(request, viewer, text):
         return jump
-    results, unavailable, limited = None, False, False
+    results, unavailable, limited, busy = None, False, False, False
     if text:
         limit = settings_of(request).guest_searches_per_minute
         limited = await guest_over_limit(request, viewer, "search", limit)
     if text and not limited:
         try:
-            results = await run_in_threadpool(
-                querying.search,
-                settings_of(request),
-                text,
-                viewer,
-                scope,
-                page_number(request),
-                PER_PAGE,
-            )
+            async with search_slot(request):
+                results = await run_in_threadpool(
+                    querying.search,
+                    settings_of(request),
+                    text,
+                    viewer,
+                    scope,
+                    page_number(request),
+                    PER_PAGE,
+                )
         except querying.UNAVAILABLE as problem:
             log.warning("search index unavailable: %s", problem)
             unavailable = True
-    return render(
+        except SearchBusy:
+            busy = True
+    response = render(
         request,
         "search/results.html",
-        status_code=429 if limited else 503 if unavailable else 200,
-        limited_message=too_many_searches() if limited else None,
+        status_code=429 if limited else 503 if unavailable or busy else 200,
+        limited_message=too_many_searches() if limited else search_busy() if busy else None,
         query=text,
         scope=scope,
         scopes=querying.SCOPES if viewer is not None else ("forum",),
@@ -129,6 +169,9 @@ async def search(request: Request) -> Response:
         per_page=PER_PAGE,
         unavailable=unavailable,
     )
+    if busy:
+        response.headers["Retry-After"] = RETRY_AFTER
+    return response
 
 
 async def suggest(request: Request) -> Response:
@@ -141,9 +184,16 @@ async def suggest(request: Request) -> Response:
             message = too_many_searches()
             return JSONResponse({"topics": [], "error": message}, status_code=429)
         try:
-            hits = await run_in_threadpool(querying.suggest, settings_of(request), draft)
+            async with search_slot(request):
+                hits = await run_in_threadpool(querying.suggest, settings_of(request), draft)
         except querying.UNAVAILABLE as problem:
             log.warning("search index unavailable: %s", problem)
+        except SearchBusy:
+            return JSONResponse(
+                {"topics": [], "error": search_busy()},
+                status_code=503,
+                headers={"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"},
+            )
     topics = [
         {
             "id": hit.ref,
