@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import sqlite3
 from collections import OrderedDict, namedtuple
 from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager, suppress
+from contextvars import ContextVar
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -501,6 +503,7 @@ class HeldSQLitePool(SQLitePool):
         self._idle: asyncio.Queue[aiosqlite.Connection] = asyncio.Queue()
         self._opened: list[aiosqlite.Connection] = []
         self._opening: set[asyncio.Task] = set()
+        self._reader: sqlite3.Connection | None = None
         self.on_statement: Callable[[str], None] | None = None
 
     async def acquire(self) -> aiosqlite.Connection:
@@ -538,6 +541,19 @@ class HeldSQLitePool(SQLitePool):
         if self.on_statement is not None:
             self.on_statement(statement)
 
+    def read(self, sql: str, args: list) -> list:
+        """A short indexed read on the event loop's own thread (Query, outside a write
+        transaction). Handing a query to aiosqlite's thread and back costs more than
+        the query: about 0.3 ms against 0.05 ms (DESIGN.md, the ceiling's /db-sync).
+        WAL lets this reader see every committed write without waiting for writers."""
+        if self._reader is None:
+            reader = sqlite3.connect(self._database, isolation_level=None, check_same_thread=False)
+            reader.execute("PRAGMA busy_timeout = 30000")
+            reader.execute("PRAGMA query_only = ON")  # it only ever reads
+            reader.set_trace_callback(self._trace)
+            self._reader = reader
+        return self._reader.execute(sql, args).fetchall()
+
     async def close(self) -> None:
         if self._opening:
             await asyncio.gather(*self._opening, return_exceptions=True)
@@ -545,6 +561,9 @@ class HeldSQLitePool(SQLitePool):
             await connection.close()
         self._opened.clear()
         self._idle = asyncio.Queue()
+        if self._reader is not None:
+            self._reader.close()
+            self._reader = None
 
 
 async def _undo_open_transaction(connection) -> None:
@@ -624,12 +643,19 @@ async def write_transaction(database: Database) -> AsyncIterator[None]:
         return
     async with database.connection() as connection:
         await connection.execute("BEGIN IMMEDIATE")
+        writing = _in_write_transaction.set(True)  # its reads must see its own writes
         try:
             yield
         except BaseException:
             await connection.execute("ROLLBACK")
             raise
+        finally:
+            _in_write_transaction.reset(writing)
         await connection.execute("COMMIT")
+
+
+# Inside a write transaction, Query reads through the transaction's connection.
+_in_write_transaction: ContextVar[bool] = ContextVar("in_write_transaction", default=False)
 
 
 # Transaction-level advisory locks on PostgreSQL, one key per purpose. SQLite's BEGIN
@@ -789,6 +815,9 @@ class Query:
             processors[name](values[name]) if name in processors else values[name]
             for name in compiled.positiontup or ()
         ]
+        pool = database._backend._pool
+        if isinstance(pool, HeldSQLitePool) and not _in_write_transaction.get():
+            return _rows(prepared, pool.read(compiled.string, args))
         return await _run(database, prepared, compiled.string, args)
 
     async def row(self, database: Database, **params: Any):
@@ -804,6 +833,10 @@ async def _run(database: Database, prepared: _Prepared, sql: str, args: list) ->
     async with database.connection() as connection:
         # One trip to aiosqlite's thread, not three (execute, fetchall, close).
         raw_rows = await connection.raw_connection.execute_fetchall(sql, args)
+    return _rows(prepared, raw_rows)
+
+
+def _rows(prepared: _Prepared, raw_rows) -> list:
     make, converters = prepared.row_type._make, prepared.result_processors
     return [
         make(
