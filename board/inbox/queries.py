@@ -17,7 +17,6 @@ from board.db import (
     conversations,
     fetch_row,
     fetch_rows,
-    fetch_value,
     messages,
     read_markers,
     users,
@@ -196,6 +195,8 @@ async def inbox_page(
         .limit(per_page)
         .offset(offset)
     )
+    if query and numbers is None:  # words looked up in the texts: may scan, off the loop
+        return await db.fetch_all(statement)
     return await fetch_rows(db, statement)
 
 
@@ -208,11 +209,10 @@ async def inbox_count(
 ) -> int:
     if kind not in KINDS and not query:
         return await INBOX_ALL_COUNT.value(db, user_id=user.id)
-    return await fetch_value(
-        db,
+    return await db.fetch_val(
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_inbox_filter(user, kind, query, numbers)),
+        .where(_inbox_filter(user, kind, query, numbers))
     )
 
 

@@ -121,6 +121,25 @@ def _with_people(statement: sa.Select) -> sa.Select:
     )
 
 
+def _prepared_page(open_ones: bool, assigned: str) -> Query:
+    return Query(
+        _with_people(sa.select(*QUEUE_COLUMNS))
+        .where(_queue_filter(sa.bindparam("status"), assigned, sa.bindparam("me"), None, None))
+        .order_by(*_queue_order("open" if open_ones else "other"))
+        .limit(sa.bindparam("limit"))
+        .offset(sa.bindparam("offset"))
+    )
+
+
+# The queue without a search, per order (open ones VIP first and longest waiting, the
+# others by last activity) and assignment filter: the page staff look at all day.
+QUEUE_PAGES = {
+    (open_ones, assigned): _prepared_page(open_ones, assigned)
+    for open_ones in (True, False)
+    for assigned in ("all", "me", "none")
+}
+
+
 async def queue_page(
     db: Database,
     status: str,
@@ -133,13 +152,19 @@ async def queue_page(
 ) -> list[Record]:
     """One page of the queue with customer and assignee names: one query. With a `query`,
     only the conversations `numbers` names (the search index's answer), if given."""
+    offset = (page - 1) * per_page
+    if not query and (status == "open", assigned) in QUEUE_PAGES:
+        prepared = QUEUE_PAGES[status == "open", assigned]
+        return await prepared.rows(db, status=status, me=me, limit=per_page, offset=offset)
     statement = (
         _with_people(sa.select(*QUEUE_COLUMNS))
         .where(_queue_filter(status, assigned, me, query, numbers))
         .order_by(*_queue_order(status))
         .limit(per_page)
-        .offset((page - 1) * per_page)
+        .offset(offset)
     )
+    if query and numbers is None:  # words looked up in the texts: may scan, off the loop
+        return await db.fetch_all(statement)
     return await fetch_rows(db, statement)
 
 
