@@ -775,17 +775,8 @@ async def fetch_rows(database: Database, statement: sa.Select) -> list:
         _prepared.move_to_end(cache_key.key)
     if prepared.expanding:
         return await database.fetch_all(statement)
-    compiled = prepared.compiled
-    values = compiled.construct_params(extracted_parameters=cache_key.bindparams)
-    processors = compiled._bind_processors
-    args = [
-        processors[name](values[name]) if name in processors else values[name]
-        for name in compiled.positiontup or ()
-    ]
-    pool = database._backend._pool
-    if isinstance(pool, HeldSQLitePool) and not _in_write_transaction.get():
-        return _rows(prepared, pool.read(compiled.string, args))
-    return await _run(database, prepared, compiled.string, args)
+    values = prepared.compiled.construct_params(extracted_parameters=cache_key.bindparams)
+    return await _execute(database, prepared, values)
 
 
 class Query:
@@ -811,19 +802,7 @@ class Query:
             # The values written into the statement (0, 'open', the IN lists), without
             # the placeholders that each call fills.
             self._literals = prepared.compiled.construct_params(_check=False)
-        if prepared.expanding:
-            return await database.fetch_all(self.statement.params(**params))
-        compiled = prepared.compiled
-        processors = compiled._bind_processors
-        values = {**self._literals, **params}
-        args = [
-            processors[name](values[name]) if name in processors else values[name]
-            for name in compiled.positiontup or ()
-        ]
-        pool = database._backend._pool
-        if isinstance(pool, HeldSQLitePool) and not _in_write_transaction.get():
-            return _rows(prepared, pool.read(compiled.string, args))
-        return await _run(database, prepared, compiled.string, args)
+        return await _execute(database, prepared, {**self._literals, **params})
 
     async def row(self, database: Database, **params: Any):
         found = await self.rows(database, **params)
@@ -834,14 +813,22 @@ class Query:
         return found[0] if found is not None else None
 
 
-async def _run(database: Database, prepared: _Prepared, sql: str, args: list) -> list:
-    async with database.connection() as connection:
-        # One trip to aiosqlite's thread, not three (execute, fetchall, close).
-        raw_rows = await connection.raw_connection.execute_fetchall(sql, args)
-    return _rows(prepared, raw_rows)
-
-
-def _rows(prepared: _Prepared, raw_rows) -> list:
+async def _execute(database: Database, prepared: _Prepared, values: dict[str, Any]) -> list:
+    """Runs compiled SQLite SQL with `values`: on the loop's thread through the held reader
+    (outside a write transaction), else in one trip to aiosqlite's thread, not three
+    (execute, fetchall, close). Rows come back as named tuples, converted once."""
+    compiled = prepared.compiled
+    processors = compiled._bind_processors
+    args = [
+        processors[name](values[name]) if name in processors else values[name]
+        for name in compiled.positiontup or ()
+    ]
+    pool = database._backend._pool
+    if isinstance(pool, HeldSQLitePool) and not _in_write_transaction.get():
+        raw_rows = pool.read(compiled.string, args)
+    else:
+        async with database.connection() as connection:
+            raw_rows = await connection.raw_connection.execute_fetchall(compiled.string, args)
     make, converters = prepared.row_type._make, prepared.result_processors
     return [
         make(
