@@ -313,7 +313,7 @@ class _Planner:
             theme_key = "rechnung"
         else:
             theme_key = rng.choices(self.theme_keys, self.theme_weights)[0]
-        theme = self.themes[theme_key]
+        theme = rng.choice(self.themes[theme_key].topics)  # one title's question and answers
         values = Values(placeholder_values(rng), order=str(rng.randint(2_000_000, 2_999_999)))
         values.update(name=first, full=customer.name)
         answered = False

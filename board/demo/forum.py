@@ -327,10 +327,16 @@ def add_forum(
                 body=faq["body"],
             )
         )
+    decks: list[list[Theme]] = [[] for _ in theme_list]  # each subject's titles, dealt as cards
     for _ in range(topic_count - len(planned)):
-        theme = rng.choices(theme_list, theme_weights)[0]
+        index = rng.choices(range(len(theme_list)), theme_weights)[0]
+        deck = decks[index]
+        if not deck:  # every title of a subject comes up once before any comes up again
+            deck.extend(theme_list[index].topics)
+            rng.shuffle(deck)
+        theme = deck.pop()  # the title's own theme: its posts answer what it asks
         values = placeholder_values(rng)
-        title = rng.choice(theme.titles).format_map(values)
+        title = theme.titles[0].format_map(values)
         # Activity grows over the two years, as a shop's customer base does.
         planned.append(
             _Topic(
