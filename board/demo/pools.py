@@ -37,10 +37,10 @@ def _frozen(value: Any) -> Any:
 class Theme:
     """What customers ask about one subject or one title, and how staff and others answer.
 
-    A subject's theme holds every title and sentence of the subject (conversations and the
-    pinned FAQs draw from it); each of its `topics` is the theme of one title, its own
-    sentences with the subject-wide ones that fit any title, so a forum topic's posts
-    answer the question its title asks.
+    A subject's theme holds every title and sentence of the subject (the pinned FAQs draw
+    from it); each of its `topics` is the theme of one title, its own sentences with the
+    subject-wide ones that fit any title, so a forum topic's posts and a conversation's
+    messages answer the question their title asks.
     """
 
     slug: str  # the default category it belongs to
