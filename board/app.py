@@ -31,6 +31,7 @@ from board.message_form import MAX_FILES
 from board.notifications.routes import routes as notification_routes
 from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
+from board.search import querying as search_querying
 from board.search.routes import routes as search_routes
 from board.staff.routes import routes as staff_routes
 from board.web import (
@@ -152,6 +153,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             _done, stuck = await asyncio.wait(workers, timeout=SHUTDOWN_GRACE_SECONDS)
             for worker in stuck:
                 log.error("background task did not stop at shutdown: %r", worker)
+            search_querying.forget_searchers(settings)
             await close_database(app.state.db)
 
     app = Starlette(

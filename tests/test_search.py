@@ -153,8 +153,11 @@ def test_equal_hits_keep_their_scores_and_places_from_page_to_page(settings):
         writer.add_document(key=f"t{ref}", title=title, body=body, **fields)
     writer.commit()
 
-    first = querying.search(settings, "Kaffeemaschine", None, page=1)
-    second = querying.search(settings, "Kaffeemaschine", None, page=2)
+    try:
+        first = querying.search(settings, "Kaffeemaschine", None, page=1)
+        second = querying.search(settings, "Kaffeemaschine", None, page=2)
+    finally:
+        querying.forget_searchers(settings)
     assert first.total == 12 and (first.pages, second.page) == (2, 2)
     assert [hit.ref for hit in first.hits][:2] == [1, 110]  # the title first; then equals
     found = [hit.ref for hit in first.hits + second.hits]

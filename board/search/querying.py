@@ -11,18 +11,23 @@ from __future__ import annotations
 
 import logging
 import re
+import threading
 from bisect import bisect_right
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from math import ceil
 
 from anyio.to_thread import run_sync as run_in_threadpool
 from whoosh import collectors, highlight, qparser, query
 from whoosh import index as whoosh_index
 from whoosh.scoring import BM25F
-from whoosh.searching import Results, ResultsPage, Searcher
+from whoosh.searching import Results, Searcher
 
 from board.config import Settings
-from board.search.indexing import SEPARATOR, open_index
-from board.search.schema import DEFAULT_CODE_PATTERN, codes_in
+from board.search import ranking
+from board.search.indexing import SEPARATOR, index_dir, open_index
+from board.search.schema import DEFAULT_CODE_PATTERN, codes_in, term_of
 from board.security import CurrentUser
 
 log = logging.getLogger("board.search")
@@ -33,6 +38,8 @@ SCOPES = ("forum", "inbox", "all")
 SEARCH_FIELDS = ("title", "body", "codes")
 STAFF_FIELDS = (*SEARCH_FIELDS, "staff_body", "staff_codes")
 SUGGESTIONS = 5
+DRAFT_TERMS = 6  # of a draft, the rarest terms that suggest() searches for
+WORD = re.compile(r"\w+")  # the tokenizer of schema.german_analyzer
 # BM25F with the title counting more than the body (field_boost in the schema) and
 # a little less length normalisation: long posts are often the good answers.
 WEIGHTING = BM25F(B=0.6, K1=1.2)
@@ -59,6 +66,87 @@ class SearchPage:
     pages: int = 0
     hits: list[Hit] = field(default_factory=list)
     did_you_mean: str | None = None
+
+
+# --- open searchers ----------------------------------------------------------------------
+
+# Searchers kept open between queries, per index folder, until the index changes: their
+# filters stay worked out. A searcher serves one thread at a time: each query
+# borrows one and gives it back. Searches run at most one per core (routes.SEARCH_SLOTS),
+# list searches in the thread pool besides: IDLE_SEARCHERS bounds what stays open.
+IDLE_SEARCHERS = 4
+# Who-may-find-what filters, per open searcher: one byte per document (55 kB at 55,000
+# documents). The public rule is the same for every guest; a customer's own
+# rule differs per customer, so the set is cleared when it is full.
+KEPT_FILTERS = 64
+_idle: dict[str, list[Searcher]] = {}
+_idle_lock = threading.Lock()
+
+
+@contextmanager
+def borrowed_searcher(settings: Settings) -> Iterator[Searcher]:
+    """An open searcher of the index as of its newest commit, for this thread alone."""
+    folder = str(index_dir(settings))
+    with _idle_lock:
+        kept = _idle.get(folder)
+        searcher = kept.pop() if kept else None
+    searcher = _fresh(settings, searcher)
+    try:
+        yield searcher
+    except BaseException:
+        searcher.close()
+        raise
+    with _idle_lock:
+        kept = _idle.setdefault(folder, [])
+        if len(kept) < IDLE_SEARCHERS:
+            kept.append(searcher)
+            return
+    searcher.close()
+
+
+def _fresh(settings: Settings, kept: Searcher | None) -> Searcher:
+    """The kept searcher while the index is the same folder at the same commit, else a new
+    one. A rebuild swaps in a new folder whose generation may be the old one's.
+
+    Not Whoosh's `refresh()`: in whoosh3 3.54 it keeps the segments that a merge replaced
+    besides the merged one, so every merged document would be found twice."""
+    folder = index_dir(settings)
+    if kept is not None:
+        try:
+            if kept.board_identity == (folder.stat().st_ino, kept._ix.latest_generation()):
+                return kept
+        except UNAVAILABLE:  # no index right now: the new open says so
+            pass
+        kept.close()
+    ix = open_index(settings)
+    searcher = ix.searcher(weighting=WEIGHTING)
+    searcher.board_identity = (folder.stat().st_ino, searcher.reader().generation())
+    searcher.board_filters = {}
+    return searcher
+
+
+def forget_searchers(settings: Settings) -> None:
+    """Closes the searchers kept for this index (at shutdown: their open files)."""
+    with _idle_lock:
+        kept = _idle.pop(str(index_dir(settings)), [])
+    for searcher in kept:
+        searcher.close()
+
+
+def _visible(searcher: Searcher, rule: query.Query | None) -> bytearray:
+    """The documents the rule allows in this searcher, kept with it: working them out
+    walks the postings of every public document."""
+    filters = searcher.board_filters
+    key = repr(rule)
+    mask = filters.get(key)
+    if mask is None:
+        if len(filters) >= KEPT_FILTERS:
+            filters.clear()
+        mask = filters[key] = ranking.visible(searcher, rule)
+    return mask
+
+
+# --- what a viewer may find --------------------------------------------------------------
 
 
 def allowed(viewer: CurrentUser | None, scope: str) -> query.Query | None:
@@ -150,12 +238,12 @@ def parse(
     return query.Or([parsed, *exact]).normalize() if exact else parsed
 
 
-def _hit(result, staff: bool) -> Hit:
+def _hit(result, wanted: query.Query, staff: bool) -> Hit:
     """The hit's best post or message: snippet and anchor come from it."""
-    item, text = _best_part(result, "body", "parts")
+    item, text = _best_part(result, wanted, "body", "parts")
     snippet = result.highlights("body", text=text, top=2) if text else ""
     if not snippet and staff and result.get("staff_body"):
-        item, text = _best_part(result, "staff_body", "staff_parts")
+        item, text = _best_part(result, wanted, "staff_body", "staff_parts")
         snippet = result.highlights("staff_body", text=text, top=2)
     return Hit(
         kind=result["kind"],
@@ -167,9 +255,11 @@ def _hit(result, staff: bool) -> Hit:
     )
 
 
-def _best_part(result, fieldname: str, parts_field: str) -> tuple[int | None, str]:
-    """The part (post, message) of a stored text holding most of the words found, the
-    earlier one on a tie; the first part when the words are in the title alone."""
+def _best_part(
+    result, wanted: query.Query, fieldname: str, parts_field: str
+) -> tuple[int | None, str]:
+    """The part (post, message) of a stored text holding most of the words searched for,
+    the earlier one on a tie; the first part when the words are in the title alone."""
     text, parts = result.get(fieldname) or "", result.get(parts_field) or ""
     if not parts:
         return None, text
@@ -178,13 +268,13 @@ def _best_part(result, fieldname: str, parts_field: str) -> tuple[int | None, st
         item, start = part.split(":")
         items.append(int(item))
         starts.append(int(start))
-    words = {term.decode() for name, term in result.matched_terms() if name == fieldname}
+    words = {text for name, text in wanted.iter_all_terms() if name == fieldname}
     found: dict[int, set[str]] = {}
     if words:
-        analyzer = result.searcher.schema[fieldname].analyzer
-        for token in analyzer(text, chars=True, mode="index"):
-            if token.text in words:
-                found.setdefault(bisect_right(starts, token.startchar) - 1, set()).add(token.text)
+        for match in WORD.finditer(text):
+            term = term_of(match.group().lower())
+            if term in words:
+                found.setdefault(bisect_right(starts, match.start()) - 1, set()).add(term)
     best = min(found, key=lambda index: (-len(found[index]), index)) if found else 0
     end = starts[best + 1] - len(SEPARATOR) if best + 1 < len(starts) else len(text)
     return items[best], text[starts[best] : end]
@@ -211,45 +301,43 @@ def search(
     result_page = SearchPage(query=text, scope=scope, page=page)
     if not text.strip():
         return result_page
-    ix = open_index(settings)
     staff = viewer is not None and viewer.is_staff
-    parsed = parse(ix.schema, text, settings.search_code_pattern, fieldnames=fields_for(viewer))
     rule = allowed(viewer, scope)
-    with ix.searcher(weighting=WEIGHTING) as searcher:
-        # A page past the last shows the last one.
-        page = max(1, page)
-        results = ResultsPage(
-            _best(searcher, parsed, page * per_page, rule, terms=True), page, per_page
+    with borrowed_searcher(settings) as searcher:
+        parsed = parse(
+            searcher.schema, text, settings.search_code_pattern, fieldnames=fields_for(viewer)
         )
-        _formatted(results.results)
-        result_page.total = results.total
-        result_page.pages = results.pagecount
-        result_page.page = results.pagenum
-        result_page.hits = [_hit(result, staff) for result in results]
-        if not result_page.total:
+        page = max(1, page)
+        best, total = ranking.rank(
+            searcher, ranking.words_of(parsed), _visible(searcher, rule), page * per_page
+        )
+        result_page.total = total
+        result_page.pages = ceil(total / per_page)
+        # A page past the last shows the last one.
+        result_page.page = min(page, result_page.pages) or 1
+        first = (result_page.page - 1) * per_page
+        results = Results(searcher, parsed, best[first : first + per_page])
+        _formatted(results)
+        result_page.hits = [_hit(result, parsed, staff) for result in results]
+        if not total:
             corrected = did_you_mean(searcher, text)
             # Offered only when it finds something this viewer may see.
-            if corrected and _finds_any(searcher, parse(ix.schema, corrected), rule):
+            if corrected and _finds_any(searcher, parse(searcher.schema, corrected), rule):
                 result_page.did_you_mean = corrected
     return result_page
 
 
-def _best(
-    searcher: Searcher, wanted: query.Query, limit: int, rule: query.Query | None, terms=False
-) -> Results:
-    """`searcher.search` without Whoosh's matcher replacement, which miscounts scores in
-    whoosh3 3.54: every 10 matches the collector swaps the matcher tree for a cheaper one
-    (a union whose one side has run out becomes the other side), and the CoordMatcher of
-    an OR query (OrGroup.factory) then recounts its terms from the smaller tree, so its
-    penalty for a missing word shrinks or goes. Documents after the swap scored up to
-    twice their due: a topic ranked second on page one by a doubled score and came
-    again on page two. Unswapped, every match is scored through the whole tree (search
-    p50 61 -> 88 ms on the 10,000-topic demo, bench/RESULTS.md)."""
+def _best(searcher: Searcher, wanted: query.Query, limit: int, rule: query.Query | None) -> Results:
+    """The `limit` best matches of a query that wants every word (the lists' search box),
+    through Whoosh's collector: an AND skips along the rarest word's postings.
+
+    Not `searcher.search`: its matcher replacement miscounts scores in whoosh3 3.54.
+    Every 10 matches the collector swaps the matcher tree for a cheaper one, and the
+    CoordMatcher of an OR query then recounts its terms from the smaller tree, so its
+    penalty for a missing word shrinks or goes (ranked search uses `ranking` instead).
+    """
     collector = collectors.TopCollector(limit, replace=0)
-    if terms:
-        collector = collectors.TermsCollector(collector)
-    if rule is not None:
-        collector = collectors.FilterCollector(collector, rule)
+    collector = collectors.FilterCollector(collector, rule)
     searcher.search_with_collector(wanted, collector)
     return collector.results()
 
@@ -281,24 +369,33 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
     draft = draft[:5000]
     if len(draft.strip()) < 3:
         return []
-    ix = open_index(settings)
-    with ix.searcher(weighting=WEIGHTING) as searcher:
-        terms = []
-        # Telling words of the draft as titles and as bodies use them: titles name the
-        # problem ("Paket nicht angekommen"), bodies the circumstances.
-        for fieldname in ("title", "body"):
-            for term, _weight in searcher.key_terms_from_text(fieldname, draft, 8):
-                if term not in terms:
-                    terms.append(term)
+    with borrowed_searcher(settings) as searcher:
+        terms = telling_terms(searcher, draft)
         if not terms:
             return []
-        wanted = query.Or(
-            [query.Term("title", term, boost=2.0) for term in terms]
-            + [query.Term("body", term) for term in terms]
-        )
-        results = _best(searcher, wanted, limit, allowed(None, "forum"), terms=True)
+        words = [(ranking.Term("title", term, 2.0), ranking.Term("body", term)) for term in terms]
+        wanted = query.Or([query.Term(t.fieldname, t.text) for word in words for t in word])
+        public = _visible(searcher, allowed(None, "forum"))
+        best, _total = ranking.rank(searcher, words, public, limit)
+        results = Results(searcher, wanted, best)
         _formatted(results)
-        return [_hit(result, staff=False) for result in results]
+        return [_hit(result, wanted, staff=False) for result in results]
+
+
+def telling_terms(searcher: Searcher, draft: str, most: int = DRAFT_TERMS) -> list[str]:
+    """The draft's rarest terms in the forum (highest IDF over titles and bodies): a draft
+    of 60 words searched by all of them ranks by its greetings and filler; by its few
+    rare ones ("Zwischenstecker", "Originalverpackung") it finds the topic. Terms that
+    no topic has are left out, they find nothing."""
+    rarity: dict[str, float] = {}
+    for match in WORD.finditer(draft):
+        term = term_of(match.group().lower())
+        if term is None or term in rarity:
+            continue
+        frequency = searcher.doc_frequency("body", term) + searcher.doc_frequency("title", term)
+        if frequency:
+            rarity[term] = 1 / frequency
+    return sorted(rarity, key=rarity.__getitem__, reverse=True)[:most]
 
 
 def ticket_number(text: str) -> int | None:
@@ -312,12 +409,11 @@ def conversation_refs(
 ) -> list[int]:
     """Ticket numbers of the conversations the viewer may find with every telling word of
     the text, best first: the inbox and the staff queue narrow their lists to them."""
-    ix = open_index(settings)
     fieldnames = fields_for(viewer)
-    wanted = parse(ix.schema, text, settings.search_code_pattern, True, fieldnames)
-    if wanted is query.NullQuery:
-        return []
-    with ix.searcher(weighting=WEIGHTING) as searcher:
+    with borrowed_searcher(settings) as searcher:
+        wanted = parse(searcher.schema, text, settings.search_code_pattern, True, fieldnames)
+        if wanted is query.NullQuery:
+            return []
         results = _best(searcher, wanted, limit, allowed(viewer, "inbox"))
         return [result["ref"] for result in results]
 

@@ -9,7 +9,7 @@ into `codes` untouched, where only the exact token matches.
 from __future__ import annotations
 
 import re
-from functools import cache
+from functools import cache, lru_cache
 
 from whoosh import fields
 from whoosh.analysis import (
@@ -49,6 +49,17 @@ def german_analyzer():
         | FoldUmlauts()
         | StemFilter(lang="de")
     )
+
+
+_ANALYZER = german_analyzer()
+
+
+@lru_cache(maxsize=20_000)
+def term_of(word: str) -> str | None:
+    """What one word is in the index (None for a stop word). Cached: finding the words of a
+    query in a stored text of 20,000 characters otherwise runs each of its words through
+    the analyzer's five stages. 20,000 words hold about 3 MB."""
+    return next((token.text for token in _ANALYZER(word)), None)
 
 
 @cache
