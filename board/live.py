@@ -25,7 +25,7 @@ from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
 from board import events, i18n, permissions
-from board.db import conversations, fetch_row, messages, read_markers, users
+from board.db import Query, conversations, fetch_row, messages, read_markers, users
 from board.errors import NotFound
 from board.inbox import queries as inbox_queries
 from board.notifications import queries as notification_queries
@@ -322,6 +322,14 @@ async def typing(request: Request) -> Response:
     return Response(status_code=204)
 
 
+READ_MARKER = Query(
+    sa.select(read_markers.c.last_read_message_id, read_markers.c.read_at).where(
+        read_markers.c.user_id == sa.bindparam("user_id"),
+        read_markers.c.conversation_id == sa.bindparam("conversation_id"),
+    )
+)
+
+
 async def seen_by_customer(database: Database, conversation) -> Any:
     """When the customer last opened the conversation, if that was after the latest
     answer; None while the answer is unread (or there is none, or no customer account)."""
@@ -329,11 +337,8 @@ async def seen_by_customer(database: Database, conversation) -> Any:
         return None
     if conversation.last_public_author_id == conversation.customer_id:
         return None
-    marker = await database.fetch_one(
-        sa.select(read_markers.c.last_read_message_id, read_markers.c.read_at).where(
-            read_markers.c.user_id == conversation.customer_id,
-            read_markers.c.conversation_id == conversation.id,
-        )
+    marker = await READ_MARKER.row(
+        database, user_id=conversation.customer_id, conversation_id=conversation.id
     )
     if marker is None or marker.last_read_message_id < conversation.last_public_message_id:
         return None

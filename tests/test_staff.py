@@ -154,6 +154,21 @@ def test_every_state_transition_is_recorded_with_who_and_when(people, settings):
     assert "„Versehen?“" in page and 'id="history"' in page
 
 
+def test_one_status_control_and_an_answer_that_solves_or_waits(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika)
+    page = staff.get(f"/staff/t/{number}").text
+    assert len(re.findall(r'<select[^>]*name="status"', page)) == 1  # the update form's
+    assert re.search(r'<button[^>]*name="status" value="solved"', page)
+
+    assert answer(staff, number, "Ist unterwegs.").status_code == 303
+    assert conversation(settings, number).status == "pending"  # Send: the customer's turn
+    answer(staff, number, "Intern: Lager fragen", internal="1")
+    assert conversation(settings, number).status == "pending"  # a note keeps it
+    answer(staff, number, "Erledigt, danke!", status="solved")  # Send and mark solved
+    assert conversation(settings, number).status == "solved"
+
+
 def test_an_unknown_status_is_refused_with_the_answer_kept(people, settings):
     erika, staff = people.customer(), people.staff()
     number = open_conversation(erika)

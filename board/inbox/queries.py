@@ -223,8 +223,11 @@ async def conversation_by_number(db: Database, number: int) -> Record | None:
     return await fetch_row(db, CONVERSATION.where(conversations.c.number == number))
 
 
+CONVERSATION_BY_NUMBER = Query(CONVERSATION.where(conversations.c.number == sa.bindparam("number")))
+
+
 async def conversation_or_404(db: Database, number: int, viewer: CurrentUser | None) -> Record:
-    conversation = await fetch_row(db, CONVERSATION.where(conversations.c.number == number))
+    conversation = await CONVERSATION_BY_NUMBER.row(db, number=number)
     if conversation is None:
         raise NotFound()
     permissions.ensure_can_see_conversation(viewer, conversation)

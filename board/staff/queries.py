@@ -234,37 +234,63 @@ async def latest_conversations(db: Database, limit: int = 10) -> list[Record]:
 # --- one conversation --------------------------------------------------------------------
 
 
-async def history_of(db: Database, conversation_id: int) -> list[Record]:
-    actor = users.alias("actor")
-    return await fetch_rows(
-        db,
-        sa.select(conversation_events, actor.c.name.label("actor_name"))
-        .select_from(
-            conversation_events.outerjoin(actor, actor.c.id == conversation_events.c.actor_id)
-        )
-        .where(conversation_events.c.conversation_id == conversation_id)
-        .order_by(conversation_events.c.id),
+_ACTOR = users.alias("actor")
+HISTORY = Query(
+    sa.select(conversation_events, _ACTOR.c.name.label("actor_name"))
+    .select_from(
+        conversation_events.outerjoin(_ACTOR, _ACTOR.c.id == conversation_events.c.actor_id)
     )
+    .where(conversation_events.c.conversation_id == sa.bindparam("conversation_id"))
+    .order_by(conversation_events.c.id)
+)
+
+
+async def history_of(db: Database, conversation_id: int) -> list[Record]:
+    return await HISTORY.rows(db, conversation_id=conversation_id)
+
+
+CUSTOMER_PANEL = Query(
+    sa.select(
+        users.c.id,
+        users.c.name,
+        users.c.email,
+        users.c.customer_number,
+        users.c.created_at,
+        users.c.post_count,
+        users.c.note,
+        users.c.vip,
+        users.c.is_active,
+        users.c.erased_at,
+    ).where(users.c.id == sa.bindparam("customer_id"), users.c.role == "customer")
+)
 
 
 async def customer_or_none(db: Database, customer_id: int | None) -> Record | None:
     if customer_id is None:
         return None
-    return await fetch_row(
-        db,
+    return await CUSTOMER_PANEL.row(db, customer_id=customer_id)
+
+
+def _conversations_of(owner: sa.ColumnElement) -> Query:
+    """A person's conversations but one, newest first (the customer panel's list)."""
+    return Query(
         sa.select(
-            users.c.id,
-            users.c.name,
-            users.c.email,
-            users.c.customer_number,
-            users.c.created_at,
-            users.c.post_count,
-            users.c.note,
-            users.c.vip,
-            users.c.is_active,
-            users.c.erased_at,
-        ).where(users.c.id == customer_id, users.c.role == "customer"),
+            conversations.c.id,
+            conversations.c.number,
+            conversations.c.kind,
+            conversations.c.subject,
+            conversations.c.subject_cut,
+            conversations.c.status,
+            conversations.c.last_message_at,
+        )
+        .where(owner, conversations.c.id != sa.bindparam("except_id"))
+        .order_by(conversations.c.last_message_at.desc())
+        .limit(sa.bindparam("limit"))
     )
+
+
+OF_CUSTOMER = _conversations_of(conversations.c.customer_id == sa.bindparam("owner"))
+OF_GUEST = _conversations_of(conversations.c.guest_email == sa.bindparam("owner"))
 
 
 async def conversations_of_person(
@@ -276,28 +302,12 @@ async def conversations_of_person(
 ) -> list[Record]:
     """The person's conversations, newest first: by account, or by a guest's address."""
     if customer_id is not None:
-        owner = conversations.c.customer_id == customer_id
+        wanted, owner = OF_CUSTOMER, customer_id
     elif guest_email:
-        owner = conversations.c.guest_email == guest_email
+        wanted, owner = OF_GUEST, guest_email
     else:
         return []
-    statement = (
-        sa.select(
-            conversations.c.id,
-            conversations.c.number,
-            conversations.c.kind,
-            conversations.c.subject,
-            conversations.c.subject_cut,
-            conversations.c.status,
-            conversations.c.last_message_at,
-        )
-        .where(owner)
-        .order_by(conversations.c.last_message_at.desc())
-        .limit(limit)
-    )
-    if except_id is not None:
-        statement = statement.where(conversations.c.id != except_id)
-    return await fetch_rows(db, statement)
+    return await wanted.rows(db, owner=owner, except_id=except_id or 0, limit=limit)
 
 
 async def save_customer_note(db: Database, customer_id: int, note: str, vip: bool) -> None:
@@ -324,8 +334,11 @@ async def customer_by_login(db: Database, login: str) -> Record | None:
 # --- canned replies ----------------------------------------------------------------------
 
 
+CANNED_REPLIES = Query(sa.select(canned_replies).order_by(canned_replies.c.shortcut))
+
+
 async def canned_replies_list(db: Database) -> list[Record]:
-    return await fetch_rows(db, sa.select(canned_replies).order_by(canned_replies.c.shortcut))
+    return await CANNED_REPLIES.rows(db)
 
 
 async def canned_reply_or_404(db: Database, reply_id: int) -> Record:

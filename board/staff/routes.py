@@ -173,7 +173,6 @@ async def _render_conversation(
         seen_at=await live.seen_by_customer(database, record),
         body=form_state.get("body", ""),
         internal=form_state.get("internal", False),
-        reply_status=form_state.get("reply_status", "pending"),
         errors=form_state.get("errors", {}),
     )
 
@@ -209,7 +208,6 @@ async def reply(request: Request) -> Response:
                 409,
                 body=body,
                 internal=internal,
-                reply_status=status,
                 errors=errors,
             )
     if errors:
@@ -220,7 +218,6 @@ async def reply(request: Request) -> Response:
             400,
             body=body,
             internal=internal,
-            reply_status=status,
             errors=errors,
         )
     replies = {row.shortcut: row.body for row in await queries.canned_replies_list(db(request))}

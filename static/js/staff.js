@@ -1,6 +1,6 @@
-// Staff pages: keyboard moves through the queue, #shortcut suggestions in the reply box,
-// and the internal-note switch keeping the status. Every page works without this file:
-// links open conversations, the server expands #shortcuts, the status select is plain.
+// Staff pages: keyboard moves through the queue and #shortcut suggestions in the reply
+// box. Every page works without this file: links open conversations, the server expands
+// #shortcuts.
 (function () {
   "use strict";
 
@@ -137,14 +137,5 @@
       }
     });
     box.addEventListener("blur", function () { matches = []; render(); });
-  }
-
-  // --- an internal note keeps the status unless staff choose another ------------------
-  var internal = document.getElementById("field-internal");
-  var status = document.getElementById("field-status");
-  if (internal && status) {
-    internal.addEventListener("change", function () {
-      status.value = internal.checked ? status.dataset.current : "pending";
-    });
   }
 })();
