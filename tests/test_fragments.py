@@ -142,3 +142,31 @@ def test_the_cache_stays_within_its_bounds():
     cache.get_or_render("again", lambda: renders.append(1) or "a")
     cache.get_or_render("again", lambda: renders.append(1) or "b")
     assert renders == [1] and cache.hits >= 1
+
+
+def test_the_staff_conversation_forms_follow_every_change_and_each_viewer(people, settings):
+    from tests.test_inbox import open_conversation
+
+    erika, julia = people.customer(), people.staff()
+    sven = people.staff(admin=False)
+    number = open_conversation(erika, "Mein Paket ist nicht angekommen.")
+    path = f"/staff/t/{number}"
+    first = twice(julia, path)
+    assert 'value="open" selected' in first or 'value="new" selected' in first
+
+    julia.submit(f"{path}/update", {"status": "pending", "assignee": "me", "note": "Frage DHL"})
+    page = twice(julia, path)
+    assert '<option value="pending" selected>' in page and "Frage DHL" in page  # form, history
+    seen = re.search(r'name="seen" value="(\d+)"', page).group(1)
+
+    erika.submit(f"/inbox/{number}/reply", {"body": "Noch etwas: die Hausnummer ist 5a."})
+    julia.submit(f"/staff/customers/{erika.user_id}", {"note": "Ruft oft an", "vip": "1"})
+    page = twice(julia, path)
+    assert re.search(r'name="seen" value="(\d+)"', page).group(1) != seen  # the new message
+    assert "Ruft oft an" in page and 'name="vip" value="1" checked' in page
+
+    # Each staff member's forms carry their own CSRF token, never the other's.
+    theirs = twice(sven, path)
+    tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
+    assert tokens and not tokens & set(re.findall(r'name="csrf_token" value="([^"]+)"', theirs))
+    assert "(ich)" in theirs and theirs.count("(ich)") == 1
