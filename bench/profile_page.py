@@ -22,9 +22,10 @@ from board.db import close_database
 app = create_app()
 
 
-async def call(path: str) -> bytes:
+async def call(path: str, extra_headers: dict[str, str] | None = None) -> bytes:
     plain_path, _, query = path.partition("?")
     headers = [(b"host", b"127.0.0.1")]
+    headers += [(name.encode(), value.encode()) for name, value in (extra_headers or {}).items()]
     if os.environ.get("BOARD_SESSION"):
         headers.append((b"cookie", f"board_session={os.environ['BOARD_SESSION']}".encode()))
     scope = {

@@ -300,3 +300,33 @@ def test_a_staff_answer_appears_on_the_customers_open_pages_without_reload(
     page.screenshot(path=str(ARTIFACTS / "live-answer-customer.png"), full_page=True)
     staff_page.screenshot(path=str(ARTIFACTS / "live-answer-staff.png"), full_page=True)
     staff_context.close()
+
+
+def test_the_open_queue_shows_a_new_request_without_reload_and_asks_cheaply(
+    live_server: str, page: Page, browser
+):
+    """Staff keep the queue open; a customer writes. The new row comes in without a
+    reload, fetched from /staff/queue/live, which answers 304 while nothing changed."""
+    base = live_server
+    staff_context = browser.new_context(locale="de-DE")
+    staff = staff_context.new_page()
+    log_in(staff, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff.goto(f"{base}/staff?status=open&assigned=all")
+    expect(staff.locator(".queue-row")).to_have_count(0)
+    answers: list[int] = []
+    staff.on(
+        "response",
+        lambda response: (
+            answers.append(response.status) if "/staff/queue/live" in response.url else None
+        ),
+    )
+
+    register(page, base)
+    page.goto(f"{base}/inbox/new")
+    page.locator("#field-body").fill("Mein Rauchmelder piept jede Nacht um drei.")
+    page.get_by_role("button", name="Nachricht senden").click()
+    expect(page).to_have_url(re.compile(r"/inbox/\d+$"))
+    expect(staff.locator(".queue-row")).to_have_count(1)
+    expect(staff.locator(".queue-row")).to_contain_text("Rauchmelder piept")
+    assert 200 in answers  # the parts, not the page
+    staff_context.close()

@@ -404,6 +404,29 @@ def test_queue_filters_and_counts(people, settings):
     assert staff.get("/staff?status=bogus&assigned=bogus&page=x").status_code == 200
 
 
+def test_the_live_queue_answers_304_until_what_it_shows_changes(people, client):
+    erika, staff = people.customer(), people.staff()
+    open_conversation(erika, "Erste Frage zum Thermostat")
+    path = "/staff/queue/live?status=open&assigned=all"
+    first = staff.get(path)
+    tag = first.headers["etag"]
+    assert first.status_code == 200 and "Erste Frage" in first.text
+    assert "<html" not in first.text and 'id="queue-list"' in first.text  # the parts alone
+    page = staff.get("/staff?status=open&assigned=all").text
+    assert f"data-tag=\"&#34;{tag.strip(chr(34))}&#34;\"" in page  # the page's own tag
+
+    assert staff.get(path, headers={"If-None-Match": tag}).status_code == 304
+    open_conversation(erika, "Zweite Frage zur Lieferung")
+    changed = staff.get(path, headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and "Zweite Frage" in changed.text
+    assert changed.headers["etag"] != tag
+    # Another view (solved, or another language) is another tag.
+    assert staff.get(path.replace("open", "solved")).headers["etag"] != changed.headers["etag"]
+
+    assert erika.get(path).status_code in (302, 303, 403)
+    assert client.get(path, follow_redirects=False).status_code in (302, 303)
+
+
 def test_the_queue_page_is_a_fixed_number_of_queries(people, settings, app, client):
     staff = people.staff()
     for index in range(6):

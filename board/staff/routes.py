@@ -3,6 +3,7 @@ customers' notes, announcements and invoice notices, and the staff home page."""
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime, timedelta
 from functools import lru_cache
 from typing import NamedTuple
@@ -13,7 +14,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from board import live
+from board import i18n, live
 from board.conversations import workflow, writing
 from board.db import users, utcnow
 from board.errors import Invalid
@@ -81,6 +82,41 @@ def _business_hours(office, since: datetime, minute: datetime) -> float:
 
 async def queue(request: Request) -> Response:
     user = require_staff(request)
+    view = await _queue_view(request, user)
+    return render(request, "staff/queue.html", queue_tag=_queue_tag(request, user, view), **view)
+
+
+async def queue_live(request: Request) -> Response:
+    """The queue's changing parts alone, for live.js when an event says the queue changed:
+    304 without rendering while what this view shows is the same (most events concern
+    conversations on other pages or in other tabs), else just the parts, not the page."""
+    user = require_staff(request)
+    view = await _queue_view(request, user)
+    tag = _queue_tag(request, user, view)
+    headers = {"ETag": tag, "Cache-Control": "no-cache, private"}
+    if request.headers.get("if-none-match") == tag:
+        return Response(status_code=304, headers=headers)
+    response = render(request, "staff/_queue_parts.html", queue_tag=tag, **view)
+    response.headers.update(headers)
+    return response
+
+
+def _queue_tag(request: Request, user, view: dict) -> str:
+    """What the parts are made of, as a tag that is the same in every worker."""
+    shown = (
+        user.id,
+        i18n.current_locale.get(),
+        i18n.current_timezone.get(),
+        view["counts_key"],
+        [tuple(row) for row in view["rows"]],
+        sorted(view["waits"].items()),
+        sorted((key, tuple(row)) for key, row in view["absent"].items()),
+        *(view[name] for name in ("status", "assigned", "query", "page", "pages")),
+    )
+    return '"' + hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest() + '"'
+
+
+async def _queue_view(request: Request, user) -> dict:
     params = request.query_params
     status = params.get("status") if params.get("status") in workflow.STATUSES else "open"
     assigned = params.get("assigned") if params.get("assigned") in ASSIGNED_FILTERS else "all"
@@ -97,22 +133,19 @@ async def queue(request: Request) -> Response:
         total = await queries.queue_total(db(request), status, assigned, user.id, query, numbers)
     else:
         total = counts[status][assigned]
-    now = utcnow()
-    return render(
-        request,
-        "staff/queue.html",
-        rows=rows,
-        waits=_wait_facts(request, rows, now),
-        absent=await queries.current_absences(db(request)),
-        counts=counts,
-        counts_key=tuple((name, tuple(sorted(n.items()))) for name, n in counts.items()),
-        status=status,
-        assigned=assigned,
-        query=query,
-        page=page,
-        pages=page_count(total, PER_PAGE),
-        total=total,
-    )
+    return {
+        "rows": rows,
+        "waits": _wait_facts(request, rows, utcnow()),
+        "absent": await queries.current_absences(db(request)),
+        "counts": counts,
+        "counts_key": tuple((name, tuple(sorted(n.items()))) for name, n in counts.items()),
+        "status": status,
+        "assigned": assigned,
+        "query": query,
+        "page": page,
+        "pages": page_count(total, PER_PAGE),
+        "total": total,
+    }
 
 
 async def home(request: Request) -> Response:
@@ -415,6 +448,7 @@ async def invoice(request: Request) -> Response:
 
 routes = [
     Route("/staff", queue, name="staff_queue"),
+    Route("/staff/queue/live", queue_live, name="staff_queue_live"),
     Route("/staff/home", home, name="staff_home"),
     Route("/staff/t/{number:int}", conversation, name="staff_conversation"),
     Route("/staff/t/{number:int}/reply", reply, methods=["POST"], name="staff_reply"),

@@ -145,14 +145,22 @@
     show(byId("live-stale"));
   });
 
-  // --- the staff queue: fetched again and swapped in, a moment after the last change ----
+  // --- the staff queue: its parts fetched again and swapped in, a moment after a change ---
+  // /staff/queue/live answers 304 while this view shows the same (the ETag), else the
+  // parts alone; every tab with the queue open asks, so it must stay cheap.
   var queueTimer = null;
   function queueChanged() {
-    if (!byId("queue-list")) return;
+    var list = byId("queue-list");
+    if (!list) return;
     clearTimeout(queueTimer);
     queueTimer = setTimeout(function () {
-      fetch(window.location.href, { credentials: "same-origin" })
-        .then(function (response) { return response.ok ? response.text() : null; })
+      var current = byId("queue-list");
+      fetch(current.dataset.live + window.location.search, {
+        credentials: "same-origin",
+        cache: "no-store",
+        headers: { "If-None-Match": current.dataset.tag }
+      })
+        .then(function (response) { return response.status === 200 ? response.text() : null; })
         .then(function (html) {
           if (!html) return;
           var fresh = new DOMParser().parseFromString(html, "text/html");
