@@ -380,6 +380,38 @@ def test_queue_sorts_vip_first_then_longest_waiting_and_marks_overdue(people, se
     assert 'id="overdue-count">1<' in staff.get("/staff/home").text
 
 
+def test_queue_pages_follow_each_other_in_order_without_gaps(people, settings, monkeypatch):
+    from board.staff import routes as staff_routes
+
+    monkeypatch.setattr(staff_routes, "PER_PAGE", 2)
+    staff = people.staff()
+    customers = [people.customer(f"Kunde{i} Seite", f"seite{i}@example.com") for i in range(5)]
+    numbers = [open_conversation(person, f"Anliegen {i}") for i, person in enumerate(customers)]
+    now = utcnow()
+    for index, number in enumerate(numbers):  # waited longest: the last one written
+        execute(
+            settings,
+            conversations.update()
+            .where(conversations.c.number == number)
+            .values(
+                waiting_since=now - timedelta(hours=index),
+                last_message_at=now - timedelta(hours=index),
+            ),
+        )
+
+    def shown(status: str) -> list[int]:
+        found = []
+        for page in (1, 2, 3, 4):
+            text = staff.get(f"/staff?status={status}&assigned=all&page={page}").text
+            found += [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', text)]
+        return found
+
+    assert shown("open") == numbers[::-1]  # longest waiting first, each once
+    for number in numbers:
+        staff.submit(f"/staff/t/{number}/update", {"status": "solved"})
+    assert shown("solved") == numbers  # latest activity first
+
+
 def test_queue_filters_and_counts(people, settings):
     staff = people.staff()
     erika = people.customer()
@@ -413,7 +445,7 @@ def test_the_live_queue_answers_304_until_what_it_shows_changes(people, client):
     assert first.status_code == 200 and "Erste Frage" in first.text
     assert "<html" not in first.text and 'id="queue-list"' in first.text  # the parts alone
     page = staff.get("/staff?status=open&assigned=all").text
-    assert f"data-tag=\"&#34;{tag.strip(chr(34))}&#34;\"" in page  # the page's own tag
+    assert f'data-tag="&#34;{tag.strip(chr(34))}&#34;"' in page  # the page's own tag
 
     assert staff.get(path, headers={"If-None-Match": tag}).status_code == 304
     open_conversation(erika, "Zweite Frage zur Lieferung")

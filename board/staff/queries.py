@@ -68,27 +68,28 @@ assignee = users.alias("assignee")
 
 
 def _queue_filter(
-    status: str, assigned: str, me: int, query: str | None, numbers: Sequence[int] | None
+    status: str,
+    assigned: str,
+    me: int,
+    query: str | None,
+    numbers: Sequence[int] | None,
+    table: sa.Table | sa.Alias = conversations,
 ):
-    conditions = [conversations.c.kind == QUEUE_KIND, conversations.c.status == status]
+    conditions = [table.c.kind == QUEUE_KIND, table.c.status == status]
     if assigned == "me":
-        conditions.append(conversations.c.assignee_id == me)
+        conditions.append(table.c.assignee_id == me)
     elif assigned == "none":
-        conditions.append(conversations.c.assignee_id.is_(None))
+        conditions.append(table.c.assignee_id.is_(None))
     if query:
         conditions.append(text_condition(query, numbers))
     return sa.and_(*conditions)
 
 
-def _queue_order(status: str):
+def _queue_order(status: str, table: sa.Table | sa.Alias = conversations):
     if status == "open":
         # VIP customers first, then whoever has waited longest.
-        return (
-            conversations.c.vip.desc(),
-            conversations.c.waiting_since,
-            conversations.c.id,
-        )
-    return (conversations.c.last_message_at.desc(), conversations.c.id.desc())
+        return (table.c.vip.desc(), table.c.waiting_since, table.c.id)
+    return (table.c.last_message_at.desc(), table.c.id.desc())
 
 
 QUEUE_COLUMNS = (
@@ -122,12 +123,24 @@ def _with_people(statement: sa.Select) -> sa.Select:
 
 
 def _prepared_page(open_ones: bool, assigned: str) -> Query:
-    return Query(
-        _with_people(sa.select(*QUEUE_COLUMNS))
-        .where(_queue_filter(sa.bindparam("status"), assigned, sa.bindparam("me"), None, None))
-        .order_by(*_queue_order("open" if open_ones else "other"))
+    """A page of the queue: its ids first, from the index alone (ix_conversations_activity
+    and _waiting cover filter and order), then their rows with the people's names. With
+    the joins in the OFFSET, page 1,100 of 34,000 solved conversations took 31 ms: every
+    skipped row was read and joined; now 2 ms."""
+    order = "open" if open_ones else "other"
+    page = conversations.alias("page")
+    wanted = _queue_filter(sa.bindparam("status"), assigned, sa.bindparam("me"), None, None, page)
+    ids = (
+        sa.select(page.c.id)
+        .where(wanted)
+        .order_by(*_queue_order(order, page))
         .limit(sa.bindparam("limit"))
         .offset(sa.bindparam("offset"))
+    )
+    return Query(
+        _with_people(sa.select(*QUEUE_COLUMNS))
+        .where(conversations.c.id.in_(ids))
+        .order_by(*_queue_order(order))
     )
 
 
