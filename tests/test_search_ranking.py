@@ -57,7 +57,8 @@ def whoosh_scores(settings: Settings, wanted: query.Query) -> dict[int, float]:
 
 
 def our_scores(settings: Settings, words: list[ranking.Word]) -> dict[int, float]:
-    with querying.borrowed_searcher(settings) as searcher:
+    with querying.borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
         best, total = ranking.rank(searcher, words, ranking.visible(searcher, None), 1000)
         assert total == len(best)
         return {searcher.stored_fields(docnum)["ref"]: score for score, docnum in best}
@@ -142,7 +143,8 @@ def test_a_search_takes_little_memory_however_many_documents_match(settings):
 def test_a_viewer_who_may_find_nothing_finds_nothing(settings):
     add_topics(settings, range(1, 10))
     nobody = query.Term("owner", "424242")
-    with querying.borrowed_searcher(settings) as searcher:
+    with querying.borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
         mask = ranking.visible(searcher, nobody)
         best, total = ranking.rank(searcher, [(ranking.Term("body", "pump"),)], mask, 10)
     assert not any(mask) and (best, total) == ([], 0)

@@ -40,9 +40,9 @@ STAFF_FIELDS = (*SEARCH_FIELDS, "staff_body", "staff_codes")
 SUGGESTIONS = 5
 DRAFT_TERMS = 6  # of a draft, the rarest terms that suggest() searches for
 WORD = re.compile(r"\w+")  # the tokenizer of schema.german_analyzer
-# BM25F with the title counting more than the body (field_boost in the schema) and
-# a little less length normalisation: long posts are often the good answers.
-WEIGHTING = BM25F(B=0.6, K1=1.2)
+# Whoosh's own scoring (lists' search box, "did you mean") as ranking.py's: BM25F with
+# the title counting more than the body (field_boost in the schema).
+WEIGHTING = BM25F(B=ranking.B, K1=ranking.K1)
 # What an index that is missing (first start, being rebuilt) or unreadable raises.
 UNAVAILABLE = (whoosh_index.IndexError, OSError)
 
@@ -79,32 +79,53 @@ IDLE_SEARCHERS = 4
 # documents). The public rule is the same for every guest; a customer's own
 # rule differs per customer, so the set is cleared when it is full.
 KEPT_FILTERS = 64
-_idle: dict[str, list[Searcher]] = {}
+_idle: dict[str, list[OpenSearcher]] = {}
 _idle_lock = threading.Lock()
 
 
+@dataclass
+class OpenSearcher:
+    """A Whoosh searcher kept open, what it was opened on, and its worked-out filters."""
+
+    searcher: Searcher
+    index: whoosh_index.FileIndex
+    identity: tuple[int, int]  # the index folder's inode and the commit's generation
+    filters: dict[str, bytearray] = field(default_factory=dict)
+
+    def visible(self, rule: query.Query | None) -> bytearray:
+        """The documents the rule allows, kept: working them out walks the postings of
+        every public document."""
+        key = repr(rule)
+        mask = self.filters.get(key)
+        if mask is None:
+            if len(self.filters) >= KEPT_FILTERS:
+                self.filters.clear()
+            mask = self.filters[key] = ranking.visible(self.searcher, rule)
+        return mask
+
+
 @contextmanager
-def borrowed_searcher(settings: Settings) -> Iterator[Searcher]:
+def borrowed_searcher(settings: Settings) -> Iterator[OpenSearcher]:
     """An open searcher of the index as of its newest commit, for this thread alone."""
     folder = str(index_dir(settings))
     with _idle_lock:
         kept = _idle.get(folder)
-        searcher = kept.pop() if kept else None
-    searcher = _fresh(settings, searcher)
+        opened = kept.pop() if kept else None
+    opened = _fresh(settings, opened)
     try:
-        yield searcher
+        yield opened
     except BaseException:
-        searcher.close()
+        opened.searcher.close()
         raise
     with _idle_lock:
         kept = _idle.setdefault(folder, [])
         if len(kept) < IDLE_SEARCHERS:
-            kept.append(searcher)
+            kept.append(opened)
             return
-    searcher.close()
+    opened.searcher.close()
 
 
-def _fresh(settings: Settings, kept: Searcher | None) -> Searcher:
+def _fresh(settings: Settings, kept: OpenSearcher | None) -> OpenSearcher:
     """The kept searcher while the index is the same folder at the same commit, else a new
     one. A rebuild swaps in a new folder whose generation may be the old one's.
 
@@ -113,37 +134,23 @@ def _fresh(settings: Settings, kept: Searcher | None) -> Searcher:
     folder = index_dir(settings)
     if kept is not None:
         try:
-            if kept.board_identity == (folder.stat().st_ino, kept._ix.latest_generation()):
+            if kept.identity == (folder.stat().st_ino, kept.index.latest_generation()):
                 return kept
         except UNAVAILABLE:  # no index right now: the new open says so
             pass
-        kept.close()
-    ix = open_index(settings)
-    searcher = ix.searcher(weighting=WEIGHTING)
-    searcher.board_identity = (folder.stat().st_ino, searcher.reader().generation())
-    searcher.board_filters = {}
-    return searcher
+        kept.searcher.close()
+    index = open_index(settings)
+    searcher = index.searcher(weighting=WEIGHTING)
+    identity = (folder.stat().st_ino, searcher.reader().generation())
+    return OpenSearcher(searcher, index, identity)
 
 
 def forget_searchers(settings: Settings) -> None:
     """Closes the searchers kept for this index (at shutdown: their open files)."""
     with _idle_lock:
         kept = _idle.pop(str(index_dir(settings)), [])
-    for searcher in kept:
-        searcher.close()
-
-
-def _visible(searcher: Searcher, rule: query.Query | None) -> bytearray:
-    """The documents the rule allows in this searcher, kept with it: working them out
-    walks the postings of every public document."""
-    filters = searcher.board_filters
-    key = repr(rule)
-    mask = filters.get(key)
-    if mask is None:
-        if len(filters) >= KEPT_FILTERS:
-            filters.clear()
-        mask = filters[key] = ranking.visible(searcher, rule)
-    return mask
+    for opened in kept:
+        opened.searcher.close()
 
 
 # --- what a viewer may find --------------------------------------------------------------
@@ -303,13 +310,14 @@ def search(
         return result_page
     staff = viewer is not None and viewer.is_staff
     rule = allowed(viewer, scope)
-    with borrowed_searcher(settings) as searcher:
+    with borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
         parsed = parse(
             searcher.schema, text, settings.search_code_pattern, fieldnames=fields_for(viewer)
         )
         page = max(1, page)
         best, total = ranking.rank(
-            searcher, ranking.words_of(parsed), _visible(searcher, rule), page * per_page
+            searcher, ranking.words_of(parsed), opened.visible(rule), page * per_page
         )
         result_page.total = total
         result_page.pages = ceil(total / per_page)
@@ -369,14 +377,14 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
     draft = draft[:5000]
     if len(draft.strip()) < 3:
         return []
-    with borrowed_searcher(settings) as searcher:
+    with borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
         terms = telling_terms(searcher, draft)
         if not terms:
             return []
         words = [(ranking.Term("title", term, 2.0), ranking.Term("body", term)) for term in terms]
         wanted = query.Or([query.Term(t.fieldname, t.text) for word in words for t in word])
-        public = _visible(searcher, allowed(None, "forum"))
-        best, _total = ranking.rank(searcher, words, public, limit)
+        best, _total = ranking.rank(searcher, words, opened.visible(allowed(None, "forum")), limit)
         results = Results(searcher, wanted, best)
         _formatted(results)
         return [_hit(result, wanted, staff=False) for result in results]
@@ -410,7 +418,8 @@ def conversation_refs(
     """Ticket numbers of the conversations the viewer may find with every telling word of
     the text, best first: the inbox and the staff queue narrow their lists to them."""
     fieldnames = fields_for(viewer)
-    with borrowed_searcher(settings) as searcher:
+    with borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
         wanted = parse(searcher.schema, text, settings.search_code_pattern, True, fieldnames)
         if wanted is query.NullQuery:
             return []
