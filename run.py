@@ -42,7 +42,7 @@ def main() -> None:
     settings = Settings.from_env()
     admin = initialize(settings)
     if admin is not None:
-        print_admin(admin)
+        print_admin(admin, settings)
     print(f"Supportboard serves {settings.base_url}")
     # uvicorn finishes the requests in flight on SIGTERM and then raises the signal again
     # "for the parent": with the default action that ends the process as killed (-15),

@@ -15,14 +15,16 @@ def cmd_init(settings: Settings, args: argparse.Namespace) -> int:
     admin = initialize(settings)
     print(f"Database ready: {settings.database_url}")
     if admin is not None:
-        print_admin(admin)
+        print_admin(admin, settings)
     return 0
 
 
-def print_admin(admin) -> None:
+def print_admin(admin, settings: Settings) -> None:
     print(f"Staff admin created: {admin.email}")
     if admin.password:
         print(f"One-time password (shown only now, change it after logging in): {admin.password}")
+    base = settings.base_url.rstrip("/")
+    print(f"Log in at {base}/login with this address; the staff area is {base}/staff")
 
 
 def cmd_create_staff(settings: Settings, args: argparse.Namespace) -> int:
@@ -178,7 +180,7 @@ def cmd_import_mail(settings: Settings, args: argparse.Namespace) -> int:
         return 2
     admin = initialize(settings)  # the shop's answers need a staff author
     if admin is not None:
-        print_admin(admin)
+        print_admin(admin, settings)
 
     async def run():
         db = make_database(settings)

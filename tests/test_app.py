@@ -206,6 +206,7 @@ def test_init_and_create_staff_print_one_time_passwords(tmp_path):
     init = run_command(["-m", "board", "init"], tmp_path)
     assert init.returncode == 0, init.stderr
     assert "admin@localhost" in init.stdout and "One-time password" in init.stdout
+    assert re.search(r"Log in at http://\S+/login .*the staff area is http://\S+/staff", init.stdout)
     again = run_command(["-m", "board", "init"], tmp_path)
     assert "One-time password" not in again.stdout
     staff = run_command(["-m", "board", "create-staff", "Ina@Shop.de", "Ina Support"], tmp_path)

@@ -330,3 +330,29 @@ def test_the_open_queue_shows_a_new_request_without_reload_and_asks_cheaply(
     expect(staff.locator(".queue-row")).to_contain_text("Rauchmelder piept")
     assert 200 in answers  # the parts, not the page
     staff_context.close()
+
+
+def test_a_click_anywhere_on_a_queue_row_opens_it_and_ctrl_enter_sends(
+    live_server: str, page: Page, browser
+):
+    base = live_server
+    register(page, base)
+    page.goto(f"{base}/inbox/new")
+    page.locator("#field-body").fill("Die Steckdosenleiste summt laut.")
+    page.locator("#field-body").press("Control+Enter")  # the customer's form too
+    expect(page).to_have_url(re.compile(r"/inbox/\d+$"))
+    number = page.url.rsplit("/", 1)[1]
+
+    staff_context = browser.new_context(locale="de-DE", viewport={"width": 1366, "height": 900})
+    staff = staff_context.new_page()
+    log_in(staff, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff.goto(f"{base}/staff?status=open&assigned=all")
+    # Where a person clicks: on the customer's name, not on the ticket link.
+    box = staff.locator(".queue-row td").nth(2).bounding_box()
+    staff.mouse.click(box["x"] + box["width"] / 2, box["y"] + box["height"] / 2)
+    expect(staff).to_have_url(re.compile(rf"/staff/t/{number}$"))
+    staff.locator("#field-body").fill("Bitte schicken Sie sie uns, wir tauschen sie aus.")
+    staff.locator("#field-body").press("Control+Enter")
+    expect(staff.locator("#thread .message")).to_have_count(2)
+    expect(staff.locator("#status")).to_have_text("Wartet auf Kunde")
+    staff_context.close()

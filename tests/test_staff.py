@@ -169,6 +169,17 @@ def test_one_status_control_and_an_answer_that_solves_or_waits(people, settings)
     assert conversation(settings, number).status == "solved"
 
 
+def test_send_and_next_opens_the_next_waiting_request_then_the_queue(people, settings):
+    staff = people.staff()
+    first, second = people.customer(), people.customer("Max Muster", "max@example.com")
+    one = open_conversation(first, "Erste Anfrage")
+    two = open_conversation(second, "Zweite Anfrage")
+    sent = answer(staff, one, "Ist erledigt.", then="next")
+    assert sent.headers["location"] == f"/staff/t/{two}"  # the next one that waits
+    assert conversation(settings, one).status == "pending"  # and the answer went out
+    assert answer(staff, two, "Auch das.", then="next").headers["location"] == "/staff"
+
+
 def test_an_unknown_status_is_refused_with_the_answer_kept(people, settings):
     erika, staff = people.customer(), people.staff()
     number = open_conversation(erika)

@@ -181,6 +181,28 @@ async def queue_page(
     return await fetch_rows(db, statement)
 
 
+NEXT_WAITING = Query(
+    sa.select(conversations.c.number)
+    .where(
+        conversations.c.kind == QUEUE_KIND,
+        conversations.c.status == "open",
+        sa.or_(
+            conversations.c.assignee_id == sa.bindparam("me"),
+            conversations.c.assignee_id.is_(None),
+        ),
+        conversations.c.id != sa.bindparam("except_id"),
+    )
+    .order_by(*_queue_order("open"))
+    .limit(1)
+)
+
+
+async def next_waiting(db: Database, me: int, except_id: int) -> int | None:
+    """The ticket number that is next for this staff member after `except_id`: the first open
+    request of theirs or nobody's, in the queue's order (VIP first, longest waiting)."""
+    return await NEXT_WAITING.value(db, me=me, except_id=except_id)
+
+
 async def queue_total(
     db: Database,
     status: str,

@@ -260,6 +260,11 @@ async def reply(request: Request) -> Response:
     message_id = await writing.reply(
         db(request), record.id, user, body, files, internal=internal, status=status
     )
+    if field(form, "then") == "next":  # "Send and next": the next request that waits
+        number = await queries.next_waiting(db(request), user.id, record.id)
+        if number is not None:
+            return redirect(path_for(request, "staff_conversation", number=number))
+        return redirect(path_for(request, "staff_queue"))
     return redirect(
         path_for(request, "staff_conversation", number=record.number), anchor=f"m{message_id}"
     )

@@ -1,5 +1,6 @@
-// Drag and drop onto a message form: dropped files join the form's file input.
-// Without JavaScript the file picker works the same; this only adds the drop target.
+// Message forms: dropped files join the form's file input, and Ctrl+Enter (Cmd+Enter on
+// a Mac) in the text box sends. Without JavaScript the file picker and the send button
+// work the same; this only adds the drop target and the shortcut.
 (function () {
   "use strict";
 
@@ -13,6 +14,14 @@
   }
 
   document.querySelectorAll("form[data-dropzone]").forEach(function (form) {
+    var text = form.querySelector("textarea");
+    if (text && form.requestSubmit) {
+      text.addEventListener("keydown", function (event) {
+        if (event.key !== "Enter" || !(event.ctrlKey || event.metaKey)) return;
+        event.preventDefault();
+        form.requestSubmit();  // as the first send button: validation and submit events run
+      });
+    }
     var input = form.querySelector('input[type="file"]');
     var list = form.querySelector(".chosen-files");
     var target = form.querySelector("textarea") || form;
