@@ -284,7 +284,7 @@ def test_a_staff_answer_appears_on_the_customers_open_pages_without_reload(
     def answer(ticket: str, text: str) -> None:
         staff_page.goto(f"{base}/staff/t/{ticket}")
         staff_page.locator("#field-body").fill(text)
-        staff_page.get_by_role("button", name="Senden").click()
+        staff_page.get_by_role("button", name="Senden", exact=True).click()
         expect(staff_page.locator("#thread .message")).to_have_count(2)
 
     answer(other, "Die Rechnung ist unterwegs.")
