@@ -627,6 +627,31 @@ def test_an_invoice_notice_with_its_pdf_reaches_one_customer(people, settings):
     assert "R-2026-17" not in staff.get("/staff").text  # nothing waits in the queue
 
 
+def test_staff_write_first_the_request_waits_for_the_customer_and_the_bell_rings(
+    people, settings, mailbox
+):
+    erika, staff = people.customer(), people.staff()
+    page = staff.get(f"/staff/write?customer={erika.customer_number}").text
+    assert f'value="{erika.customer_number}"' in page  # from the customer's page link
+
+    def send(customer: str, body: str):
+        return staff.submit("/staff/write", {"customer": customer, "body": body})
+
+    unknown = send("999999", "Ihr Paket kam beschädigt bei uns zurück.")
+    assert unknown.status_code == 400 and "beschädigt" in unknown.text  # the text is kept
+    assert send(erika.email, "").status_code == 400
+    sent = send(str(erika.customer_number), "Ihre Bestellung 4711 kam beschädigt zurück.")
+    assert sent.status_code == 303
+    number = int(sent.headers["location"].rsplit("/", 1)[1])
+    row = conversation(settings, number)
+    assert (row.status, row.assignee_id, row.kind) == ("pending", staff.user_id, "support")
+    assert unread_badge(erika) == 1
+    assert "4711 kam beschädigt" in erika.get(f"/inbox/{number}").text
+    [bell] = mailbox.to(erika.email)
+    assert f"/inbox/{number}" in mail_text(bell) and "4711" not in mail_text(bell)  # a bell only
+    assert erika.submit("/staff/write", {"customer": erika.email, "body": "x"}).status_code == 403
+
+
 # --- staff home --------------------------------------------------------------------------
 
 

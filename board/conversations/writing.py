@@ -112,6 +112,23 @@ async def send_invoice(
     return await conversation_by_id(db, conversation.id)
 
 
+async def open_by_staff(
+    db: Database, author: CurrentUser, customer_id: int, body: str, files: Sequence[StoredFile]
+) -> Record:
+    """Staff write first (an order problem found in the warehouse): the request opens as
+    Pending, waiting for the customer, assigned to its writer, and the doorbell rings."""
+    if not author.is_staff:
+        raise NotAllowed()
+    async with write_transaction(db):
+        if not await _is_active_customer(db, customer_id):
+            raise Invalid({"customer": _("No customer has this customer number or email address.")})
+        conversation = await _insert_conversation(db, "support", body, "pending", customer_id)
+        await workflow.assign(db, conversation.id, author.id, author.id)
+        await _add_message(db, conversation, author, body, files)
+        await notify.answer_waiting(db, conversation.id)
+    return await conversation_by_id(db, conversation.id)
+
+
 async def announce(db: Database, author: CurrentUser, body: str) -> int:
     """An announcement into every active customer's inbox; returns how many received it.
 

@@ -429,6 +429,26 @@ async def announce(request: Request) -> Response:
     return redirect(path_for(request, "announce").include_query_params(sent=count))
 
 
+async def write(request: Request) -> Response:
+    """A new request that staff open with a customer; it waits for the customer's answer."""
+    user = require_staff(request)
+    if request.method == "GET":
+        wanted = {"customer": request.query_params.get("customer", "")[:320]}
+        return render(request, "staff/write.html", values=wanted, errors={})
+    form, body, files, errors = await read_message_form(request)
+    values = {"customer": field(form, "customer", 320), "body": body}
+    recipient = await queries.customer_by_login(db(request), values["customer"])
+    if recipient is None:
+        errors["customer"] = _("No customer has this customer number or email address.")
+    if errors:
+        return render(request, "staff/write.html", 400, values=values, errors=errors)
+    try:
+        record = await writing.open_by_staff(db(request), user, recipient.id, body, files)
+    except Invalid as invalid:  # the customer was erased or deactivated meanwhile
+        return render(request, "staff/write.html", 400, values=values, errors=invalid.errors)
+    return redirect(path_for(request, "staff_conversation", number=record.number))
+
+
 async def invoice(request: Request) -> Response:
     user = require_staff(request)
     if request.method == "GET":
@@ -476,6 +496,7 @@ routes = [
     ),
     Route("/staff/announce", announce, methods=["GET", "POST"], name="announce"),
     Route("/staff/invoice", invoice, methods=["GET", "POST"], name="invoice"),
+    Route("/staff/write", write, methods=["GET", "POST"], name="staff_write"),
     *team_routes,
     *publish_routes,
     *stats_routes,
