@@ -69,6 +69,11 @@ class BusinessHours:
                 remaining -= available
             day -= timedelta(days=1)
 
+    def hours_per_day(self) -> float:
+        opens = datetime.combine(date.min, self.opens)
+        closes = datetime.combine(date.min, self.closes)
+        return (closes - opens).total_seconds() / 3600
+
     def _seconds_per_week(self) -> float:
         opens = datetime.combine(date.min, self.opens)
         closes = datetime.combine(date.min, self.closes)

@@ -423,6 +423,29 @@ def test_queue_pages_follow_each_other_in_order_without_gaps(people, settings, m
     assert shown("solved") == numbers  # latest activity first
 
 
+def test_a_pending_request_without_answer_for_days_is_greyed_with_the_time_since(people, settings):
+    erika, max_, staff = people.customer(), people.customer("Max Muster"), people.staff()
+    old, fresh = open_conversation(erika, "Alte Frage"), open_conversation(max_, "Neue Frage")
+    for number in (old, fresh):
+        answer(staff, number, "Können Sie uns ein Foto schicken?")
+    execute(
+        settings,
+        conversations.update()
+        .where(conversations.c.number == old)
+        .values(last_message_at=utcnow() - timedelta(days=10)),
+    )
+    page = main_of(staff.get("/staff?status=pending&assigned=all").text)
+    rows = {
+        int(number): classes
+        for classes, number in re.findall(
+            r'<tr class="queue-row([^"]*)">\s*<td><a class="queue-link" href="/staff/t/(\d+)"', page
+        )
+    }
+    assert "is-stale" in rows[old] and "is-stale" not in rows[fresh]
+    notes = re.findall(r'class="stale-note">([^<]*)<', page)
+    assert notes == ["ohne Antwort: 10 Tg."], notes  # the duration as the queue writes it
+
+
 def test_queue_filters_and_counts(people, settings):
     staff = people.staff()
     erika = people.customer()

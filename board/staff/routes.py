@@ -49,19 +49,28 @@ CANNED_BODY_MAX = 20_000
 
 def _wait_facts(request: Request, rows, now: datetime) -> dict[int, tuple]:
     """How long each open request has waited (to the minute, as the queue shows it), its
-    business hours, and whether that is past the alert: the same tuple for a minute, so
-    that the queue's rows come from the fragment cache."""
+    business hours, and whether that is past the alert; for a pending one, how long the
+    customer has not answered, and whether that is past BOARD_STALE_PENDING_DAYS. The
+    same tuple for a minute, so that the queue's rows come from the fragment cache."""
     settings = settings_of(request)
+    office = settings.office
     minute = now.replace(second=0, microsecond=0)
-    alert_since = settings.office.moment_before(now, settings.wait_alert_hours)
+    alert_since = office.moment_before(now, settings.wait_alert_hours)
+    stale_hours = settings.stale_pending_days * office.hours_per_day()
+    stale_since = office.moment_before(now, stale_hours) if stale_hours > 0 else None
     facts = {}
     for row in rows:
         if row.status == "open" and row.waiting_since is not None:
-            facts[row.id] = WaitFact(
-                max(timedelta(0), minute - row.waiting_since.replace(second=0, microsecond=0)),
-                round(_business_hours(settings.office, row.waiting_since, minute), 1),
-                row.waiting_since < alert_since,
-            )
+            since, alert = row.waiting_since, alert_since
+        elif row.status == "pending" and stale_since is not None and row.last_message_at:
+            since, alert = row.last_message_at, stale_since
+        else:
+            continue
+        facts[row.id] = WaitFact(
+            max(timedelta(0), minute - since.replace(second=0, microsecond=0)),
+            round(_business_hours(office, since, minute), 1),
+            since < alert,
+        )
     return facts
 
 
