@@ -440,43 +440,43 @@ async def announce(request: Request) -> Response:
 
 async def write(request: Request) -> Response:
     """A new request that staff open with a customer; it waits for the customer's answer."""
-    user = require_staff(request)
-    if request.method == "GET":
-        wanted = {"customer": request.query_params.get("customer", "")[:320]}
-        return render(request, "staff/write.html", values=wanted, errors={})
-    form, body, files, errors = await read_message_form(request)
-    values = {"customer": field(form, "customer", 320), "body": body}
-    recipient = await queries.customer_by_login(db(request), values["customer"])
-    if recipient is None:
-        errors["customer"] = _("No customer has this customer number or email address.")
-    if errors:
-        return render(request, "staff/write.html", 400, values=values, errors=errors)
-    try:
-        record = await writing.open_by_staff(db(request), user, recipient.id, body, files)
-    except Invalid as invalid:  # the customer was erased or deactivated meanwhile
-        return render(request, "staff/write.html", 400, values=values, errors=invalid.errors)
-    return redirect(path_for(request, "staff_conversation", number=record.number))
+    return await _to_one_customer(request, "staff/write.html", writing.open_by_staff)
 
 
 async def invoice(request: Request) -> Response:
+    return await _to_one_customer(
+        request, "staff/invoice.html", writing.send_invoice, _invoice_file_errors
+    )
+
+
+def _invoice_file_errors(files) -> dict[str, str]:
+    if not files:
+        return {"attachments": _("Please attach the invoice as a PDF file.")}
+    if any(file.content_type != "application/pdf" for file in files):
+        return {"attachments": _("Invoices must be PDF files.")}
+    return {}
+
+
+async def _to_one_customer(request: Request, template: str, send, file_errors=None) -> Response:
+    """The form of a message from the shop to one customer, found by customer number or
+    email (a new request, an invoice notice): refused with the text kept, else `send`."""
     user = require_staff(request)
     if request.method == "GET":
-        return render(request, "staff/invoice.html", values={}, errors={})
+        wanted = {"customer": request.query_params.get("customer", "")[:320]}
+        return render(request, template, values=wanted, errors={})
     form, body, files, errors = await read_message_form(request)
     values = {"customer": field(form, "customer", 320), "body": body}
     recipient = await queries.customer_by_login(db(request), values["customer"])
     if recipient is None:
         errors["customer"] = _("No customer has this customer number or email address.")
-    if not files and "attachments" not in errors:
-        errors["attachments"] = _("Please attach the invoice as a PDF file.")
-    elif any(file.content_type != "application/pdf" for file in files):
-        errors["attachments"] = _("Invoices must be PDF files.")
+    if file_errors is not None and "attachments" not in errors:
+        errors.update(file_errors(files))
     if errors:
-        return render(request, "staff/invoice.html", 400, values=values, errors=errors)
+        return render(request, template, 400, values=values, errors=errors)
     try:
-        record = await writing.send_invoice(db(request), user, recipient.id, body, files)
+        record = await send(db(request), user, recipient.id, body, files)
     except Invalid as invalid:  # the customer was erased or deactivated meanwhile
-        return render(request, "staff/invoice.html", 400, values=values, errors=invalid.errors)
+        return render(request, template, 400, values=values, errors=invalid.errors)
     return redirect(path_for(request, "staff_conversation", number=record.number))
 
 
