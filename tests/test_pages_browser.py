@@ -88,8 +88,8 @@ def audit(page: Page, name: str) -> None:
     assert width[0] <= width[1], f"{name}: the page is {width[0]} px wide in {width[1]} px"
     page.add_script_tag(content=AXE)
     violations = page.evaluate(
-        """async () => (await axe.run(document)).violations.map(v =>
-            `${v.id} (${v.impact}): ${v.nodes.slice(0, 3).map(n => n.target.join(" ")).join(", ")}`)"""
+        """async () => (await axe.run(document)).violations.map((v) => `${v.id} (${v.impact}): `
+            + v.nodes.slice(0, 3).map((node) => node.target.join(" ")).join(", "))"""
     )
     assert violations == [], f"{name}: {violations}"
 
