@@ -4,9 +4,16 @@ house rules that fit the reader."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
+
+import regex
 
 from tests.conftest import csrf_from
-from tests.test_inbox import PDF
+from tests.test_inbox import PDF, open_conversation
+
+ROOT = Path(__file__).resolve().parent.parent
+# Pictographs that render as an empty box on a machine without an emoji font.
+EMOJI = regex.compile(r"[\p{Extended_Pictographic}--[©®™↔↕]]", regex.V1)
 
 
 def send_invoice(staff, customer_email: str) -> None:
@@ -35,3 +42,27 @@ def test_an_invoice_row_names_one_invoice_after_a_space(people):
     english = row_text(erika.get("/inbox", headers={"accept-language": "en"}).text)
     assert english.endswith(" · Invoice"), english
     assert "handled by" in english  # the sender: the row as the one above, with a name
+
+
+def test_an_attachment_shows_an_svg_paperclip_hidden_from_screen_readers(people):
+    erika, staff = people.customer(), people.staff()
+    files = [("beleg.pdf", PDF, "application/pdf")]
+    number = open_conversation(erika, "Die Rechnung anbei.", files)
+    for person, path in ((erika, f"/inbox/{number}"), (staff, f"/staff/t/{number}")):
+        page = person.get(path).text
+        link = page.split('class="attachments"', 1)[1].split("</a>", 1)[0]
+        assert '<svg class="icon icon-paperclip" aria-hidden="true"' in link
+        assert link.rstrip().endswith("beleg.pdf")  # the link's name is the file's
+
+
+def test_no_emoji_serves_as_an_icon():
+    """Pages, styles and scripts draw icons as SVG (macros/icons.html), never as emoji.
+    Mail is left out: it goes to mail clients, which have the fonts."""
+    files = [*ROOT.glob("templates/**/*.html"), *ROOT.glob("static/**/*.*")]
+    found = {
+        f"{path.relative_to(ROOT)}: {match.group()}"
+        for path in files
+        if "mail" not in path.parts
+        for match in EMOJI.finditer(path.read_text(encoding="utf-8"))
+    }
+    assert not found
