@@ -66,3 +66,20 @@ def test_no_emoji_serves_as_an_icon():
         for match in EMOJI.finditer(path.read_text(encoding="utf-8"))
     }
     assert not found
+
+
+def house_rules(html: str) -> str:
+    return html.split('class="house-rules"', 1)[1].split("</aside>", 1)[0]
+
+
+def test_the_house_rules_fit_guests_and_customers(client, people):
+    """Guests have no overview or inbox: their request gets a page of its own."""
+    guest = house_rules(client.get("/contact").text)
+    assert "Die ersten 100 Zeichen werden zum Betreff Ihrer Anfrage." in guest
+    assert "eigene Seite" in guest
+    for word in ("Übersicht", "Postfach", "erscheint hier"):
+        assert word not in guest
+    customer = house_rules(people.customer().get("/inbox/new").text)
+    assert "den Sie in Ihrem Postfach sehen" in customer
+    assert "Unsere Antwort erscheint hier" in customer
+    assert "Übersicht" not in customer and "eigene Seite" not in customer
