@@ -150,3 +150,44 @@ def test_content_keeps_its_distance_from_header_and_footer(browser: Browser, dem
         assert gaps["top"] >= 24, gaps
         assert gaps["bottom"] >= 32, gaps
         context.close()
+
+
+def header_links(page: Page) -> dict:
+    return page.evaluate(
+        """() => {
+            const header = document.querySelector(".site-header").getBoundingClientRect();
+            const links = [...document.querySelectorAll(
+                ".site-header .header-row > * a, .site-header .header-row > * button")]
+                .filter((element) => !element.closest(".bell-panel"))
+                .map((element) => element.getBoundingClientRect());
+            return {
+                height: header.height,
+                tops: [...new Set(document.querySelectorAll(".main-nav a").values()
+                    .map((link) => Math.round(link.getBoundingClientRect().top)))],
+                outside: links.filter((box) => box.bottom > header.bottom
+                    || box.right > header.right || box.left < header.left).length,
+            };
+        }"""
+    )
+
+
+@pytest.mark.parametrize("language", ["de-DE", "en-GB"])
+def test_the_staff_header_is_one_row_on_a_laptop_and_holds_its_links_on_a_phone(
+    browser: Browser, demo_site: dict, language: str
+):
+    for viewport in (DESKTOP, PHONE):
+        context = browser.new_context(viewport=viewport, locale=language)
+        page = context.new_page()
+        page.goto(demo_site["base"] + "/login")
+        page.locator("#field-login").fill(DEMO_STAFF[0][1])
+        page.locator("#field-password").fill(DEMO_PASSWORD)
+        page.locator("main form button[type=submit]").click()
+        page.goto(demo_site["base"] + "/staff")
+        found = header_links(page)
+        assert found["outside"] == 0, found  # none spills out of the dark band
+        if viewport is DESKTOP:
+            assert len(found["tops"]) == 1, found  # the six links side by side
+            assert found["height"] <= 64, found
+        else:
+            assert found["height"] <= 240, found
+        context.close()
