@@ -208,3 +208,31 @@ def test_the_staff_header_is_one_row_on_a_laptop_and_holds_its_links_on_a_phone(
         else:
             assert found["height"] <= 240, found
         context.close()
+
+
+def test_links_are_told_by_colour_and_the_focus_ring_shows(browser: Browser, demo_site: dict):
+    """Calm: links outside running text carry no underline (hover gives one); inside a post
+    they keep it. The keyboard focus is a ring in the accent colour, as wide as 3 px."""
+    context = browser.new_context(viewport=DESKTOP, locale="de-DE")
+    page = context.new_page()
+    page.goto(demo_site["base"] + "/")
+
+    def decoration(selector: str) -> str:
+        return page.locator(selector).first.evaluate(
+            "(element) => getComputedStyle(element).textDecorationLine"
+        )
+
+    assert decoration("a.category-name") == "none"
+    page.locator("a.category-name").first.hover()
+    assert decoration("a.category-name") == "underline"
+    assert decoration(".main-nav a") == "none"
+    page.keyboard.press("Tab")  # the skip link
+    page.keyboard.press("Tab")  # the brand
+    ring = page.evaluate(
+        """() => { const style = getComputedStyle(document.activeElement);
+            return [style.outlineStyle, style.outlineWidth]; }"""
+    )
+    assert ring == ["solid", "3px"], ring
+    page.goto(demo_site["base"] + "/contact")
+    assert decoration(".house-rules li a") == "underline"
+    context.close()
