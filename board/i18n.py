@@ -141,10 +141,14 @@ def format_calendar_day(day: date | None) -> str:
 
 
 def format_hours(hours: float | None) -> str:
-    """`3,5 Std.` in German, `3.5 hr` in English; a dash when nothing was measured."""
+    """`3,5 Std.` in German, `3.5 hr` in English; under an hour in whole minutes (`12 Min.`,
+    where "0,2 Std." would make the reader calculate); a dash when nothing was measured."""
     if hours is None:
         return "–"
     locale = _babel_locale(current_locale.get())
+    minutes = round(hours * 60)
+    if minutes < 60:
+        return format_unit(minutes, "minute", "short", locale=locale)
     return format_unit(hours, "hour", "short", format="#,##0.0", locale=locale)
 
 

@@ -6,6 +6,7 @@ import functools
 import math
 import re
 import unicodedata
+import zlib
 from collections.abc import Callable
 from typing import Any
 from urllib.parse import quote
@@ -61,6 +62,7 @@ def make_templates() -> Jinja2Templates:
     env.filters["calendar_day"] = i18n.format_calendar_day
     env.filters["hours"] = i18n.format_hours
     env.filters["initials"] = initials
+    env.filters["avatar_colour"] = avatar_colour
     templates = Jinja2Templates(env=env)
     env.globals["fragment"] = _cached_fragment
     env.filters["key"] = rows_key
@@ -139,6 +141,14 @@ def _make_route_paths(routes) -> Callable[..., str]:
         return path_format
 
     return build
+
+
+def avatar_colour(user_id: int | None, name: str | None = None) -> int:
+    """One of the eight avatar colours: by account, so a person keeps theirs on every page;
+    by name for guests, who have none."""
+    if user_id:
+        return user_id % 8
+    return zlib.crc32((name or "").encode()) % 8
 
 
 def initials(name: str) -> str:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections import defaultdict
+from datetime import timedelta
 
 import pytest
 import sqlalchemy as sa
@@ -154,3 +155,30 @@ def test_a_demo_customer_sees_their_conversations(settings):
         assert f"#{number}" in visitor.get("/inbox").text
         assert visitor.get(f"/inbox/{number}").status_code == 200
     assert customer_id
+
+
+def test_demo_staff_answer_in_opening_hours(demo, settings):
+    """The team writes while the shop is open (weekdays 9–17 in Berlin by default), so the
+    statistics' first response in business hours is no zero on demo data. Only answers
+    that would have to wait for an opening after now stay where they are."""
+    _rows, by_conversation, *_ = demo
+    office = settings.office
+    answers = [
+        message
+        for thread in by_conversation.values()
+        for message in thread
+        if message.author_role in STAFF_ROLES
+    ]
+    in_hours = [
+        message
+        for message in answers
+        # Open at that moment: one second onward is one business second.
+        if office.hours_between(message.created_at, message.created_at + timedelta(seconds=1))
+    ]
+    assert len(in_hours) / len(answers) > 0.8  # was a fifth, around the clock
+    first_waits = sorted(
+        office.hours_between(row.created_at, row.first_response_at)
+        for row in _rows
+        if row.kind == "support" and row.first_response_at is not None
+    )
+    assert first_waits[len(first_waits) // 2] > 0.1  # the median: minutes, not zero

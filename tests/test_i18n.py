@@ -76,6 +76,23 @@ def test_post_times_read_like_the_locale(locale, expected):
 
 
 @pytest.mark.parametrize(
+    ("locale", "hours", "expected"),
+    [
+        ("de", 0.2, "12 Min."),
+        ("de", 0.0, "0 Min."),
+        ("de", 0.999, "1,0 Std."),  # 60 minutes are an hour
+        ("de", 3.46, "3,5 Std."),
+        ("de", None, "–"),
+        ("en", 0.75, "45 min"),
+        ("en", 26.0, "26.0 hr"),
+    ],
+)
+def test_durations_under_an_hour_read_in_minutes(locale, hours, expected):
+    i18n.current_locale.set(locale)
+    assert i18n.format_hours(hours) == expected
+
+
+@pytest.mark.parametrize(
     ("user", "header", "default", "expected"),
     [
         (None, "", "de", "de"),

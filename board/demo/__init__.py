@@ -44,7 +44,7 @@ def fill_demo(
     try:
         with engine.begin() as connection:
             summary = add_forum(connection, seed, customers, topics, posts)
-            tickets = add_conversations(connection, seed, conversations)
+            tickets = add_conversations(connection, seed, conversations, settings.office)
     finally:
         engine.dispose()
     elapsed = time.perf_counter() - started

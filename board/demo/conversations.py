@@ -13,8 +13,9 @@ import hashlib
 import random
 import sys
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from itertools import accumulate, islice
+from zoneinfo import ZoneInfo
 
 import regex
 import sqlalchemy as sa
@@ -27,6 +28,7 @@ from board.db import blocked_senders, conversations, messages, users, utcnow
 from board.demo.people import DEMO_STAFF, email_address
 from board.demo.pools import Theme, read_pools, themes
 from board.demo.writing import Values, Writer, placeholder_values
+from board.hours import BusinessHours
 from board.markup import SUBJECT_LENGTH, plain_text
 
 _GRAPHEME = regex.compile(r"\X")  # as board.markup.subject_from counts characters
@@ -39,6 +41,7 @@ GUEST_SHARE = 0.03  # requests through the contact form; spam comes almost only 
 GUEST_SHARE_OF_SPAM = 0.9
 UNASSIGNED_OPEN_SHARE = 0.10  # new requests nobody has taken yet
 NOTE_SHARE = 0.15  # conversations with an internal note before the first answer
+STAFF_TURNS = frozenset({"s", "a", "note"})
 
 
 class ConversationWriter(Writer):
@@ -229,10 +232,33 @@ def _gap(rng: random.Random, previous: str, role: str) -> float:
     return rng.expovariate(1 / (18 * 3600.0)) + 300.0
 
 
+def _office_moment(moment: datetime, office: BusinessHours) -> datetime:
+    """`moment` (naive UTC) when the shop is open then, else some minutes after it next
+    opens: the team answers in its working hours, as the statistics' business hours assume."""
+    zone = ZoneInfo(office.timezone)
+    local = moment.replace(tzinfo=UTC).astimezone(zone)
+    day = local.date()
+    for _ in range(8):
+        if day.weekday() in office.days:
+            opens = datetime.combine(day, office.opens, tzinfo=zone)
+            closes = datetime.combine(day, office.closes, tzinfo=zone)
+            if local < closes:
+                if local >= opens:
+                    return moment
+                # Not everyone starts with the queue: 5 to 84 minutes after opening.
+                later = opens + timedelta(minutes=5 + moment.second * 79 // 59)
+                return later.astimezone(UTC).replace(tzinfo=None, microsecond=moment.microsecond)
+        day += timedelta(days=1)
+    return moment  # a shop that never opens
+
+
 class _Planner:
-    def __init__(self, rng: random.Random, now: datetime, customers, staff) -> None:
+    def __init__(
+        self, rng: random.Random, now: datetime, customers, staff, office: BusinessHours
+    ) -> None:
         self.rng = rng
         self.now = now
+        self.office = office
         self.writer = ConversationWriter(rng)
         self.customers = customers
         self.customer_weights = list(
@@ -300,10 +326,19 @@ class _Planner:
             gaps = [gap * scale for gap in gaps]
         offsets = list(accumulate([0.0, *gaps]))
         # Whole seconds, and a microsecond per message so that a conversation never ties.
-        return [
+        times = [
             start + timedelta(seconds=round(offset), microseconds=index)
             for index, offset in enumerate(offsets)
         ]
+        # Staff write in opening hours: an answer planned for the night waits for the morning,
+        # and what follows it moves along, unless that would reach past now.
+        latest = self.now - timedelta(minutes=1)
+        for index, role in enumerate(roles):
+            if role in STAFF_TURNS:
+                delay = _office_moment(times[index], self.office) - times[index]
+                if delay and times[-1] + delay <= latest:
+                    times[index:] = [moment + delay for moment in times[index:]]
+        return times
 
     def _write(self, conversation: _Conversation, roles: list[str], assignee_first: str) -> None:
         rng, writer = self.rng, self.writer
@@ -494,8 +529,11 @@ def _blocked_rows(
 # --- the command's part ------------------------------------------------------------------
 
 
-def add_conversations(connection: sa.Connection, seed: int, count: int) -> tuple[int, int] | None:
-    """Adds `count` conversations from the customers in the database; returns the number range."""
+def add_conversations(
+    connection: sa.Connection, seed: int, count: int, office: BusinessHours | None = None
+) -> tuple[int, int] | None:
+    """Adds `count` conversations from the customers in the database; returns the number range.
+    Staff answer within `office` hours where they can (the default shop's when not given)."""
     if count <= 0:
         return None
     now = utcnow().replace(microsecond=0)
@@ -525,7 +563,7 @@ def add_conversations(connection: sa.Connection, seed: int, count: int) -> tuple
         raise ValueError("the demo staff are missing")
     first_number = next_value(conversations.c.number, FIRST_TICKET_NUMBER)
     rng = random.Random(f"{seed}:conversations:{first_number}")
-    planner = _Planner(rng, now, customers, staff)
+    planner = _Planner(rng, now, customers, staff, office or BusinessHours())
 
     progress = tqdm(total=count, desc="Demo conversations", unit=" conversations", file=sys.stderr)
     planned = []
