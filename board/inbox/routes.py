@@ -58,19 +58,25 @@ async def inbox(request: Request) -> Response:
         return redirect(path_for(request, "staff_queue"))  # staff answer from the queue
     kind = request.query_params.get("kind", "all")
     kind_filter = kind if kind in queries.KINDS else None
+    status = request.query_params.get("status", "all")
+    status_filter = status if status in queries.STATUS_FILTERS else None
     query = request.query_params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
     numbers = None
     if query:
         numbers = await querying.conversation_numbers(settings_of(request), query, user)
-    rows = await queries.inbox_page(db(request), user, kind_filter, query, page, PER_PAGE, numbers)
-    total = await queries.inbox_count(db(request), user, kind_filter, query, numbers)
+    database = db(request)
+    rows = await queries.inbox_page(
+        database, user, kind_filter, query, page, PER_PAGE, numbers, status_filter
+    )
+    total = await queries.inbox_count(database, user, kind_filter, query, numbers, status_filter)
     return render(
         request,
         "inbox/list.html",
         conversations=rows,
         kind=kind_filter or "all",
         kinds=queries.KINDS,
+        status=status_filter or "all",
         query=query,
         page=page,
         pages=page_count(total, PER_PAGE),
