@@ -309,6 +309,8 @@ MATRIX = {
         {"body": "Antwort"},
         (401, 303, 404, 403, 403),  # staff answer from the queue
     ),
+    # Only the request's customer closes it; staff set statuses from the queue.
+    "conversation_done": ("POST", "/inbox/{number}/done", {}, (401, 303, 404, 403, 403)),
     "attachment": ("GET", "/attachments/{attachment}/a.pdf", None, (404, 200, 404, 200, 200)),
     "contact": ("GET", "/contact", None, (200, 303, 303, 200, 200)),
     "guest_conversation": ("GET", "/g/{token}", None, (200, 200, 200, 200, 200)),

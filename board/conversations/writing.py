@@ -301,6 +301,21 @@ async def change(
             await workflow.assign(db, conversation.id, actor.id, assignee_id, note)
 
 
+async def mark_done(db: Database, conversation_id: int, customer: CurrentUser) -> bool:
+    """The customer closes their own request: solved, recorded in its history under
+    their name. Their next message reopens it, as any customer message does. False when
+    it was solved already (a second click)."""
+    async with write_transaction(db):
+        conversation = await conversation_by_id(db, conversation_id)
+        if conversation is None or not permissions.can_see_conversation(customer, conversation):
+            raise NotFound()
+        if conversation.status == "solved" and conversation.customer_id == customer.id:
+            return False
+        if not permissions.can_mark_done(customer, conversation):
+            raise NotAllowed(_("Only your own open requests can be marked as done."))
+        return await workflow.set_status(db, conversation.id, customer.id, "solved")
+
+
 async def join_to_account(db: Database, conversation_id: int, user: CurrentUser) -> None:
     """The customer with the conversation's address takes it into their inbox (the page
     asked them first); from then on its guest link asks for a login."""

@@ -129,6 +129,7 @@ async def _render_conversation(
         conversation=record,
         thread=thread,
         can_reply=permissions.can_reply_to_conversation(user, record),
+        can_mark_done=permissions.can_mark_done(user, record),
         reply_url=path_for(request, "conversation_reply", number=record.number),
         body=form_state.pop("body", ""),
         errors=form_state.pop("errors", {}),
@@ -162,6 +163,17 @@ async def conversation_reply(request: Request) -> Response:
     return redirect(
         path_for(request, "conversation", number=record.number), anchor=f"m{message_id}"
     )
+
+
+async def conversation_done(request: Request) -> Response:
+    """The customer marks their request done (board.conversations.writing.mark_done)."""
+    user = require_user(request)
+    record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    if user.is_staff:
+        raise HTTPException(403, _("Please set the status from the staff queue."))
+    await read_form(request)
+    await writing.mark_done(db(request), record.id, user)
+    return redirect(path_for(request, "conversation", number=record.number))
 
 
 async def read_all(request: Request) -> Response:
@@ -396,6 +408,9 @@ routes = [
     Route("/inbox/{number:int}/read", read_now, methods=["POST"], name="conversation_read"),
     Route(
         "/inbox/{number:int}/reply", conversation_reply, methods=["POST"], name="conversation_reply"
+    ),
+    Route(
+        "/inbox/{number:int}/done", conversation_done, methods=["POST"], name="conversation_done"
     ),
     Route("/attachments/{attachment_id:int}/{filename}", attachment, name="attachment"),
     Route("/contact", contact, methods=["GET", "POST"], name="contact"),
