@@ -135,9 +135,7 @@ def status_of(settings, number: int) -> str:
     return status
 
 
-def test_a_customer_marks_their_request_done_and_writing_again_reopens_it(
-    three_requests, settings
-):
+def test_a_customer_marks_their_request_done_and_writing_again_reopens_it(three_requests, settings):
     erika, staff, _waiting, answered, _solved = three_requests
     page = erika.get(f"/inbox/{answered}").text
     assert "Als erledigt markieren" in page
