@@ -71,3 +71,41 @@ def test_the_status_line_follows_a_new_message_without_reload(
     expect(status).to_have_text("Erledigt")
     page.screenshot(path=str(ARTIFACTS / "live-status-customer.png"), full_page=True)
     staff_context.close()
+
+
+# Drafts and the subject the server makes of them (board.markup.subject_from): the page's
+# line must show the same.
+DRAFTS = [
+    "Wo bleibt meine Bestellung 4711?",
+    "**Rücksendung** für Bestellung 4711:\n\n" + "Der Pullover ist zu klein. " * 8,
+    "# Drucker\n\n- Router *neu* gestartet\n- `reset` versucht\n\n> Zitat mit [Link](https://x.example)",
+    "Bild: ![Foto vom Schaden](https://x.example/a.png) und   viele\n\n\n  Leerzeichen",
+    "a" * 99 + "👍🏽" + "b" * 10,
+    "e\u0301" * 120,
+    "```\ncode block\n```\nnach dem Block",
+    "| Artikel | Menge |\n|---|---|\n| Kabel | 2 |",
+    "snake_case_name und _betont_ und 5 * 3 = 15",
+]
+
+
+def test_typing_a_new_message_shows_its_subject(live_server: str, page: Page):
+    from board.markup import subject_from
+
+    register(page, live_server)
+    page.goto(f"{live_server}/inbox/new")
+    line = page.locator("#subject-preview")
+    expect(line).to_be_hidden()
+    page.locator("#field-body").press_sequentially("Mein **Paket** ist")
+    expect(line).to_have_text("Betreff: Mein Paket ist")
+    for draft in DRAFTS:
+        subject, cut = subject_from(draft)
+        page.locator("#field-body").fill(draft)
+        expect(page.locator("#subject-preview-text")).to_have_text(subject + ("…" if cut else ""))
+    page.locator("#field-body").fill("")
+    expect(line).to_be_hidden()
+
+    # What the line promised is the subject the request gets.
+    page.locator("#field-body").fill(DRAFTS[1])
+    promised = page.locator("#subject-preview-text").inner_text()
+    page.get_by_role("button", name="Nachricht senden").click()
+    expect(page.locator("#subject")).to_have_text(promised)
