@@ -5,11 +5,15 @@ lands, and header badges that agree."""
 from __future__ import annotations
 
 import re
+from datetime import datetime, time
 
 import pytest
 import sqlalchemy as sa
 
 from board.db import conversation_events, conversations, sync_engine
+from board.hours import BusinessHours
+from board.i18n import speaking
+from board.inbox.answer_time import expected_answer
 from tests.conftest import csrf_from
 
 # Runs on PostgreSQL too: the status filter is SQL the inbox runs.
@@ -190,3 +194,91 @@ def test_announcements_and_spam_cannot_be_marked_done(three_requests, settings):
     response = erika.submit(f"/inbox/{waiting}/done", {}, form_page="/inbox")
     assert response.status_code == 403
     assert status_of(settings, waiting) == "spam"
+
+
+# --- 5. after sending: when to expect an answer -------------------------------------------
+
+# Europe/Berlin in December is UTC+1; the shop opens Monday to Friday, 09:00-17:00.
+TUESDAY_10_BERLIN = datetime(2026, 12, 8, 9, 0)
+TUESDAY_6_BERLIN = datetime(2026, 12, 8, 5, 0)
+FRIDAY_18_BERLIN = datetime(2026, 12, 11, 17, 0)
+SATURDAY_NOON_BERLIN = datetime(2026, 12, 12, 11, 0)
+
+
+def test_the_promise_follows_the_business_hours():
+    office = BusinessHours("Europe/Berlin", (0, 1, 2, 3, 4), time(9, 0), time(17, 0))
+    with speaking("de"):
+        assert (
+            expected_answer(office, TUESDAY_10_BERLIN, 4)
+            == "Wir antworten werktags meist innerhalb von 4 Stunden."
+        )
+        assert expected_answer(office, TUESDAY_6_BERLIN, 4) == (
+            "Unser Büro ist gerade geschlossen: Wir antworten heute ab 09:00 Uhr."
+        )
+        for closed in (FRIDAY_18_BERLIN, SATURDAY_NOON_BERLIN):
+            assert expected_answer(office, closed, 4) == (
+                "Unser Büro ist gerade geschlossen: Wir antworten am nächsten Werktag, "
+                "Montag, ab 09:00 Uhr."
+            )
+    with speaking("en"):
+        assert (
+            expected_answer(office, TUESDAY_10_BERLIN, 1)
+            == "We usually answer on working days within 1 hour."
+        )
+        assert expected_answer(office, SATURDAY_NOON_BERLIN, 4) == (
+            "Our office is closed now: we answer on the next working day, Monday, "
+            "from 9:00\u202fAM."
+        )
+    late_opening = BusinessHours("Europe/Berlin", (0, 1, 2, 3, 4), time(8, 0), time(16, 0))
+    with speaking("de"):
+        assert "ab 08:00 Uhr" in expected_answer(late_opening, FRIDAY_18_BERLIN, 4)
+
+
+def sent_notice(page: str) -> str | None:
+    found = re.search(
+        r'<p class="notice notice-success" role="status" id="sent-notice">(.*?)</p>', page, re.S
+    )
+    return re.sub(r"\s+", " ", found.group(1)).strip() if found else None
+
+
+@pytest.mark.parametrize(
+    ("sent_at", "promise"),
+    [
+        (TUESDAY_10_BERLIN, "Wir antworten werktags meist innerhalb von 4 Stunden."),
+        (SATURDAY_NOON_BERLIN, "am nächsten Werktag, Montag, ab 09:00 Uhr."),
+    ],
+)
+def test_after_sending_the_page_says_when_to_expect_an_answer(people, settings, sent_at, promise):
+    erika = people.customer()
+    page = erika.get("/inbox/new").text
+    response = erika.client.post(
+        "/inbox/new",
+        data={"csrf_token": csrf_from(page), "body": "Wo bleibt meine Bestellung?"},
+        files=[("attachments", ("", b"", "application/octet-stream"))],
+    )
+    number = int(response.headers["location"].rsplit("/", 1)[1])
+    # The clock of the request: as if it had been sent then.
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        connection.execute(
+            conversations.update()
+            .where(conversations.c.number == number)
+            .values(created_at=sent_at)
+        )
+    engine.dispose()
+    notice = sent_notice(erika.get(f"/inbox/{number}").text)
+    assert notice is not None and notice.startswith(
+        f"Danke, Ihre Anfrage #{number} ist angekommen."
+    )
+    assert notice.endswith(promise)
+    # Said once: a later visit, or another request's page, shows no confirmation.
+    assert sent_notice(erika.get(f"/inbox/{number}").text) is None
+
+
+def test_no_confirmation_without_sending(three_requests):
+    erika, _staff, waiting, _answered, _solved = three_requests
+    assert sent_notice(erika.get(f"/inbox/{waiting}").text) is not None  # just sent
+    assert sent_notice(erika.get(f"/inbox/{waiting}").text) is None
+    # A cookie naming another request shows nothing here.
+    erika.client.cookies.set("board_sent", str(waiting + 1), path=f"/inbox/{waiting}")
+    assert sent_notice(erika.get(f"/inbox/{waiting}").text) is None

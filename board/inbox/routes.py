@@ -17,6 +17,7 @@ from board.errors import NotAllowed, TooSoon
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries
+from board.inbox.answer_time import expected_answer
 from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
 from board.search import querying
@@ -44,6 +45,9 @@ from board.web import (
 
 PER_PAGE = 20
 GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments download
+# The request just sent, for the confirmation on its page: a cookie on that page's path,
+# read once (a query parameter would stay in the address and in bookmarks).
+SENT_COOKIE = "board_sent"
 INLINE_TYPES = {"image/png", "image/jpeg"}
 CONTACT_FIELDS = {"name": 120, "email": 320, "body": BODY_MAX}  # field -> longest kept
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -104,7 +108,18 @@ async def new_message(request: Request) -> Response:
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
         return render(request, "inbox/new.html", 429, body=body, errors=errors)
-    return redirect(path_for(request, "conversation", number=conversation.number))
+    target = path_for(request, "conversation", number=conversation.number)
+    response = redirect(target)
+    response.set_cookie(
+        SENT_COOKIE,
+        str(conversation.number),
+        max_age=600,
+        path=str(target),
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).https,
+    )
+    return response
 
 
 async def conversation(request: Request) -> Response:
@@ -112,7 +127,15 @@ async def conversation(request: Request) -> Response:
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
     if user.is_staff:
         return redirect(path_for(request, "staff_conversation", number=record.number))
-    return await _render_conversation(request, record, user)
+    just_sent = request.cookies.get(SENT_COOKIE) == str(record.number)
+    confirmation = None
+    if just_sent and record.customer_id == user.id:
+        settings = settings_of(request)
+        confirmation = expected_answer(settings.office, record.created_at, settings.answer_hours)
+    response = await _render_conversation(request, record, user, confirmation=confirmation)
+    if just_sent:
+        response.delete_cookie(SENT_COOKIE, path=request.url.path)
+    return response
 
 
 async def _render_conversation(
@@ -133,6 +156,7 @@ async def _render_conversation(
         reply_url=path_for(request, "conversation_reply", number=record.number),
         body=form_state.pop("body", ""),
         errors=form_state.pop("errors", {}),
+        confirmation=form_state.pop("confirmation", None),
         unread_count=await queries.unread_count(db(request), user.id) if not user.is_staff else 0,
     )
 
