@@ -14,7 +14,7 @@ from board.db import conversation_events, conversations, sync_engine
 from board.hours import BusinessHours
 from board.i18n import speaking
 from board.inbox.answer_time import expected_answer
-from tests.conftest import csrf_from
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_from, submit
 
 # Runs on PostgreSQL too: the status filter is SQL the inbox runs.
 pytestmark = pytest.mark.postgresql
@@ -282,3 +282,33 @@ def test_no_confirmation_without_sending(three_requests):
     # A cookie naming another request shows nothing here.
     erika.client.cookies.set("board_sent", str(waiting + 1), path=f"/inbox/{waiting}")
     assert sent_notice(erika.get(f"/inbox/{waiting}").text) is None
+
+
+# --- 6. where a login lands ----------------------------------------------------------------
+
+
+def log_in(visitor, login_value: str, password: str, next_path: str | None = None):
+    fields = {"login": login_value, "password": password}
+    if next_path is not None:
+        fields["next"] = next_path
+    response = submit(visitor, "/login", fields, form_page="/login")
+    assert response.status_code == 303, response.text[:2000]
+    return response.headers["location"]
+
+
+def test_a_login_lands_customers_in_their_inbox_and_staff_in_the_queue(people, new_client):
+    erika = people.customer()
+    assert log_in(new_client(), erika.email, erika.password) == "/inbox"
+    assert log_in(new_client(), str(erika.customer_number), erika.password) == "/inbox"
+    assert log_in(new_client(), ADMIN_EMAIL, ADMIN_PASSWORD) == "/staff"
+    staff = people.staff(admin=False)
+    assert log_in(new_client(), staff.email, staff.password) == "/staff"
+
+
+def test_next_still_wins_but_only_within_the_site(people, new_client):
+    erika = people.customer()
+    assert log_in(new_client(), erika.email, erika.password, "/t/1") == "/t/1"
+    assert log_in(new_client(), ADMIN_EMAIL, ADMIN_PASSWORD, "/inbox/1001") == "/inbox/1001"
+    for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil"):
+        assert log_in(new_client(), erika.email, erika.password, evil) == "/inbox"
+        assert log_in(new_client(), ADMIN_EMAIL, ADMIN_PASSWORD, evil) == "/staff"
