@@ -10,7 +10,13 @@ from datetime import datetime, time
 import pytest
 import sqlalchemy as sa
 
-from board.db import conversation_events, conversations, sync_engine
+from board.db import (
+    conversation_events,
+    conversations,
+    notifications,
+    read_markers,
+    sync_engine,
+)
 from board.hours import BusinessHours
 from board.i18n import speaking
 from board.inbox.answer_time import expected_answer
@@ -312,3 +318,105 @@ def test_next_still_wins_but_only_within_the_site(people, new_client):
     for evil in ("//evil.example/x", "https://evil.example/", "/\\evil.example", "/\t/evil"):
         assert log_in(new_client(), erika.email, erika.password, evil) == "/inbox"
         assert log_in(new_client(), ADMIN_EMAIL, ADMIN_PASSWORD, evil) == "/staff"
+
+
+# --- 7. the inbox badge and the bell agree ---------------------------------------------------
+
+
+def header_counts(person) -> tuple[int, int]:
+    """(unread conversations, unread notifications) as the header shows them."""
+    page = person.get("/notifications").text
+    unread = int(re.search(r'id="unread-count"[^>]*>(\d+)<', page).group(1))
+    bell = re.search(r'<span id="bell-count" class="badge"(?: hidden)?>(\d*)</span>', page)
+    return unread, int(bell.group(1) or 0)
+
+
+def test_the_notification_centres_read_all_clears_the_inbox_badge_too(people):
+    erika, staff = people.customer(), people.staff()
+    first = write(erika, "Erste Frage")
+    second = write(erika, "Zweite Frage")
+    staff.submit(f"/staff/t/{first}/reply", {"body": "Antwort eins"})
+    staff.submit(f"/staff/t/{second}/reply", {"body": "Antwort zwei"})
+    assert header_counts(erika) == (2, 2)
+    erika.submit("/notifications/read-all", {}, form_page="/notifications")
+    assert header_counts(erika) == (0, 0)
+
+
+def test_replying_from_a_page_opened_before_the_answer_reads_its_notification(people):
+    erika, staff = people.customer(), people.staff()
+    number = write(erika, "Wo bleibt mein Paket?")
+    form_page = erika.get(f"/inbox/{number}").text  # open before the answer came
+    staff.submit(f"/staff/t/{number}/reply", {"body": "Welche Bestellnummer?"})
+    assert header_counts(erika) == (1, 1)
+    erika.client.post(
+        f"/inbox/{number}/reply",
+        data={"csrf_token": csrf_from(form_page), "body": "Die 4711."},
+        files=[("attachments", ("", b"", "application/octet-stream"))],
+    )
+    assert header_counts(erika) == (0, 0)
+
+
+def test_a_guest_conversation_taken_into_the_inbox_arrives_read(people, client, new_client):
+    guest = new_client()
+    form = guest.get("/contact").text
+    contacted = guest.post(
+        "/contact",
+        data={
+            "csrf_token": csrf_from(form),
+            "name": "Erika",
+            "email": "erika@example.com",
+            "body": "Als Gast geschrieben",
+        },
+    )
+    link = contacted.headers["location"]
+    staff = people.staff()
+    staff.submit("/staff/t/1001/reply", {"body": "Antwort an den Gast"})
+    erika = people.customer()
+    assert header_counts(erika) == (0, 0)
+    joined = erika.submit(f"{link}/join", {}, form_page=link)
+    assert joined.status_code == 303
+    assert header_counts(erika) == (0, 0)
+
+
+def test_the_demo_customers_badges_agree_with_their_bells(settings):
+    """The issue saw "3 unread" beside "no notifications yet": the demo wrote unread
+    answers and never a notification. Every customer's unread conversations are now
+    exactly those with an unread notification."""
+    from board.demo import fill_demo
+    from board.setup import initialize
+
+    initialize(settings)
+    fill_demo(settings, customers=30, topics=5, posts=10, conversations=300, seed=5)
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        marker = sa.func.coalesce(
+            sa.select(read_markers.c.last_read_message_id)
+            .where(
+                read_markers.c.conversation_id == conversations.c.id,
+                read_markers.c.user_id == conversations.c.customer_id,
+            )
+            .scalar_subquery(),
+            0,
+        )
+        unread = set(
+            connection.execute(
+                sa.select(conversations.c.customer_id, conversations.c.id).where(
+                    conversations.c.customer_id.is_not(None),
+                    conversations.c.last_public_message_id > marker,
+                )
+            ).all()
+        )
+        told = set(
+            connection.execute(
+                sa.select(notifications.c.user_id, notifications.c.conversation_id)
+                .where(notifications.c.read_at.is_(None))
+                .distinct()
+            ).all()
+        )
+        everyone_told = connection.execute(
+            sa.select(sa.func.count(sa.distinct(notifications.c.user_id)))
+        ).scalar_one()
+    engine.dispose()
+    assert unread, "the demo should leave some answers unread"
+    assert unread == told
+    assert everyone_told > 10

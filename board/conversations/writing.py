@@ -29,6 +29,7 @@ from board.db import (
 from board.errors import Invalid, NotAllowed, NotFound, TooSoon
 from board.i18n import gettext as _
 from board.markup import render_markdown, subject_from
+from board.notifications import queries as notifications
 from board.search import indexing as search
 from board.security import CurrentUser
 from board.uploads import StoredFile, keep
@@ -330,6 +331,10 @@ async def join_to_account(db: Database, conversation_id: int, user: CurrentUser)
             .where(conversations.c.id == conversation.id)
             .values(customer_id=user.id)
         )
+        # They join it from its page, having read it: it arrives read, as guests were never
+        # notified of it (the bell and the unread badge agree).
+        if conversation.last_public_message_id is not None:
+            await mark_read_up_to(db, user.id, conversation.id, conversation.last_public_message_id)
         await search.queue_conversation(db, conversation.id)  # now the customer finds it
 
 
@@ -447,6 +452,10 @@ async def _add_message(
         await _write_summary(db, conversation.id, await history(db, conversation.id))
     if author is not None and not internal:
         await mark_read_up_to(db, author.id, conversation.id, message_id)
+        # Written from a page that was open before the answer came: the answer is read,
+        # and so is what told of it (the bell agrees with the unread badge).
+        if await notifications.mark_conversation_read(db, author.id, conversation.id):
+            await events.record(db, "counts", to_user=author.id)  # the author's other tabs
     await _announce_live(db, conversation, message_id, internal)
     return message_id
 
