@@ -109,3 +109,93 @@ def test_typing_a_new_message_shows_its_subject(live_server: str, page: Page):
     promised = page.locator("#subject-preview-text").inner_text()
     page.get_by_role("button", name="Nachricht senden").click()
     expect(page.locator("#subject")).to_have_text(promised)
+
+
+# --- every page this side touches, at desktop and phone sizes, in both languages ----------
+
+SIZES = {"desktop": {"width": 1366, "height": 900}, "phone": {"width": 390, "height": 844}}
+
+
+def audit(page: Page, name: str) -> None:
+    """No sideways scrolling, no axe-core violations; a screenshot for a person to look at."""
+    page.wait_for_load_state("load")
+    width = page.evaluate("document.documentElement.scrollWidth")
+    inner = page.evaluate("window.innerWidth")
+    page.screenshot(path=str(ARTIFACTS / f"customer-side-{name}.png"), full_page=True)
+    assert width <= inner, f"{name}: {width} px wide in a {inner} px window"
+    page.add_script_tag(path=str(AXE))
+    violations = page.evaluate(
+        """async () => (await axe.run(document)).violations.map(
+            (v) => v.id + ": " + v.nodes.map((n) => n.target.join(" ")).join(", "))"""
+    )
+    assert violations == [], f"{name}: {violations}"
+
+
+@pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is missing at {AXE}")
+def test_the_customer_pages_fit_every_screen_and_pass_axe(live_server: str, browser, settings):
+    import sqlalchemy as sa
+
+    from board.db import conversations, sync_engine
+
+    ARTIFACTS.mkdir(exist_ok=True)
+    base = live_server
+    setup = browser.new_context(locale="de-DE")
+    page = setup.new_page()
+    register(page, base)
+    numbers = [
+        write(page, base, text)
+        for text in (
+            "Wo bleibt meine Bestellung 4711? Sie sollte schon letzte Woche ankommen.",
+            "Passt das Netzteil NT-12 zum Modell M4 aus dem Herbstkatalog?",
+            "Bitte schicken Sie die Rechnung an die neue Adresse in Hamburg.",
+        )
+    ]
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        for number, status in zip(numbers[1:], ("pending", "solved")):
+            connection.execute(
+                conversations.update()
+                .where(conversations.c.number == int(number))
+                .values(status=status, waiting_since=None)
+            )
+    engine.dispose()
+    cookies = setup.cookies()
+    setup.close()
+
+    for size, viewport in SIZES.items():
+        for language in ("de", "en"):
+            context = browser.new_context(viewport=viewport, bypass_csp=True, locale="de-DE")
+            context.add_cookies(cookies)
+            page = context.new_page()
+            page.goto(f"{base}/inbox")
+            page.locator(f'footer button[name="locale"][value="{language}"]').click()
+            expect(page.locator("html")).to_have_attribute("lang", language)
+            tag = f"{size}-{language}"
+            audit(page, f"inbox-{tag}")
+            page.goto(f"{base}/inbox?status=open&q=Netzteil")
+            audit(page, f"inbox-open-{tag}")
+            page.goto(f"{base}/inbox/{numbers[1]}")
+            expect(page.locator(".mark-done")).to_be_visible()
+            audit(page, f"conversation-pending-{tag}")
+            page.goto(f"{base}/inbox/{numbers[2]}")
+            audit(page, f"conversation-solved-{tag}")
+            page.goto(f"{base}/inbox/new")
+            page.locator("#field-body").fill("Mein **Paket** ist beschädigt angekommen. " * 4)
+            expect(page.locator("#subject-preview")).to_be_visible()
+            audit(page, f"new-message-{tag}")
+            page.get_by_role("button", name=re.compile("Nachricht senden|Send message")).click()
+            expect(page.locator("#sent-notice")).to_be_visible()
+            audit(page, f"sent-{tag}")
+            page.goto(f"{base}/notifications")
+            audit(page, f"notifications-{tag}")
+            context.close()
+
+            guest = browser.new_context(viewport=viewport, bypass_csp=True, locale=language)
+            page = guest.new_page()
+            page.goto(f"{base}/contact")
+            page.locator("#field-body").fill("Liefern Sie auch nach Österreich?")
+            expect(page.locator("#subject-preview")).to_be_visible()
+            audit(page, f"contact-{tag}")
+            page.goto(f"{base}/login")
+            audit(page, f"login-{tag}")
+            guest.close()
