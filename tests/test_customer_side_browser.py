@@ -133,7 +133,6 @@ def audit(page: Page, name: str) -> None:
 
 @pytest.mark.skipif(not AXE.exists(), reason=f"axe-core is missing at {AXE}")
 def test_the_customer_pages_fit_every_screen_and_pass_axe(live_server: str, browser, settings):
-    import sqlalchemy as sa
 
     from board.db import conversations, sync_engine
 
