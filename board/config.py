@@ -118,6 +118,9 @@ class Settings:
     # The queue turns a request red after this many business hours of waiting.
     wait_alert_hours: float = 8.0
     stale_pending_days: float = 3.0  # business days without the customer's answer: greyed
+    # What the confirmation after sending promises: an answer within this many hours
+    # while the shop is open.
+    answer_hours: float = 4.0
     business_days: tuple[int, ...] = (0, 1, 2, 3, 4)  # Monday = 0
     business_hours: tuple[time, time] = (time(9, 0), time(17, 0))
     # Local hours of the daily jobs: the staff summary and the customers' digest.
@@ -185,6 +188,7 @@ class Settings:
             settings,
             wait_alert_hours=float(env.get("BOARD_WAIT_ALERT_HOURS", "8")),
             stale_pending_days=float(env.get("BOARD_STALE_PENDING_DAYS", "3")),
+            answer_hours=float(env.get("BOARD_ANSWER_HOURS", "4")),
             business_days=parse_days(env.get("BOARD_BUSINESS_DAYS", "1-5")),
             business_hours=parse_hours(env.get("BOARD_BUSINESS_HOURS", "09:00-17:00")),
             summary_hour=_hour(env.get("BOARD_SUMMARY_HOUR", "7")),

@@ -74,6 +74,29 @@ class BusinessHours:
         closes = datetime.combine(date.min, self.closes)
         return (closes - opens).total_seconds() / 3600
 
+    def is_open(self, moment: datetime) -> bool:
+        """Whether the shop is open at `moment` (naive UTC)."""
+        zone = ZoneInfo(self.timezone)
+        local = moment.replace(tzinfo=UTC).astimezone(zone)
+        if local.weekday() not in self.days:
+            return False
+        opens, closes = self._window(local.date(), zone)
+        return opens <= local < closes
+
+    def next_opening(self, moment: datetime) -> datetime | None:
+        """When the shop opens next after `moment` (naive UTC), in its time zone; None
+        without any business day."""
+        zone = ZoneInfo(self.timezone)
+        local = moment.replace(tzinfo=UTC).astimezone(zone)
+        day = local.date()
+        for _ in range(8):
+            if day.weekday() in self.days:
+                opens, _closes = self._window(day, zone)
+                if opens > local:
+                    return opens
+            day += timedelta(days=1)
+        return None
+
     def _seconds_per_week(self) -> float:
         opens = datetime.combine(date.min, self.opens)
         closes = datetime.combine(date.min, self.closes)

@@ -257,14 +257,22 @@ async def _message_shown(
     if not found:
         return None
     message = found[0]
+    templates = request.app.state.templates
     with i18n.speaking(locale):
-        html = request.app.state.templates.get_template("live/message.html").render(
+        html = templates.get_template("live/message.html").render(
             request=request, message=message, conversation=conversation
+        )
+        # A message moves the status (a staff answer may leave it pending or solved, the
+        # customer's reopens it): the customer's page shows the status it is in now.
+        status_html = templates.get_template("live/status.html").render(
+            request=request, conversation=conversation
         )
     return message["author_id"], {
         "conversation": conversation.number,
         "id": message["id"],
         "html": html,
+        "status": conversation.status,
+        "status_html": status_html.strip(),
         "author": message["author_name"] or conversation.guest_name or "",
     }
 

@@ -133,6 +133,18 @@ def can_reply_to_conversation(user: CurrentUser | None, conversation: Row) -> bo
     return conversation.kind == "support" and (is_staff(user) or conversation.status != "spam")
 
 
+def can_mark_done(user: CurrentUser | None, conversation: Row) -> bool:
+    """A customer closes their own request while it is still open or waits for them;
+    writing again reopens it. Staff set statuses from the queue."""
+    return (
+        user is not None
+        and not is_staff(user)
+        and conversation.customer_id == user.id
+        and conversation.kind == "support"
+        and conversation.status in ("open", "pending")
+    )
+
+
 def guest_can_reply(conversation: Row) -> bool:
     return conversation.status != "spam"
 

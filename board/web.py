@@ -33,6 +33,7 @@ from board.notifications import queries as notifications
 from board.security import (
     ANON_COOKIE,
     SESSION_COOKIE,
+    STAFF_ROLES,
     CurrentUser,
     csrf_token,
     csrf_valid,
@@ -489,6 +490,12 @@ def safe_next(target: str | None, fallback: str = "/") -> str:
     if "\\" in target or any(unicodedata.category(ch) in ("Cc", "Cf") for ch in target):
         return fallback
     return target
+
+
+def landing_path(request: Request, role: str) -> str:
+    """Where a login leads when no `next` names a page: staff to the queue, customers
+    to their inbox."""
+    return str(path_for(request, "staff_queue" if role in STAFF_ROLES else "inbox"))
 
 
 def flood_message(seconds: int) -> str:

@@ -139,7 +139,7 @@ def test_login_redirects_only_to_paths_of_this_site(client, new_client):
             other, "/login", {"login": "erika@example.com", "password": PASSWORD, "next": evil}
         )
         assert response.status_code == 303
-        assert response.headers["location"] == "/"
+        assert response.headers["location"] == "/inbox"  # the customer's landing page
 
 
 def test_failed_logins_are_throttled_per_account(client, new_client, settings):

@@ -206,7 +206,8 @@ def test_init_and_create_staff_print_one_time_passwords(tmp_path):
     init = run_command(["-m", "board", "init"], tmp_path)
     assert init.returncode == 0, init.stderr
     assert "admin@localhost" in init.stdout and "One-time password" in init.stdout
-    assert re.search(r"Log in at http://\S+/login .*the staff area is http://\S+/staff", init.stdout)
+    login_line = r"Log in at http://\S+/login .*the staff area is http://\S+/staff"
+    assert re.search(login_line, init.stdout)
     again = run_command(["-m", "board", "init"], tmp_path)
     assert "One-time password" not in again.stdout
     staff = run_command(["-m", "board", "create-staff", "Ina@Shop.de", "Ina Support"], tmp_path)
@@ -310,6 +311,8 @@ MATRIX = {
         {"body": "Antwort"},
         (401, 303, 404, 403, 403),  # staff answer from the queue
     ),
+    # Only the request's customer closes it; staff set statuses from the queue.
+    "conversation_done": ("POST", "/inbox/{number}/done", {}, (401, 303, 404, 403, 403)),
     "attachment": ("GET", "/attachments/{attachment}/a.pdf", None, (404, 200, 404, 200, 200)),
     "contact": ("GET", "/contact", None, (200, 303, 303, 200, 200)),
     "guest_conversation": ("GET", "/g/{token}", None, (200, 200, 200, 200, 200)),
@@ -345,6 +348,8 @@ MATRIX = {
     ),
     "announce": ("GET", "/staff/announce", None, STAFF_PAGE),
     "invoice": ("GET", "/staff/invoice", None, STAFF_PAGE),
+    "staff_write": ("GET", "/staff/write", None, STAFF_PAGE),
+    "staff_queue_live": ("GET", "/staff/queue/live", None, STAFF_PAGE),
     "publish": ("GET", "/staff/t/{solved}/publish", None, STAFF_PAGE),
     "team": ("GET", "/staff/team", None, STAFF_PAGE),
     "staff_stats": ("GET", "/staff/stats", None, STAFF_PAGE),

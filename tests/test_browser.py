@@ -45,6 +45,8 @@ def test_customer_registers_writes_markdown_and_staff_locks_the_topic(
     expect(page.locator("#customer-number")).to_have_count(0)
     log_in(page, base, "10001", "mein-sicheres-passwort")
     expect(page.locator("#customer-number")).to_contain_text("10001")
+    expect(page).to_have_url(f"{base}/inbox")  # a customer's login lands in the inbox
+    page.goto(f"{base}/")
 
     # Open a topic with markdown and see it rendered.
     page.get_by_role("link", name="Technik & Fragen").first.click()

@@ -400,7 +400,7 @@ def test_login_follows_next_only_within_the_site(client, new_client):
         {"login": ADMIN_EMAIL, "password": ADMIN_PASSWORD, "next": "/\\evil.example"},
         form_page="/login",
     )
-    assert bad.status_code == 303 and bad.headers["location"] == "/"
+    assert bad.status_code == 303 and bad.headers["location"] == "/staff"  # staff's landing
 
 
 @pytest.mark.parametrize("settings_overrides", [{"base_url": "http://support.example.com"}])

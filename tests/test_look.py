@@ -88,7 +88,10 @@ def test_the_house_rules_fit_guests_and_customers(client, people):
 def test_a_customer_has_the_same_avatar_in_the_queue_and_in_the_conversation(people):
     erika, staff = people.customer(), people.staff()
     number = open_conversation(erika, "Wo bleibt mein Paket?")
-    avatar = f'<span class="avatar avatar-c{erika.user_id % 8} avatar-small" aria-hidden="true">EM</span>'
+    avatar = (
+        f'<span class="avatar avatar-c{erika.user_id % 8} avatar-small"'
+        ' aria-hidden="true">EM</span>'
+    )
     queue_row = staff.get("/staff").text.split(f"#{number}</a>", 1)[1].split("</tr>", 1)[0]
     assert avatar in queue_row
     assert avatar in staff.get(f"/staff/t/{number}").text

@@ -21,6 +21,7 @@ from board.web import (
     db,
     email_problem,
     field,
+    landing_path,
     path_for,
     read_form,
     redirect,
@@ -170,7 +171,7 @@ async def _check_code(request: Request, form: FormData, email: str, next_path: s
     if user.must_change_password:
         target = str(path_for(request, "account"))
     else:
-        target = next_path or str(path_for(request, "index"))
+        target = next_path or landing_path(request, user.role)
     return await _log_in(request, user.id, target)
 
 

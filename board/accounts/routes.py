@@ -25,6 +25,7 @@ from board.web import (
     db,
     email_problem,
     field,
+    landing_path,
     path_for,
     read_form,
     redirect,
@@ -155,7 +156,7 @@ async def login(request: Request) -> Response:
     if user.must_change_password:
         target = str(path_for(request, "account"))
     else:
-        target = next_path or str(path_for(request, "index"))
+        target = next_path or landing_path(request, user.role)
     response = redirect(target)
     old_token = request.cookies.get(security.SESSION_COOKIE)
     if old_token:

@@ -29,6 +29,7 @@ from board.db import (
 from board.errors import Invalid, NotAllowed, NotFound, TooSoon
 from board.i18n import gettext as _
 from board.markup import render_markdown, subject_from
+from board.notifications import queries as notifications
 from board.search import indexing as search
 from board.security import CurrentUser
 from board.uploads import StoredFile, keep
@@ -318,6 +319,21 @@ async def change(
             await workflow.assign(db, conversation.id, actor.id, assignee_id, note)
 
 
+async def mark_done(db: Database, conversation_id: int, customer: CurrentUser) -> bool:
+    """The customer closes their own request: solved, recorded in its history under
+    their name. Their next message reopens it, as any customer message does. False when
+    it was solved already (a second click)."""
+    async with write_transaction(db):
+        conversation = await conversation_by_id(db, conversation_id)
+        if conversation is None or not permissions.can_see_conversation(customer, conversation):
+            raise NotFound()
+        if conversation.status == "solved" and conversation.customer_id == customer.id:
+            return False
+        if not permissions.can_mark_done(customer, conversation):
+            raise NotAllowed(_("Only your own open requests can be marked as done."))
+        return await workflow.set_status(db, conversation.id, customer.id, "solved")
+
+
 async def join_to_account(db: Database, conversation_id: int, user: CurrentUser) -> None:
     """The customer with the conversation's address takes it into their inbox (the page
     asked them first); from then on its guest link asks for a login."""
@@ -332,6 +348,10 @@ async def join_to_account(db: Database, conversation_id: int, user: CurrentUser)
             .where(conversations.c.id == conversation.id)
             .values(customer_id=user.id)
         )
+        # They join it from its page, having read it: it arrives read, as guests were never
+        # notified of it (the bell and the unread badge agree).
+        if conversation.last_public_message_id is not None:
+            await mark_read_up_to(db, user.id, conversation.id, conversation.last_public_message_id)
         await search.queue_conversation(db, conversation.id)  # now the customer finds it
 
 
@@ -449,6 +469,10 @@ async def _add_message(
         await _write_summary(db, conversation.id, await history(db, conversation.id))
     if author is not None and not internal:
         await mark_read_up_to(db, author.id, conversation.id, message_id)
+        # Written from a page that was open before the answer came: the answer is read,
+        # and so is what told of it (the bell agrees with the unread badge).
+        if await notifications.mark_conversation_read(db, author.id, conversation.id):
+            await events.record(db, "counts", to_user=author.id)  # the author's other tabs
     await _announce_live(db, conversation, message_id, internal)
     return message_id
 

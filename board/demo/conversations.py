@@ -505,6 +505,30 @@ def _markers(conversation: _Conversation, now: datetime, rng: random.Random) -> 
     ]
 
 
+def _notifications(conversation: _Conversation, markers: list[dict]) -> list[dict]:
+    """What the app tells a customer of each answer and invoice: one notification per
+    message from the shop, read once the customer has read that message. The header's
+    unread badge and the bell then agree, as they do for everything written live."""
+    customer_id = conversation.customer.id
+    if customer_id is None:
+        return []  # guests hear by mail only
+    read = next((row for row in markers if row["user_id"] == customer_id), None)
+    kind = "invoice" if conversation.kind == "invoice" else "answer"
+    return [
+        {
+            "user_id": customer_id,
+            "kind": kind,
+            "conversation_id": conversation.id,
+            "created_at": message.time,
+            "read_at": read["read_at"]
+            if read is not None and read["last_read_message_id"] >= message.id
+            else None,
+        }
+        for message in conversation.messages
+        if message.role == "staff"
+    ]
+
+
 def _blocked_rows(
     connection: sa.Connection, planned: list[_Conversation], now: datetime
 ) -> list[dict]:
@@ -586,6 +610,9 @@ def add_conversations(
     ):
         message.id, message_id = message_id, message_id + 1
 
+    # The read markers draw from `rng` after all the planning, as they always have:
+    # a seed keeps writing the same content.
+    markers = {conversation.id: _markers(conversation, now, rng) for conversation in planned}
     insert_histories(
         connection,
         conversation_rows=[conversation_row(conversation) for conversation in planned],
@@ -593,10 +620,16 @@ def add_conversations(
         event_rows=[
             row for conversation in planned for row in _events(conversation, staff_names, now)
         ],
-        # The read markers draw from `rng` after all the planning, as they always have:
-        # a seed keeps writing the same content.
-        marker_rows=[row for conversation in planned for row in _markers(conversation, now, rng)],
+        marker_rows=[row for rows in markers.values() for row in rows],
         blocked_rows=_blocked_rows(connection, planned, now),
+        notification_rows=sorted(
+            (
+                row
+                for conversation in planned
+                for row in _notifications(conversation, markers[conversation.id])
+            ),
+            key=lambda row: row["created_at"],  # ids follow time: the bell shows the newest
+        ),
     )
     progress.close()
     return first_number, first_number + count - 1

@@ -27,6 +27,10 @@ from board.notifications import queries as notifications
 from board.security import CurrentUser
 
 KINDS = ("support", "announcement", "invoice")
+# The inbox's status filter, in the customer's terms: a request still "open" waits for
+# an answer from either side; a "done" one is solved (or closed as spam). Only requests
+# have a status a customer follows, so the filter shows requests only.
+STATUS_FILTERS = {"open": ("open", "pending"), "done": ("solved", "spam")}
 
 author = users.alias("author")
 
@@ -136,11 +140,18 @@ def text_condition(query: str | None, numbers: Sequence[int] | None):
 
 
 def _inbox_filter(
-    user: CurrentUser, kind: str | None, query: str | None, numbers: Sequence[int] | None
+    user: CurrentUser,
+    kind: str | None,
+    query: str | None,
+    numbers: Sequence[int] | None,
+    status: str | None = None,
 ):
     conditions = [conversations.c.customer_id == user.id]
     if kind in KINDS:
         conditions.append(conversations.c.kind == kind)
+    if status in STATUS_FILTERS:
+        conditions.append(conversations.c.kind == "support")
+        conditions.append(conversations.c.status.in_(STATUS_FILTERS[status]))
     if query:
         conditions.append(text_condition(query, numbers))
     return sa.and_(*conditions)
@@ -182,16 +193,18 @@ async def inbox_page(
     page: int,
     per_page: int,
     numbers: Sequence[int] | None = None,
+    status: str | None = None,
 ) -> list[Record]:
     """A page of the customer's conversations, newest activity first, with unread state.
 
     With a `query`, only the conversations `numbers` names (what the search index found);
-    without `numbers`, the query's words are looked up in the database instead."""
+    without `numbers`, the query's words are looked up in the database instead. `status`
+    (a key of STATUS_FILTERS) keeps the requests still open or those done."""
     offset = (page - 1) * per_page
-    if kind not in KINDS and not query:
+    if kind not in KINDS and not query and status not in STATUS_FILTERS:
         return await INBOX_ALL.rows(db, user_id=user.id, limit=per_page, offset=offset)
     statement = (
-        _inbox_select(user.id, _inbox_filter(user, kind, query, numbers))
+        _inbox_select(user.id, _inbox_filter(user, kind, query, numbers, status))
         .limit(per_page)
         .offset(offset)
     )
@@ -206,13 +219,14 @@ async def inbox_count(
     kind: str | None,
     query: str | None,
     numbers: Sequence[int] | None = None,
+    status: str | None = None,
 ) -> int:
-    if kind not in KINDS and not query:
+    if kind not in KINDS and not query and status not in STATUS_FILTERS:
         return await INBOX_ALL_COUNT.value(db, user_id=user.id)
     return await db.fetch_val(
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_inbox_filter(user, kind, query, numbers))
+        .where(_inbox_filter(user, kind, query, numbers, status))
     )
 
 

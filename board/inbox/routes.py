@@ -17,6 +17,7 @@ from board.errors import NotAllowed, TooSoon
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries
+from board.inbox.answer_time import expected_answer
 from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
 from board.search import querying
@@ -44,6 +45,9 @@ from board.web import (
 
 PER_PAGE = 20
 GUEST_COOKIE = "board_guest"  # the guest's link tokens, so their attachments download
+# The request just sent, for the confirmation on its page: a cookie on that page's path,
+# read once (a query parameter would stay in the address and in bookmarks).
+SENT_COOKIE = "board_sent"
 INLINE_TYPES = {"image/png", "image/jpeg"}
 CONTACT_FIELDS = {"name": 120, "email": 320, "body": BODY_MAX}  # field -> longest kept
 DOWNLOAD_CSP = "default-src 'none'; style-src 'unsafe-inline'; sandbox"
@@ -58,19 +62,25 @@ async def inbox(request: Request) -> Response:
         return redirect(path_for(request, "staff_queue"))  # staff answer from the queue
     kind = request.query_params.get("kind", "all")
     kind_filter = kind if kind in queries.KINDS else None
+    status = request.query_params.get("status", "all")
+    status_filter = status if status in queries.STATUS_FILTERS else None
     query = request.query_params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
     numbers = None
     if query:
         numbers = await querying.conversation_numbers(settings_of(request), query, user)
-    rows = await queries.inbox_page(db(request), user, kind_filter, query, page, PER_PAGE, numbers)
-    total = await queries.inbox_count(db(request), user, kind_filter, query, numbers)
+    database = db(request)
+    rows = await queries.inbox_page(
+        database, user, kind_filter, query, page, PER_PAGE, numbers, status_filter
+    )
+    total = await queries.inbox_count(database, user, kind_filter, query, numbers, status_filter)
     return render(
         request,
         "inbox/list.html",
         conversations=rows,
         kind=kind_filter or "all",
         kinds=queries.KINDS,
+        status=status_filter or "all",
         query=query,
         page=page,
         pages=page_count(total, PER_PAGE),
@@ -98,7 +108,18 @@ async def new_message(request: Request) -> Response:
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
         return render(request, "inbox/new.html", 429, body=body, errors=errors)
-    return redirect(path_for(request, "conversation", number=conversation.number))
+    target = path_for(request, "conversation", number=conversation.number)
+    response = redirect(target)
+    response.set_cookie(
+        SENT_COOKIE,
+        str(conversation.number),
+        max_age=600,
+        path=str(target),
+        httponly=True,
+        samesite="lax",
+        secure=settings_of(request).https,
+    )
+    return response
 
 
 async def conversation(request: Request) -> Response:
@@ -106,7 +127,15 @@ async def conversation(request: Request) -> Response:
     record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
     if user.is_staff:
         return redirect(path_for(request, "staff_conversation", number=record.number))
-    return await _render_conversation(request, record, user)
+    just_sent = request.cookies.get(SENT_COOKIE) == str(record.number)
+    confirmation = None
+    if just_sent and record.customer_id == user.id:
+        settings = settings_of(request)
+        confirmation = expected_answer(settings.office, record.created_at, settings.answer_hours)
+    response = await _render_conversation(request, record, user, confirmation=confirmation)
+    if just_sent:
+        response.delete_cookie(SENT_COOKIE, path=request.url.path)
+    return response
 
 
 async def _render_conversation(
@@ -123,9 +152,11 @@ async def _render_conversation(
         conversation=record,
         thread=thread,
         can_reply=permissions.can_reply_to_conversation(user, record),
+        can_mark_done=permissions.can_mark_done(user, record),
         reply_url=path_for(request, "conversation_reply", number=record.number),
         body=form_state.pop("body", ""),
         errors=form_state.pop("errors", {}),
+        confirmation=form_state.pop("confirmation", None),
         unread_count=await queries.unread_count(db(request), user.id) if not user.is_staff else 0,
     )
 
@@ -156,6 +187,17 @@ async def conversation_reply(request: Request) -> Response:
     return redirect(
         path_for(request, "conversation", number=record.number), anchor=f"m{message_id}"
     )
+
+
+async def conversation_done(request: Request) -> Response:
+    """The customer marks their request done (board.conversations.writing.mark_done)."""
+    user = require_user(request)
+    record = await queries.conversation_or_404(db(request), request.path_params["number"], user)
+    if user.is_staff:
+        raise HTTPException(403, _("Please set the status from the staff queue."))
+    await read_form(request)
+    await writing.mark_done(db(request), record.id, user)
+    return redirect(path_for(request, "conversation", number=record.number))
 
 
 async def read_all(request: Request) -> Response:
@@ -390,6 +432,9 @@ routes = [
     Route("/inbox/{number:int}/read", read_now, methods=["POST"], name="conversation_read"),
     Route(
         "/inbox/{number:int}/reply", conversation_reply, methods=["POST"], name="conversation_reply"
+    ),
+    Route(
+        "/inbox/{number:int}/done", conversation_done, methods=["POST"], name="conversation_done"
     ),
     Route("/attachments/{attachment_id:int}/{filename}", attachment, name="attachment"),
     Route("/contact", contact, methods=["GET", "POST"], name="contact"),

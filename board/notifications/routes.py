@@ -8,6 +8,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import events
+from board.inbox import queries as inbox_queries
 from board.notifications import queries
 from board.web import (
     db,
@@ -47,7 +48,12 @@ async def notification_list(request: Request) -> Response:
 async def read_all(request: Request) -> Response:
     user = require_user(request)
     form = await read_form(request)
-    await queries.mark_all_read(db(request), user.id)
+    if user.is_staff:
+        await queries.mark_all_read(db(request), user.id)
+    else:
+        # A customer's notifications tell of answers in their conversations: all read is
+        # all read there too, or the inbox badge would still count what the bell cleared.
+        await inbox_queries.mark_all_read(db(request), user.id)
     await events.record(db(request), "counts", to_user=user.id)  # the user's other tabs
     fallback = str(path_for(request, "notifications"))
     return redirect(safe_next(field(form, "next", 2_000), fallback))

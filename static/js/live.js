@@ -43,6 +43,9 @@
 
   source.addEventListener("message", function (event) {
     var payload = data(event);
+    // The status line of the customer's page follows the conversation's status.
+    var status = byId("conversation-status");
+    if (here(payload) && status && payload.status_html) status.outerHTML = payload.status_html;
     if (here(payload) && !byId("m" + payload.id)) {
       thread.insertAdjacentHTML("beforeend", payload.html);
       var hint = byId("typing-hint");
