@@ -321,6 +321,7 @@ MATRIX = {
     "staff_conversation": ("GET", "/staff/t/{number}", None, STAFF_PAGE),
     "staff_reply": ("POST", "/staff/t/{number}/reply", {"body": "Antwort"}, STAFF_POST),
     "staff_update": ("POST", "/staff/t/{number}/update", {"status": "pending"}, STAFF_POST),
+    "staff_customers": ("GET", "/staff/customers?q=Erika", None, STAFF_PAGE),
     "staff_customer": ("GET", "/staff/customers/{author}", None, STAFF_PAGE),
     # Everyone logged in downloads their own data; staff download a customer's.
     "account_export": ("GET", "/account/data.zip", None, (303, 200, 200, 200, 200)),

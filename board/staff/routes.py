@@ -23,6 +23,7 @@ from board.inbox import queries as inbox_queries
 from board.message_form import read_message_form
 from board.search import querying
 from board.staff import canned, publish, queries
+from board.staff.customers_page import routes as customer_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
@@ -453,6 +454,7 @@ routes = [
     Route("/staff/t/{number:int}", conversation, name="staff_conversation"),
     Route("/staff/t/{number:int}/reply", reply, methods=["POST"], name="staff_reply"),
     Route("/staff/t/{number:int}/update", update, methods=["POST"], name="staff_update"),
+    *customer_routes,
     Route(
         "/staff/customers/{customer_id:int}",
         customer,
