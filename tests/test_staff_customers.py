@@ -7,7 +7,6 @@ from __future__ import annotations
 import re
 
 import pytest
-import sqlalchemy as sa
 
 from board.db import conversations, statement_listener, sync_engine, users, utcnow
 from tests.conftest import count_statements, index_now, page_selects
@@ -75,9 +74,7 @@ def test_a_customer_gets_no_access_and_a_visitor_is_sent_to_log_in(shop, client)
     assert client.get("/staff/customers").headers["location"].startswith("/login?next=")
 
 
-def test_the_list_pages_through_many_customers_in_one_query_per_page(
-    people, settings, app, client
-):
+def test_the_list_pages_through_many_customers_in_one_query_per_page(people, settings, app, client):
     staff = people.staff()
     rows = [
         {
@@ -114,9 +111,7 @@ def _insert_customers(settings, rows) -> None:
 # --- search ------------------------------------------------------------------------------
 
 
-def test_staff_find_a_conversation_by_its_customer_but_other_customers_never_do(
-    shop, app, client
-):
+def test_staff_find_a_conversation_by_its_customer_but_other_customers_never_do(shop, app, client):
     erika, max_, _jana, staff = shop
     number = open_conversation(erika, "Die Lieferung kam beschädigt an.")
     mine = open_conversation(max_, "Meine Lieferung fehlt.")

@@ -19,9 +19,7 @@ MAX_WORDS = 8
 _requests = conversations.alias("requests")
 _theirs = sa.and_(_requests.c.customer_id == users.c.id, _requests.c.kind == "support")
 # Both read from ix_conversations_customer_kind alone, for the 30 rows of a page.
-REQUEST_COUNT = (
-    sa.select(sa.func.count()).select_from(_requests).where(_theirs).scalar_subquery()
-)
+REQUEST_COUNT = sa.select(sa.func.count()).select_from(_requests).where(_theirs).scalar_subquery()
 LAST_REQUEST_AT = (
     sa.select(sa.func.max(_requests.c.last_message_at))
     .select_from(_requests)
