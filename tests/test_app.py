@@ -317,6 +317,7 @@ MATRIX = {
     "guest_join": ("POST", "/g/{token}/join", {}, (401, 403, 403, 403, 403)),
     # The staff area: a login for visitors, 403 for customers.
     "staff_queue": ("GET", "/staff", None, STAFF_PAGE),
+    "staff_queue_live": ("GET", "/staff/queue/live", None, STAFF_PAGE),
     "staff_home": ("GET", "/staff/home", None, STAFF_PAGE),
     "staff_conversation": ("GET", "/staff/t/{number}", None, STAFF_PAGE),
     "staff_reply": ("POST", "/staff/t/{number}/reply", {"body": "Antwort"}, STAFF_POST),
