@@ -244,18 +244,17 @@ def topic_document(rows: list, pattern: str) -> dict:
     return document
 
 
-def who_wrote(first) -> str:
-    """Who the conversation is with, as staff search for them: name, email address and
-    customer number (a guest's name and address). Nothing once the person was erased."""
+def who_wrote(first) -> tuple[str, list[str]]:
+    """Who the conversation is with, as staff search for them: the name and customer number
+    as words, the email address and the number as exact codes (the address's parts as
+    words would make "max@example.org" find every customer at example.org). Nothing once
+    the person was erased."""
     if first.customer_id is None:
-        return " ".join(part for part in (first.guest_name, first.guest_email) if part)
+        return first.guest_name or "", [first.guest_email or ""]
     if first.customer_erased_at is not None:
-        return ""
-    return " ".join(
-        str(part)
-        for part in (first.customer_name, first.customer_email, first.customer_number)
-        if part
-    )
+        return "", []
+    words = " ".join(str(part) for part in (first.customer_name, first.customer_number) if part)
+    return words, [first.customer_email or "", str(first.customer_number or "")]
 
 
 def conversation_document(rows: list, pattern: str) -> dict:
@@ -267,7 +266,7 @@ def conversation_document(rows: list, pattern: str) -> dict:
         visibility, owner = "staff", ""  # guests reach theirs by link, not by search
     else:
         visibility, owner = "private", str(first.customer_id)
-    person = who_wrote(first)
+    person, exact = who_wrote(first)
     internal = [(row.id, plain_text(row.body)) for row in rows if row.internal]
     document = _document(
         key=f"c{first.conversation_id}",
@@ -283,13 +282,9 @@ def conversation_document(rows: list, pattern: str) -> dict:
         pattern=pattern,
         created=first.created_at,
     )
-    if person:
-        # The whole address and the customer number as exact tokens, too.
-        email = first.customer_email if first.customer_id is not None else first.guest_email
-        exact = [email or "", str(first.customer_number or "")]
-        document["staff_codes"] = " ".join(
-            sorted(set(document["staff_codes"].split()) | {code.lower() for code in exact if code})
-        )
+    codes = {code.lower() for code in exact if code}
+    if codes:
+        document["staff_codes"] = " ".join(sorted(set(document["staff_codes"].split()) | codes))
     return document
 
 
