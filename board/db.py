@@ -71,6 +71,8 @@ users = sa.Table(
     # conversations, invoices, forum posts) keep an author, under a neutral name.
     sa.Column("erased_at", sa.DateTime),
     sa.Index("ix_users_created", "role", "created_at"),
+    # The customer list (/staff/customers), by name.
+    sa.Index("ix_users_customer_name", "role", "name"),
 )
 
 login_tokens = sa.Table(
@@ -214,6 +216,8 @@ conversations = sa.Table(
     # opened the conversation) or "digest" (waits for the customer's daily digest).
     sa.Column("bell", sa.String(8)),
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
+    # The customer list counts each customer's requests, not their announcements.
+    sa.Index("ix_conversations_customer_kind", "customer_id", "kind", "last_message_at"),
     sa.Index("ix_conversations_guest_email", "guest_email"),
     # The queue: open requests VIP first, then longest waiting; other states by activity.
     sa.Index(

@@ -22,6 +22,15 @@ def is_staff(user: CurrentUser | None) -> bool:
     return user is not None and user.is_staff
 
 
+# --- staff -------------------------------------------------------------------------------
+
+
+def can_see_staff_emails(user: CurrentUser | None) -> bool:
+    """Staff members' email addresses are account data: admins manage the accounts, the
+    other agents work with names."""
+    return user is not None and user.is_admin
+
+
 # --- forum -------------------------------------------------------------------------------
 
 

@@ -321,10 +321,12 @@ MATRIX = {
     "guest_join": ("POST", "/g/{token}/join", {}, (401, 403, 403, 403, 403)),
     # The staff area: a login for visitors, 403 for customers.
     "staff_queue": ("GET", "/staff", None, STAFF_PAGE),
+    "staff_queue_live": ("GET", "/staff/queue/live", None, STAFF_PAGE),
     "staff_home": ("GET", "/staff/home", None, STAFF_PAGE),
     "staff_conversation": ("GET", "/staff/t/{number}", None, STAFF_PAGE),
     "staff_reply": ("POST", "/staff/t/{number}/reply", {"body": "Antwort"}, STAFF_POST),
     "staff_update": ("POST", "/staff/t/{number}/update", {"status": "pending"}, STAFF_POST),
+    "staff_customers": ("GET", "/staff/customers?q=Erika", None, STAFF_PAGE),
     "staff_customer": ("GET", "/staff/customers/{author}", None, STAFF_PAGE),
     # Everyone logged in downloads their own data; staff download a customer's.
     "account_export": ("GET", "/account/data.zip", None, (303, 200, 200, 200, 200)),
@@ -349,7 +351,6 @@ MATRIX = {
     "announce": ("GET", "/staff/announce", None, STAFF_PAGE),
     "invoice": ("GET", "/staff/invoice", None, STAFF_PAGE),
     "staff_write": ("GET", "/staff/write", None, STAFF_PAGE),
-    "staff_queue_live": ("GET", "/staff/queue/live", None, STAFF_PAGE),
     "publish": ("GET", "/staff/t/{solved}/publish", None, STAFF_PAGE),
     "team": ("GET", "/staff/team", None, STAFF_PAGE),
     "staff_stats": ("GET", "/staff/stats", None, STAFF_PAGE),

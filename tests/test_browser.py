@@ -255,6 +255,50 @@ def test_staff_answer_the_longest_waiting_request_by_keyboard_with_a_canned_repl
     assert status == "pending"
 
 
+def test_a_canned_reply_is_inserted_with_its_placeholders_filled(
+    live_server: str, page: Page, browser
+):
+    base = live_server
+    register(page, base)
+    page.goto(f"{base}/inbox/new")
+    page.get_by_label("Ihre Nachricht").fill("Wo bleibt meine Bestellung 4711? Danke!")
+    page.get_by_role("button", name="Nachricht senden").click()
+    expect(page.locator("#ticket-number")).to_have_text("#1001")
+
+    staff_context = browser.new_context(locale="de-DE")
+    staff = staff_context.new_page()
+    log_in(staff, base, ADMIN_EMAIL, ADMIN_PASSWORD)
+    staff.goto(f"{base}/staff/replies")
+    staff.get_by_label("Kürzel (ohne #)").fill("versand")
+    staff.get_by_label("Titel").fill("Versand")
+    staff.get_by_label("Text").fill(
+        "Hallo {vorname},\nIhre Bestellung {order} ({ticket}) ist unterwegs.\n{agent}"
+    )
+    staff.get_by_role("button", name="Speichern").click()
+    expect(staff.locator("#canned-replies")).to_contain_text("#versand")
+
+    staff.goto(f"{base}/staff/t/1001")
+    staff.wait_for_load_state("domcontentloaded")
+    box = staff.locator("#field-body")
+    box.click()
+    staff.keyboard.type("#vers")
+    expect(staff.locator("#canned-menu")).to_contain_text("Versand")
+    staff.keyboard.press("Enter")
+    # The real text, before sending: the customer's first name, the order number she
+    # named, the ticket and the staff member.
+    expect(box).to_have_value(
+        "Hallo Erika,\nIhre Bestellung 4711 (#1001) ist unterwegs.\nAdministrator"
+    )
+    staff.screenshot(path=str(ARTIFACTS / "canned-placeholders.png"), full_page=True)
+    staff.get_by_role("button", name="Senden", exact=True).click()
+    expect(staff.locator(".thread")).to_contain_text("Ihre Bestellung 4711 (#1001) ist unterwegs.")
+    staff_context.close()
+
+    page.goto(f"{base}/inbox/1001")
+    expect(page.locator(".thread")).to_contain_text("Hallo Erika,")
+    expect(page.locator(".thread")).not_to_contain_text("{")
+
+
 def test_a_staff_answer_appears_on_the_customers_open_pages_without_reload(
     live_server: str, page: Page, browser
 ):

@@ -12,6 +12,7 @@ import sqlalchemy as sa
 
 from board.db import (
     absences,
+    canned_replies,
     conversation_events,
     conversations,
     messages,
@@ -570,6 +571,100 @@ def test_canned_replies_are_edited_and_deleted(people, settings):
     assert "#danke" in staff.get("/staff/replies").text
     staff.submit(f"/staff/replies/{reply_id}/delete", {})
     assert staff.get(f"/staff/replies/{reply_id}").status_code == 404
+
+
+def test_canned_reply_placeholders_are_filled_on_send_without_javascript(people, settings):
+    erika = people.customer("Erika Mustermann", "erika@example.com")
+    staff = people.staff(admin=False)  # Sven Support
+    number = open_conversation(erika, "Wo bleibt meine Bestellung 4711-2026? Danke!")
+    created = staff.submit(
+        "/staff/replies",
+        {
+            "shortcut": "versand",
+            "title": "Versandzeit",
+            "body": "Hallo {vorname} ({name}), Ihre Bestellung {order} zu {ticket} "
+            "ist unterwegs. {first_name}, es grüßt {agent}.",
+        },
+    )
+    assert created.status_code == 303
+    answer(staff, number, "#versand")
+    bodies = [row.body for row in rows(settings, sa.select(messages).order_by(messages.c.id))]
+    assert bodies[-1] == (
+        f"Hallo Erika (Erika Mustermann), Ihre Bestellung 4711-2026 zu #{number} "
+        "ist unterwegs. Erika, es grüßt Sven Support."
+    )
+    # The reply box gets the same text for this conversation, already filled in.
+    page = staff.get(f"/staff/t/{number}").text
+    data = page.split('id="canned-data"', 1)[1].split("</script>", 1)[0]
+    assert "Hallo Erika (Erika Mustermann), Ihre Bestellung 4711-2026" in data
+
+
+def test_an_order_number_nobody_named_is_asked_for_before_sending(people, settings):
+    erika, staff = people.customer(), people.staff()
+    number = open_conversation(erika, "Mein Paket ist nicht angekommen.")
+    staff.submit(
+        "/staff/replies",
+        {"shortcut": "retoure", "title": "Retoure", "body": "Die Retoure zu {order} ist da."},
+    )
+    before = len(rows(settings, sa.select(messages)))
+    refused = answer(staff, number, "Guten Tag,\n#retoure")
+    assert refused.status_code == 400
+    assert "Bitte ersetzen Sie {order} durch die Bestellnummer." in refused.text
+    # The form keeps the text, expanded, for the number to be typed in.
+    assert "Guten Tag,\nDie Retoure zu {order} ist da.</textarea>" in refused.text
+    assert len(rows(settings, sa.select(messages))) == before
+    assert 'id="canned-data"' in refused.text
+    sent = answer(staff, number, "Guten Tag,\nDie Retoure zu A-778 ist da.")
+    assert sent.status_code == 303
+
+
+@pytest.mark.parametrize(
+    "locale, words", [("de", "Unbekannter Platzhalter"), ("en", "Unknown placeholder")]
+)
+def test_an_unknown_placeholder_is_refused_with_the_form_kept(people, settings, locale, words):
+    staff = people.staff()
+    staff.client.headers["Accept-Language"] = locale
+    body = "Hallo {vorname}, Ihr {kundennummer} und {Name}."
+    refused = staff.submit(
+        "/staff/replies", {"shortcut": "hallo", "title": "Begrüßung", "body": body}
+    )
+    assert refused.status_code == 400
+    assert words in refused.text and "{kundennummer}, {Name}" in refused.text
+    assert 'value="Begrüßung"' in refused.text and body in refused.text
+    assert 'aria-invalid="true"' in refused.text
+    assert "hallo" not in [row.shortcut for row in rows(settings, sa.select(canned_replies))]
+    # Editing an existing one is checked the same way.
+    staff.submit("/staff/replies", {"shortcut": "hallo", "title": "Begrüßung", "body": "Hallo"})
+    reply_id = re.search(r'href="/staff/replies/(\d+)"', staff.get("/staff/replies").text)[1]
+    edited = staff.submit(
+        f"/staff/replies/{reply_id}", {"shortcut": "hallo", "title": "Begrüßung", "body": body}
+    )
+    assert edited.status_code == 400 and words in edited.text and body in edited.text
+
+
+@pytest.mark.parametrize(
+    "texts, expected",
+    [
+        (["Meine Bestellung 4711 fehlt."], "4711"),
+        (["Bestellnummer: A-2024-77."], "A-2024-77"),
+        (["Bestell-Nr. 123456"], "123456"),
+        (["order number 998877"], "998877"),
+        (["Die Bestellung vom 3. Mai fehlt."], None),
+        (["Bestellung 555 neu", "Bestellung 444 alt"], "555"),  # the newest first
+        (["Ihr Paket kommt morgen."], None),
+    ],
+)
+def test_order_numbers_are_found_after_the_word_that_names_them(texts, expected):
+    assert canned.order_number_in(texts) == expected
+
+
+def test_placeholders_fill_known_names_and_leave_other_braces():
+    values = canned.placeholder_values("Jana  Schmidt", 1042, "Sven Support", None)
+    assert canned.fill("{vorname} {name} {ticket} {agent} {order} {x} {", values) == (
+        "Jana Jana  Schmidt #1042 Sven Support {order} {x} {"
+    )
+    assert canned.placeholder_values(None, 7, "A", "9")["first_name"] == ""  # a guest without name
+    assert canned.unknown_placeholders("{name} {ticket} {foo} {foo} {Agent}") == ["foo", "Agent"]
 
 
 @pytest.mark.parametrize(

@@ -15,7 +15,7 @@ from board import i18n
 from board.db import absences, sessions, users
 from board.staff.team_csv import csv_cell, parse_flag, parse_team_csv
 from tests.conftest import ADMIN_EMAIL, csrf_from, login, submit, user_row
-from tests.test_inbox import execute, rows
+from tests.test_inbox import execute, open_conversation, rows
 
 BOM = b"\xef\xbb\xbf"
 
@@ -123,7 +123,7 @@ def test_create_refuses_an_address_that_belongs_to_a_customer(admin, people, set
 def test_staff_see_the_team_but_only_admins_change_it(member, admin, settings):
     page = member.get("/staff/team")
     assert page.status_code == 200
-    assert "Sven Support" in page.text and ADMIN_EMAIL in page.text
+    assert "Sven Support" in page.text and "Administrator" in page.text
     assert "Add a staff account" not in page.text and "/staff/team/new" not in page.text
     assert "Add a staff account" in admin.get("/staff/team").text
 
@@ -137,6 +137,26 @@ def test_staff_see_the_team_but_only_admins_change_it(member, admin, settings):
     assert [response.status_code for response in attempts] == [403, 403, 403, 403]
     assert user_row(settings, "neu@example.com") is None
     assert user_row(settings, ADMIN_EMAIL).role == "admin"
+
+
+def test_staff_email_addresses_are_shown_to_admins_only(member, admin, people):
+    staff_emails = (ADMIN_EMAIL, member.email)
+    erika = people.customer("Erika Mustermann", "erika@example.com")
+    number = open_conversation(erika, "Wo bleibt mein Paket?")
+    admin.submit(f"/staff/t/{number}/reply", {"body": "Ist unterwegs.", "internal": "0"})
+    admin.submit(f"/staff/t/{number}/update", {"assignee": str(member.user_id), "note": "Bitte"})
+    pages = ("/staff/team", "/staff", "/staff/home", f"/staff/t/{number}", "/staff/stats")
+    for path in pages:
+        seen = member.get(path)
+        assert seen.status_code == 200, path
+        assert not [email for email in staff_emails if email in seen.text], path
+    # The customer's own address is for every agent.
+    assert "erika@example.com" in member.get(f"/staff/t/{number}").text
+    team = admin.get("/staff/team").text
+    assert ADMIN_EMAIL in team and member.email in team
+    table = team.split('id="team"', 1)[1].split("</table>", 1)[0]
+    assert f"<td>{member.email}</td>" in table and ">Email</th>" in table
+    assert ">Email</th>" not in member.get("/staff/team").text
 
 
 def test_customers_and_visitors_are_kept_out(people, client):

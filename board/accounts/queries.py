@@ -7,8 +7,9 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
-from board.db import one_at_a_time, users, utcnow, write_transaction
+from board.db import conversations, one_at_a_time, users, utcnow, write_transaction
 from board.pagecache import bump_forum_version
+from board.search import indexing as search
 
 Record = Any
 FIRST_CUSTOMER_NUMBER = 10001
@@ -76,6 +77,17 @@ async def update_profile(
     async with write_transaction(db):
         if await email_in_use(db, email, except_user_id=user_id):
             raise EmailTaken(email)
+        before = await db.fetch_one(
+            sa.select(users.c.name, users.c.email).where(users.c.id == user_id)
+        )
+        if before is not None and (before.name, before.email) != (name, email.lower()):
+            # Staff find conversations by the customer's name and address (the index's
+            # staff-only fields): their conversations are indexed again with the new ones.
+            await search.queue_selected(
+                db,
+                "conversation",
+                sa.select(conversations.c.id).where(conversations.c.customer_id == user_id),
+            )
         await db.execute(
             users.update()
             .where(users.c.id == user_id)

@@ -54,6 +54,7 @@ from board.db import (
     search_nodes,
     search_queue,
     topics,
+    users,
     utcnow,
     write_transaction,
 )
@@ -151,6 +152,7 @@ TOPIC_ROWS = (
     .order_by(posts.c.topic_id, posts.c.id)
 )
 
+_customer = users.alias("customer")
 CONVERSATION_ROWS = (
     sa.select(
         messages.c.id,
@@ -161,8 +163,18 @@ CONVERSATION_ROWS = (
         conversations.c.number,
         conversations.c.subject,
         conversations.c.customer_id,
+        conversations.c.guest_name,
+        conversations.c.guest_email,
+        _customer.c.name.label("customer_name"),
+        _customer.c.email.label("customer_email"),
+        _customer.c.customer_number,
+        _customer.c.erased_at.label("customer_erased_at"),
     )
-    .select_from(messages.join(conversations, conversations.c.id == messages.c.conversation_id))
+    .select_from(
+        messages.join(conversations, conversations.c.id == messages.c.conversation_id).outerjoin(
+            _customer, _customer.c.id == conversations.c.customer_id
+        )
+    )
     .order_by(messages.c.conversation_id, messages.c.id)
 )
 
@@ -232,14 +244,31 @@ def topic_document(rows: list, pattern: str) -> dict:
     return document
 
 
+def who_wrote(first) -> tuple[str, list[str]]:
+    """Who the conversation is with, as staff search for them: the name and customer number
+    as words, the email address and the number as exact codes (the address's parts as
+    words would make "max@example.org" find every customer at example.org). Nothing once
+    the person was erased."""
+    if first.customer_id is None:
+        return first.guest_name or "", [first.guest_email or ""]
+    if first.customer_erased_at is not None:
+        return "", []
+    words = " ".join(str(part) for part in (first.customer_name, first.customer_number) if part)
+    return words, [first.customer_email or "", str(first.customer_number or "")]
+
+
 def conversation_document(rows: list, pattern: str) -> dict:
-    """A conversation's messages in order; internal notes are text only staff find."""
+    """A conversation's messages in order; internal notes are text only staff find, and so
+    is who the conversation is with (staff_body and staff_codes: never a customer's
+    search, so nobody finds another customer's conversations by their address)."""
     first = rows[0]
     if first.customer_id is None:
         visibility, owner = "staff", ""  # guests reach theirs by link, not by search
     else:
         visibility, owner = "private", str(first.customer_id)
-    return _document(
+    person, exact = who_wrote(first)
+    internal = [(row.id, plain_text(row.body)) for row in rows if row.internal]
+    document = _document(
         key=f"c{first.conversation_id}",
         kind="inbox",
         visibility=visibility,
@@ -247,11 +276,16 @@ def conversation_document(rows: list, pattern: str) -> dict:
         ref=first.number,
         title=first.subject,
         shown=[(row.id, plain_text(row.body)) for row in rows if not row.internal],
-        staff_only=[(row.id, plain_text(row.body)) for row in rows if row.internal],
+        # The person first, as a part of the first message: a hit on them links there.
+        staff_only=([(first.id, person)] if person else []) + internal,
         code_prefix=str(first.number),
         pattern=pattern,
         created=first.created_at,
     )
+    codes = {code.lower() for code in exact if code}
+    if codes:
+        document["staff_codes"] = " ".join(sorted(set(document["staff_codes"].split()) | codes))
+    return document
 
 
 def documents_of(

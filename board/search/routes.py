@@ -6,7 +6,9 @@ import asyncio
 import logging
 import os
 from contextlib import asynccontextmanager
+from dataclasses import dataclass
 from datetime import timedelta
+from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
@@ -19,6 +21,7 @@ from board.inbox import queries as inbox_queries
 from board.search import querying
 from board.search.querying import Hit
 from board.security import CurrentUser
+from board.staff import customers
 from board.web import (
     client_ip,
     current_user,
@@ -117,14 +120,33 @@ def too_many_searches() -> str:
     return _("Too many searches from your network. Please wait a minute and search again.")
 
 
-async def _ticket_jump(request: Request, viewer: CurrentUser | None, text: str) -> Response | None:
-    """`#1042` or `1042` alone opens that conversation, for those who may see it."""
+@dataclass
+class NumberMatches:
+    """A bare number that is a customer number, and maybe a ticket number too: staff
+    choose (ticket and customer numbers overlap once both have grown)."""
+
+    number: int
+    customer: Any
+    conversation: Any | None
+
+
+async def _number_lookup(
+    request: Request, viewer: CurrentUser | None, text: str
+) -> Response | NumberMatches | None:
+    """`#1042` or `1042` alone opens that conversation, for those who may see it. For
+    staff, a bare number that is also a customer number offers both instead."""
     number = querying.ticket_number(text)
     if number is None or viewer is None:
         return None
     conversation = await inbox_queries.conversation_by_number(db(request), number)
-    if conversation is None or not permissions.can_see_conversation(viewer, conversation):
-        return None  # searched like any other text: nobody learns that it exists
+    if conversation is not None and not permissions.can_see_conversation(viewer, conversation):
+        conversation = None  # searched like any other text: nobody learns that it exists
+    if viewer.is_staff and "#" not in text:
+        customer = await customers.customer_by_number(db(request), number)
+        if customer is not None:
+            return NumberMatches(number, customer, conversation)
+    if conversation is None:
+        return None
     name = "staff_conversation" if viewer.is_staff else "conversation"
     return redirect(path_for(request, name, number=number))
 
@@ -133,8 +155,9 @@ async def search(request: Request) -> Response:
     viewer = current_user(request)
     text = query_text(request)
     scope = scope_for(viewer, request.query_params.get("scope"))
-    if jump := await _ticket_jump(request, viewer, text):
-        return jump
+    found_number = await _number_lookup(request, viewer, text)
+    if isinstance(found_number, Response):
+        return found_number
     results, unavailable, limited, busy = None, False, False, False
     if text:
         limit = settings_of(request).guest_searches_per_minute
@@ -168,6 +191,7 @@ async def search(request: Request) -> Response:
         links=[hit_url(request, viewer, hit) for hit in results.hits] if results else [],
         per_page=PER_PAGE,
         unavailable=unavailable,
+        number_matches=found_number,
     )
     if busy:
         response.headers["Retry-After"] = RETRY_AFTER

@@ -22,7 +22,9 @@ from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.message_form import read_message_form
 from board.search import querying
+from board.security import STAFF_ROLES
 from board.staff import canned, publish, queries
+from board.staff.customers_page import routes as customer_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
@@ -188,17 +190,37 @@ async def conversation(request: Request) -> Response:
     return await _render_conversation(request, record, user)
 
 
+def _canned_texts(record, person, user, thread, replies) -> dict[str, str]:
+    """Each canned reply's text by shortcut, its placeholders filled for this conversation
+    and this staff member: what the reply box inserts and what `#shortcut` becomes."""
+    from_customer = (
+        message["body"]
+        for message in reversed(thread)
+        if not message["internal"] and message["author_role"] not in STAFF_ROLES
+    )
+    values = canned.placeholder_values(
+        person.name if person is not None else record.guest_name,
+        record.number,
+        user.name,
+        canned.order_number_in(from_customer),
+    )
+    return {row.shortcut: canned.fill(row.body, values) for row in replies}
+
+
 async def _render_conversation(
     request: Request, record, user, status_code: int = 200, **form_state
 ) -> Response:
     database = db(request)
     person = await queries.customer_or_none(database, record.customer_id)
+    thread = await inbox_queries.messages_of(database, record.id, user)
+    replies = await queries.canned_replies_list(database)
+    filled = _canned_texts(record, person, user, thread, replies)
     return render(
         request,
         "staff/conversation.html",
         status_code,
         conversation=record,
-        thread=await inbox_queries.messages_of(database, record.id, user),
+        thread=thread,
         history=await queries.history_of(database, record.id),
         person=person,
         others=await queries.conversations_of_person(
@@ -207,10 +229,10 @@ async def _render_conversation(
         can_publish=publish.can_publish(record),
         staff=await queries.active_staff(database),
         absent=await queries.current_absences(database),
-        # For the reply box's #shortcut suggestions (static/js/staff.js).
+        # For the reply box's #shortcut suggestions (static/js/staff.js), filled in.
         canned_json=[
-            {"shortcut": row.shortcut, "title": row.title, "body": row.body}
-            for row in await queries.canned_replies_list(database)
+            {"shortcut": row.shortcut, "title": row.title, "body": filled[row.shortcut]}
+            for row in replies
         ],
         seen_at=await live.seen_by_customer(database, record),
         body=form_state.get("body", ""),
@@ -262,8 +284,20 @@ async def reply(request: Request) -> Response:
             internal=internal,
             errors=errors,
         )
-    replies = {row.shortcut: row.body for row in await queries.canned_replies_list(db(request))}
-    body = canned.expand(body, replies)
+    replies = await queries.canned_replies_list(db(request))
+    if replies and "#" in body:
+        thread = await inbox_queries.messages_of(db(request), record.id, user)
+        person = await queries.customer_or_none(db(request), record.customer_id)
+        body = canned.expand(body, _canned_texts(record, person, user, thread, replies))
+    if canned.UNFILLED_ORDER in body:
+        # No order number was found for {order}: the staff member fills it in first.
+        errors["body"] = _(
+            "No order number is known for {order} in this conversation. "
+            "Please replace {order} with the order number."
+        )
+        return await _render_conversation(
+            request, record, user, 400, body=body, internal=internal, errors=errors
+        )
     if not internal and (signature := await _staff_signature(request, user.id)):
         body = f"{body}\n\n{signature}"
     message_id = await writing.reply(
@@ -347,6 +381,12 @@ def _canned_problems(shortcut: str, title: str, body: str) -> dict[str, str]:
         errors["title"] = _("Please enter a title.")
     if not body:
         errors["body"] = _("Please write the text of the reply.")
+    elif unknown := canned.unknown_placeholders(body):
+        errors["body"] = _(
+            "Unknown placeholder: %(names)s. Possible are {vorname}, {first_name}, {name}, "
+            "{ticket}, {agent} and {order}.",
+            names=", ".join("{" + name + "}" for name in unknown),
+        )
     return errors
 
 
@@ -487,6 +527,7 @@ routes = [
     Route("/staff/t/{number:int}", conversation, name="staff_conversation"),
     Route("/staff/t/{number:int}/reply", reply, methods=["POST"], name="staff_reply"),
     Route("/staff/t/{number:int}/update", update, methods=["POST"], name="staff_update"),
+    *customer_routes,
     Route(
         "/staff/customers/{customer_id:int}",
         customer,

@@ -17,6 +17,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
+from board import permissions
 from board.db import absences, fetch_rows, sessions, users, utcnow, write_transaction
 from board.i18n import gettext as _
 from board.pagecache import bump_forum_version
@@ -271,6 +272,7 @@ async def _render_team(request: Request, status_code: int = 200, **context: Any)
         away=away,
         me=me,
         can_manage_team=user.is_admin,
+        can_see_staff_emails=permissions.can_see_staff_emails(user),
         **{**defaults, **context},
     )
 

@@ -1,6 +1,6 @@
 // Staff pages: keyboard moves through the queue and #shortcut suggestions in the reply
 // box. Every page works without this file: links open conversations, the server expands
-// #shortcuts.
+// #shortcuts and fills their placeholders; the canned replies this file offers come filled.
 (function () {
   "use strict";
 
@@ -107,7 +107,14 @@
       var end = token.start + 1 + token.word.length;
       box.value = box.value.slice(0, token.start) + reply.body + box.value.slice(end);
       var caret = token.start + reply.body.length;
-      box.setSelectionRange(caret, caret);
+      // Placeholders come filled in by the page; an order number nobody named is left as
+      // {order}, selected so that typing the number replaces it.
+      var unfilled = reply.body.indexOf("{order}");
+      if (unfilled >= 0) {
+        box.setSelectionRange(token.start + unfilled, token.start + unfilled + 7);
+      } else {
+        box.setSelectionRange(caret, caret);
+      }
       matches = [];
       render();
       box.focus();
