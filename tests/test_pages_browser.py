@@ -199,7 +199,7 @@ def test_the_staff_header_is_one_row_on_a_laptop_and_holds_its_links_on_a_phone(
         found = header_links(page)
         assert found["outside"] == 0, found  # none spills out of the dark band
         if viewport is DESKTOP:
-            assert len(found["tops"]) == 1, found  # the six links side by side
+            assert len(found["tops"]) == 1, found  # the seven links side by side
             assert found["height"] <= 64, found
         else:
             assert found["height"] <= 240, found
