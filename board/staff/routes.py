@@ -39,6 +39,7 @@ from board.web import (
     redirect,
     render,
     require_staff,
+    row_key,
     safe_next,
     settings_of,
 )
@@ -119,9 +120,9 @@ def _queue_tag(request: Request, user, view: dict) -> str:
         i18n.current_locale.get(),
         i18n.current_timezone.get(),
         view["counts_key"],
-        [tuple(row) for row in view["rows"]],
+        [row_key(row) for row in view["rows"]],
         sorted(view["waits"].items()),
-        sorted((key, tuple(row)) for key, row in view["absent"].items()),
+        sorted((key, row_key(row)) for key, row in view["absent"].items()),
         *(view[name] for name in ("status", "assigned", "query", "page", "pages")),
     )
     return '"' + hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest() + '"'
