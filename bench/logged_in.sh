@@ -3,8 +3,8 @@
 # database (100,000 posts, 50,000 conversations), starts one worker and runs wrk against a
 # customer's topic page and inbox and the staff queue and conversation, with a guest's topic
 # page for comparison. The ceiling app (../shared/ceiling, /db-sync) is measured in the same
-# run, before and after. Ends with the worker's resident memory. Prints a table and appends it
-# to bench/RESULTS.md.
+# run, before, between and after (the median counts). Ends with the worker's resident memory.
+# Prints a table and appends it to bench/RESULTS.md.
 #
 # Settings (environment): CUSTOMERS TOPICS POSTS CONVERSATIONS (demo size), THREADS
 # CONNECTIONS DURATION (wrk), WARMUP (seconds of wrk before each measured run), PYTHON,
@@ -46,6 +46,7 @@ measure_ceiling
 measure "/t/$TOPIC_ID" "topic, $TOPIC_POSTS posts" guest ""
 measure "/t/$TOPIC_ID" "topic, $TOPIC_POSTS posts" customer "$CUSTOMER"
 measure "/inbox" "inbox, $CUSTOMER_CONVERSATIONS conversations" customer "$CUSTOMER"
+measure_ceiling
 measure "/staff" "queue: open, VIP first" staff "$STAFF"
 measure "/staff/t/$NUMBER" "conversation, $MESSAGES messages" staff "$STAFF"
 measure_ceiling
@@ -62,7 +63,7 @@ MACHINE="$(machine_and_code)"
     printf '\n## Logged-in pages against the ceiling, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
     printf -- '- command: `CUSTOMERS=%s TOPICS=%s POSTS=%s CONVERSATIONS=%s bench/logged_in.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
         "$CUSTOMERS" "$TOPICS" "$POSTS" "$CONVERSATIONS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
-    printf -- '- server: `python run.py --workers 1`, SQLite; the ceiling app with one uvicorn worker before and after the pages; wrk on the same machine; demo fill took %.0f s\n' \
+    printf -- '- server: `python run.py --workers 1`, SQLite; the ceiling app with one uvicorn worker before, between and after the pages (median); wrk on the same machine; demo fill took %.0f s\n' \
         "$FILL_SECONDS"
     printf -- '- worker RSS after the runs: %s MiB\n' "$RSS_MIB"
     printf '%s\n\n' "$MACHINE"
