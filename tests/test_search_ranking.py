@@ -148,3 +148,13 @@ def test_a_viewer_who_may_find_nothing_finds_nothing(settings):
         mask = ranking.visible(searcher, nobody)
         best, total = ranking.rank(searcher, [(ranking.Term("body", "pump"),)], mask, 10)
     assert not any(mask) and (best, total) == ([], 0)
+
+
+def test_hundreds_of_words_are_searched_by_their_first_ones(settings):
+    add_topics(settings, range(1, 20))
+    # Each word counts once per document in a byte: 300 words that all match would not fit.
+    words = [(ranking.Term("body", "kaffeemaschin"),)] * 300
+    with querying.borrowed_searcher(settings) as opened:
+        searcher = opened.searcher
+        best, total = ranking.rank(searcher, words, ranking.visible(searcher, None), 5)
+    assert total > 0 and len(best) == 5

@@ -37,6 +37,8 @@ B = 0.6
 K1 = 1.2
 # How much a missing word costs: the score is scaled by (1 - COORD) + COORD * share.
 COORD = 0.9
+# Words counted per document in a byte: at most this many words of a query are searched.
+MAX_WORDS = 64
 
 
 @dataclass(frozen=True)
@@ -80,7 +82,9 @@ def rank(
     searcher: Searcher, words: Sequence[Word], visible: bytearray, limit: int
 ) -> tuple[list[tuple[float, int]], int]:
     """The `limit` best (score, document number) pairs, best first, and how many documents
-    match at all. `visible` has a 1 for each document the viewer may find (`visible`)."""
+    match at all. `visible` has a 1 for each document the viewer may find (see visible()).
+    Words past MAX_WORDS are left out: a pasted text, whose first ones say enough."""
+    words = words[:MAX_WORDS]
     size = searcher.doc_count_all()
     scores = array("d", bytes(8 * size))
     found = bytearray(size)  # how many of the words each document has
