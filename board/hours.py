@@ -98,9 +98,7 @@ class BusinessHours:
         return None
 
     def _seconds_per_week(self) -> float:
-        opens = datetime.combine(date.min, self.opens)
-        closes = datetime.combine(date.min, self.closes)
-        return len(self.days) * (closes - opens).total_seconds()
+        return len(self.days) * self.hours_per_day() * 3600
 
     def _window(self, day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
         return (

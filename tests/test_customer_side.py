@@ -11,7 +11,6 @@ import pytest
 import sqlalchemy as sa
 
 from board.db import (
-    conversation_events,
     conversations,
     notifications,
     read_markers,
@@ -21,20 +20,11 @@ from board.hours import BusinessHours
 from board.i18n import speaking
 from board.inbox.answer_time import expected_answer
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, csrf_from, submit
+from tests.test_inbox import open_conversation
+from tests.test_staff import conversation, history
 
 # Runs on PostgreSQL too: the status filter is SQL the inbox runs.
 pytestmark = pytest.mark.postgresql
-
-
-def write(person, body: str) -> int:
-    page = person.get("/inbox/new").text
-    response = person.client.post(
-        "/inbox/new",
-        data={"csrf_token": csrf_from(page), "body": body},
-        files=[("attachments", ("", b"", "application/octet-stream"))],
-    )
-    assert response.status_code == 303, response.text[:2000]
-    return int(response.headers["location"].rsplit("/", 1)[1])
 
 
 def inbox_rows(page: str) -> dict[int, str]:
@@ -50,9 +40,9 @@ def inbox_rows(page: str) -> dict[int, str]:
 def three_requests(people):
     """Erika's requests in every state: waiting for us, answered, solved."""
     erika, staff = people.customer(), people.staff()
-    waiting = write(erika, "Wo bleibt meine Bestellung 4711?")
-    answered = write(erika, "Passt das Netzteil zum Modell M4?")
-    solved = write(erika, "Bitte die Rechnung an die neue Adresse.")
+    waiting = open_conversation(erika, "Wo bleibt meine Bestellung 4711?")
+    answered = open_conversation(erika, "Passt das Netzteil zum Modell M4?")
+    solved = open_conversation(erika, "Bitte die Rechnung an die neue Adresse.")
     staff.submit(
         f"/staff/t/{answered}/reply", {"body": "Welche Seriennummer?", "status": "pending"}
     )
@@ -119,30 +109,16 @@ def test_the_status_filter_and_the_search_box_keep_each_other(three_requests, ap
 
 
 def status_history(settings, number: int) -> list[tuple]:
-    engine = sync_engine(settings)
-    with engine.connect() as connection:
-        found = connection.execute(
-            sa.select(
-                conversation_events.c.actor_id,
-                conversation_events.c.old_value,
-                conversation_events.c.new_value,
-            )
-            .join(conversations, conversations.c.id == conversation_events.c.conversation_id)
-            .where(conversations.c.number == number, conversation_events.c.action == "status")
-            .order_by(conversation_events.c.id)
-        ).all()
-    engine.dispose()
-    return [tuple(row) for row in found]
+    """(who, from, to) of each status change: test_staff's history of its status events."""
+    return [
+        (actor, old, new)
+        for action, old, new, actor, _note in history(settings, number)
+        if action == "status"
+    ]
 
 
 def status_of(settings, number: int) -> str:
-    engine = sync_engine(settings)
-    with engine.connect() as connection:
-        status = connection.execute(
-            sa.select(conversations.c.status).where(conversations.c.number == number)
-        ).scalar_one()
-    engine.dispose()
-    return status
+    return conversation(settings, number).status
 
 
 def test_a_customer_marks_their_request_done_and_writing_again_reopens_it(three_requests, settings):
@@ -333,8 +309,8 @@ def header_counts(person) -> tuple[int, int]:
 
 def test_the_notification_centres_read_all_clears_the_inbox_badge_too(people):
     erika, staff = people.customer(), people.staff()
-    first = write(erika, "Erste Frage")
-    second = write(erika, "Zweite Frage")
+    first = open_conversation(erika, "Erste Frage")
+    second = open_conversation(erika, "Zweite Frage")
     staff.submit(f"/staff/t/{first}/reply", {"body": "Antwort eins"})
     staff.submit(f"/staff/t/{second}/reply", {"body": "Antwort zwei"})
     assert header_counts(erika) == (2, 2)
@@ -344,7 +320,7 @@ def test_the_notification_centres_read_all_clears_the_inbox_badge_too(people):
 
 def test_replying_from_a_page_opened_before_the_answer_reads_its_notification(people):
     erika, staff = people.customer(), people.staff()
-    number = write(erika, "Wo bleibt mein Paket?")
+    number = open_conversation(erika, "Wo bleibt mein Paket?")
     form_page = erika.get(f"/inbox/{number}").text  # open before the answer came
     staff.submit(f"/staff/t/{number}/reply", {"body": "Welche Bestellnummer?"})
     assert header_counts(erika) == (1, 1)

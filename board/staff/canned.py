@@ -39,13 +39,16 @@ _PLACEHOLDER = re.compile(r"\{([^{}\s]{1,40})\}")
 # {order} waits for the staff member when no order number is known: an answer is not sent
 # while it is still in the text (board/staff/routes.py).
 UNFILLED_ORDER = "{order}"
-# "Bestellung 4711", "Bestellnummer: A-2024-77", "Bestell-Nr. 4711", "Auftrag 123456",
-# "order number 4711": the number after the word that says it is an order, with a digit.
+# What follows the word that says what a number is ("Bestellung 4711", "Bestellnummer:
+# A-2024-77", "order no. 4711"): a separator, then the number, with a digit and at least
+# three signs. Publishing (publish.py) redacts such numbers after its wider list of words.
+NUMBER_AFTER_LABEL = (
+    r"(?P<separator>[ \t]*(?:[:#]|Nr\.?|Nummer|number|no\.?)?[ \t]*)"
+    r"(?P<number>(?=[\w/-]*\d)[A-Za-z0-9][\w/-]{2,})"
+)
 _ORDER_NUMBER = re.compile(
     r"\b(?:Bestell(?:ungs)?-?(?:nummer|nr\.?)|Bestellung|Auftrags-?(?:nummer|nr\.?)|Auftrag"
-    r"|Order(?:[ \t]+(?:number|no\.?|id))?)"
-    r"[ \t]*(?:[:#]|Nr\.?|Nummer|number|no\.?)?[ \t]*"
-    r"(?P<number>(?=[\w/-]*\d)[A-Za-z0-9][\w/-]{2,})",
+    r"|Order(?:[ \t]+(?:number|no\.?|id))?)" + NUMBER_AFTER_LABEL,
     re.IGNORECASE,
 )
 

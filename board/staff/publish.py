@@ -28,6 +28,7 @@ from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.markup import subject_from
 from board.security import STAFF_ROLES, CurrentUser
+from board.staff import canned
 from board.web import (
     db,
     field,
@@ -75,8 +76,7 @@ _LABELLED_NUMBER = re.compile(
     r"-?(?:nummer|nr\.?)"
     r"|Kd\.?-?Nr\.?|Re\.?-?Nr\.?|Bestellung|Rechnung|Auftrag|Vorgang|Ticket"
     r"|(?:Order|Invoice|Customer|Tracking)(?:[ \t]+(?:number|no\.?|id))?"
-    r")(?P<separator>[ \t]*(?:[:#]|Nr\.?|Nummer|number|no\.?)?[ \t]*)"
-    r"(?P<number>(?=[\w/-]*\d)[A-Za-z0-9][\w/-]{2,})",
+    r")" + canned.NUMBER_AFTER_LABEL,
     re.IGNORECASE,
 )
 _TICKET = re.compile(r"(?<![\w&])#\d{3,}\b")
