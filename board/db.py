@@ -207,6 +207,9 @@ conversations = sa.Table(
     sa.Column("message_count", sa.Integer, nullable=False, server_default="0"),
     sa.Column("last_public_message_id", sa.Integer),  # newest message the customer can see
     sa.Column("last_public_author_id", sa.Integer),
+    # The customer's own read marker, mirrored here (records.mark_read_up_to keeps it): the
+    # unread badge on every page then counts from one index, without a join per conversation.
+    sa.Column("customer_read_message_id", sa.Integer),
     # Since when the customer waits for an answer: their first message after the last
     # public staff answer. NULL while nobody waits.
     sa.Column("waiting_since", sa.DateTime),
@@ -216,6 +219,13 @@ conversations = sa.Table(
     # opened the conversation) or "digest" (waits for the customer's daily digest).
     sa.Column("bell", sa.String(8)),
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
+    # The unread badge: the customer's conversations read from this index alone.
+    sa.Index(
+        "ix_conversations_customer_unread",
+        "customer_id",
+        "last_public_message_id",
+        "customer_read_message_id",
+    ),
     # The customer list counts each customer's requests, not their announcements.
     sa.Index("ix_conversations_customer_kind", "customer_id", "kind", "last_message_at"),
     sa.Index("ix_conversations_guest_email", "guest_email"),

@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 from PIL import Image
 
-from board.db import attachments, conversations, messages, outbox, sync_engine
+from board.db import attachments, conversations, messages, outbox, read_markers, sync_engine
 from tests.conftest import csrf_from, index_now, mail_text, submit
 
 # Runs on PostgreSQL too: read markers' upsert per database, ILIKE search, ticket numbers under an
@@ -125,6 +125,49 @@ def test_unread_badge_opening_and_mark_all_read(people):
     assert erika.submit("/inbox/read-all", {}).status_code == 303
     assert unread_badge(erika) == 0
     assert "is-unread" not in erika.get("/inbox").text
+
+
+def test_the_badge_counts_what_the_read_markers_say(people, settings, client):
+    """The badge reads the customer's marker mirrored on each conversation: after answers,
+    opening, an internal note, reading all and a guest conversation joined, the mirror
+    agrees with the read markers and the badge with the conversations unread by them."""
+    erika, staff = people.customer(email="erika@example.com"), people.staff()
+    numbers = [open_conversation(erika, f"Frage {n}") for n in range(3)]
+    link = guest_writes(client, email="erika@example.com").headers["location"]
+    staff.submit(f"/staff/t/{numbers[0]}/reply", {"body": "Antwort"})
+    staff.submit(f"/staff/t/{numbers[1]}/reply", {"body": "Nur intern", "internal": "1"})
+
+    def unread_by_the_markers() -> int:
+        marked = rows(
+            settings,
+            sa.select(
+                conversations.c.customer_read_message_id,
+                read_markers.c.last_read_message_id,
+                conversations.c.last_public_message_id,
+            )
+            .select_from(
+                conversations.outerjoin(
+                    read_markers,
+                    sa.and_(
+                        read_markers.c.conversation_id == conversations.c.id,
+                        read_markers.c.user_id == conversations.c.customer_id,
+                    ),
+                )
+            )
+            .where(conversations.c.customer_id == erika.user_id),
+        )
+        assert all(mirror == marker for mirror, marker, _ in marked)
+        return sum(1 for _, marker, newest in marked if newest > (marker or 0))
+
+    assert unread_badge(erika) == unread_by_the_markers() == 1
+    assert erika.submit(f"{link}/join", {}, form_page=link).status_code == 303
+    assert unread_badge(erika) == unread_by_the_markers() == 1  # it arrives read
+    staff.submit(f"/staff/t/{numbers[2]}/reply", {"body": "Antwort"})
+    assert unread_badge(erika) == unread_by_the_markers() == 2
+    erika.get(f"/inbox/{numbers[2]}")
+    assert unread_badge(erika) == unread_by_the_markers() == 1
+    assert erika.submit("/inbox/read-all", {}).status_code == 303
+    assert unread_badge(erika) == unread_by_the_markers() == 0
 
 
 def test_staff_opening_a_conversation_does_not_mark_it_read_for_the_customer(people):

@@ -66,3 +66,13 @@ async def mark_read_up_to(db: Database, user_id: int, conversation_id: int, mess
         },
     )
     await db.execute(statement)
+    # The customer's own marker, mirrored on the conversation for the unread badge.
+    await db.execute(
+        conversations.update()
+        .where(
+            conversations.c.id == conversation_id,
+            conversations.c.customer_id == user_id,
+            sa.func.coalesce(conversations.c.customer_read_message_id, 0) < message_id,
+        )
+        .values(customer_read_message_id=message_id)
+    )

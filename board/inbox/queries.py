@@ -18,7 +18,6 @@ from board.db import (
     fetch_row,
     fetch_rows,
     messages,
-    read_markers,
     users,
     write_transaction,
 )
@@ -38,26 +37,17 @@ author = users.alias("author")
 # --- unread ------------------------------------------------------------------------------
 
 
-def _marker_join(user_id: int):
-    return conversations.outerjoin(
-        read_markers,
-        sa.and_(
-            read_markers.c.conversation_id == conversations.c.id,
-            read_markers.c.user_id == user_id,
-        ),
-    )
-
-
 def _is_unread():
-    """Something the customer can see arrived after what they last read."""
+    """Something the customer can see arrived after what they last read (their read marker,
+    mirrored on the conversation, so lists and the badge read no other table)."""
     return conversations.c.last_public_message_id > sa.func.coalesce(
-        read_markers.c.last_read_message_id, 0
+        conversations.c.customer_read_message_id, 0
     )
 
 
 UNREAD_COUNT = Query(
     sa.select(sa.func.count())
-    .select_from(_marker_join(sa.bindparam("user_id")))
+    .select_from(conversations)
     .where(conversations.c.customer_id == sa.bindparam("user_id"), _is_unread())
 )
 
@@ -75,12 +65,7 @@ async def mark_read(db: Database, user_id: int, conversation: Record) -> bool:
     if conversation.last_public_message_id is None:
         return bell_changed
     if conversation.last_public_author_id != user_id:
-        already_read = await db.fetch_val(
-            sa.select(read_markers.c.last_read_message_id).where(
-                read_markers.c.user_id == user_id,
-                read_markers.c.conversation_id == conversation.id,
-            )
-        )
+        already_read = conversation.customer_read_message_id  # the reader is its customer
         if (already_read or 0) < conversation.last_public_message_id:
             # Staff looking at the conversation see that the answer has been read.
             await events.record(db, "seen", to_staff=True, conversation_id=conversation.id)
@@ -92,7 +77,6 @@ async def mark_all_read(db: Database, user_id: int) -> None:
     async with write_transaction(db):
         unread = await db.fetch_all(
             sa.select(conversations.c.id, conversations.c.last_public_message_id)
-            .select_from(_marker_join(user_id))
             .where(conversations.c.customer_id == user_id, _is_unread())
         )
         for row in unread:
@@ -157,7 +141,7 @@ def _inbox_filter(
     return sa.and_(*conditions)
 
 
-def _inbox_select(user_id, condition) -> sa.Select:
+def _inbox_select(condition) -> sa.Select:
     return (
         sa.select(
             conversations,
@@ -165,7 +149,7 @@ def _inbox_select(user_id, condition) -> sa.Select:
             _is_unread().label("unread"),
         )
         .select_from(
-            _marker_join(user_id).outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+            conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
         )
         .where(condition)
         .order_by(conversations.c.last_message_at.desc(), conversations.c.id.desc())
@@ -174,7 +158,7 @@ def _inbox_select(user_id, condition) -> sa.Select:
 
 # The inbox as it opens (every kind, no search): prepared once, the page that is read most.
 INBOX_ALL = Query(
-    _inbox_select(sa.bindparam("user_id"), conversations.c.customer_id == sa.bindparam("user_id"))
+    _inbox_select(conversations.c.customer_id == sa.bindparam("user_id"))
     .limit(sa.bindparam("limit"))
     .offset(sa.bindparam("offset"))
 )
@@ -204,7 +188,7 @@ async def inbox_page(
     if kind not in KINDS and not query and status not in STATUS_FILTERS:
         return await INBOX_ALL.rows(db, user_id=user.id, limit=per_page, offset=offset)
     statement = (
-        _inbox_select(user.id, _inbox_filter(user, kind, query, numbers, status))
+        _inbox_select(_inbox_filter(user, kind, query, numbers, status))
         .limit(per_page)
         .offset(offset)
     )
