@@ -233,6 +233,8 @@ conversations = sa.Table(
     sa.Index(
         "ix_conversations_waiting", "kind", "status", sa.text("vip DESC"), "waiting_since", "id"
     ),
+    # The queue's default order: the newest waiting first, mine and nobody's (covered).
+    sa.Index("ix_conversations_newest", "kind", "status", "waiting_since", "id", "assignee_id"),
     sa.Index("ix_conversations_activity", "kind", "status", "last_message_at"),
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
     # Statistics read the period's conversations from the index alone.

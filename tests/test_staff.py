@@ -377,7 +377,7 @@ def test_queue_sorts_vip_first_then_longest_waiting_and_marks_overdue(people, se
             .where(conversations.c.number == number)
             .values(waiting_since=now - waited),
         )
-    page = staff.get("/staff").text
+    page = staff.get("/staff?order=waiting").text
     order = [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', page)]
     assert order == [numbers[1], numbers[2], numbers[0]]  # longest wait first
     overdue_rows = re.findall(r'<tr class="queue-row is-overdue.*?</tr>', page, re.S)
@@ -386,10 +386,49 @@ def test_queue_sorts_vip_first_then_longest_waiting_and_marks_overdue(people, se
     # The newest customer becomes VIP: their request floats to the top, marked.
     vip = customers[0]
     staff.submit(f"/staff/customers/{vip.user_id}", {"note": "Großkunde", "vip": "1"})
-    page = staff.get("/staff").text
+    page = staff.get("/staff?order=waiting").text
     order = [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', page)]
     assert order[0] == numbers[0] and "badge-vip" in page
     assert 'id="overdue-count">1<' in staff.get("/staff/home").text
+
+
+def test_a_new_request_is_on_the_first_page_of_the_queue_as_it_opens(
+    people, settings, monkeypatch
+):
+    """The default view is mine and nobody's, newest first: a request that just arrived
+    is on page 1 however many VIP or long-waiting ones there are, and colleagues' own
+    requests are not in the way."""
+    from board.staff import routes as staff_routes
+
+    monkeypatch.setattr(staff_routes, "PER_PAGE", 2)
+    staff, colleague = people.staff(), people.staff(admin=False)
+    vip = people.customer("Vera Wichtig", "vera@example.com")
+    staff.submit(f"/staff/customers/{vip.user_id}", {"note": "", "vip": "1"})
+    older = [open_conversation(vip, f"Alte Frage {index}") for index in range(3)]
+    theirs = open_conversation(people.customer("Kai Kollege"), "Frage für den Kollegen")
+    execute(
+        settings,
+        conversations.update()
+        .where(conversations.c.number.in_(older))
+        .values(waiting_since=utcnow() - timedelta(days=3), assignee_id=None),
+    )
+    execute(
+        settings,
+        conversations.update()
+        .where(conversations.c.number == theirs)
+        .values(assignee_id=colleague.user_id),
+    )
+    new = open_conversation(people.customer("Nina Neu", "nina@example.com"), "Ganz neue Frage")
+
+    page = main_of(staff.get("/staff").text)
+    shown = [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', page)]
+    assert shown[0] == new and theirs not in shown
+    assert re.search(r'aria-current="page">Meine \+ nicht zugewiesen \(\d+\)', page)
+    assert 'aria-current="page">Neueste zuerst<' in page
+    # The other order keeps VIP first and the longest waiting: the new one is not on page 1.
+    waiting = main_of(staff.get("/staff?order=waiting").text)
+    assert f"#{new}<" not in waiting and f"#{older[0]}<" in waiting
+    assert 'href="/staff?status=open&amp;assigned=me&amp;order=waiting"' in waiting
 
 
 def test_queue_pages_follow_each_other_in_order_without_gaps(people, settings, monkeypatch):
@@ -411,14 +450,15 @@ def test_queue_pages_follow_each_other_in_order_without_gaps(people, settings, m
             ),
         )
 
-    def shown(status: str) -> list[int]:
+    def shown(status: str, order: str = "") -> list[int]:
         found = []
         for page in (1, 2, 3, 4):
-            text = staff.get(f"/staff?status={status}&assigned=all&page={page}").text
+            text = staff.get(f"/staff?status={status}&assigned=all&order={order}&page={page}").text
             found += [int(n) for n in re.findall(r'class="queue-link" href="/staff/t/(\d+)"', text)]
         return found
 
-    assert shown("open") == numbers[::-1]  # longest waiting first, each once
+    assert shown("open", "waiting") == numbers[::-1]  # longest waiting first, each once
+    assert shown("open") == numbers  # by default the newest first
     for number in numbers:
         staff.submit(f"/staff/t/{number}/update", {"status": "solved"})
     assert shown("solved") == numbers  # latest activity first
@@ -459,7 +499,8 @@ def test_queue_filters_and_counts(people, settings):
     page = main_of(staff.get("/staff?status=open&assigned=none").text)
     assert f"#{third}" in page and f"#{second}" not in page
     filters = re.search(r'<nav class="filter-links".*?</nav>', page, re.S).group(0)
-    assert re.findall(r"\((\d+)\)", filters) == ["1", "1", "2"]  # mine, nobody's, all open
+    # mine and nobody's, mine, nobody's, all open
+    assert re.findall(r"\((\d+)\)", filters) == ["2", "1", "1", "2"]
     tabs = re.findall(r'<span class="count">(\d+)</span>', page)
     assert tabs == ["1", "0", "0", "0"]  # per status, for the unassigned filter
     solved = main_of(staff.get("/staff?status=solved").text)

@@ -45,7 +45,9 @@ from board.web import (
 )
 
 PER_PAGE = 30
-ASSIGNED_FILTERS = ("me", "none", "all")
+# Mine and nobody's first: what a staff member should pick up. Newest first within it (see
+# queries.queue_order): a request that just arrived is never on page 2.
+ASSIGNED_FILTERS = ("me_none", "me", "none", "all")
 NOTE_MAX = 5_000
 CANNED_BODY_MAX = 20_000
 
@@ -123,7 +125,7 @@ def _queue_tag(request: Request, user, view: dict) -> str:
         [row_key(row) for row in view["rows"]],
         sorted(view["waits"].items()),
         sorted((key, row_key(row)) for key, row in view["absent"].items()),
-        *(view[name] for name in ("status", "assigned", "query", "page", "pages")),
+        *(view[name] for name in ("status", "assigned", "order", "query", "page", "pages")),
     )
     return '"' + hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest() + '"'
 
@@ -131,7 +133,8 @@ def _queue_tag(request: Request, user, view: dict) -> str:
 async def _queue_view(request: Request, user) -> dict:
     params = request.query_params
     status = params.get("status") if params.get("status") in workflow.STATUSES else "open"
-    assigned = params.get("assigned") if params.get("assigned") in ASSIGNED_FILTERS else "all"
+    assigned = params.get("assigned") if params.get("assigned") in ASSIGNED_FILTERS else "me_none"
+    order = queries.queue_order(status, params.get("order"))
     query = params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
     numbers = None
@@ -139,7 +142,7 @@ async def _queue_view(request: Request, user) -> dict:
         numbers = await querying.conversation_numbers(settings_of(request), query, user)
     counts = await queries.queue_counts(db(request), user.id)
     rows = await queries.queue_page(
-        db(request), status, assigned, user.id, query, page, PER_PAGE, numbers
+        db(request), status, assigned, user.id, query, page, PER_PAGE, numbers, order
     )
     if query:
         total = await queries.queue_total(db(request), status, assigned, user.id, query, numbers)
@@ -153,6 +156,7 @@ async def _queue_view(request: Request, user) -> dict:
         "counts_key": tuple((name, tuple(sorted(n.items()))) for name, n in counts.items()),
         "status": status,
         "assigned": assigned,
+        "order": order,
         "query": query,
         "page": page,
         "pages": page_count(total, PER_PAGE),

@@ -1,6 +1,6 @@
 """the customer's read marker mirrored on each conversation: the unread badge, shown on
 every page a customer opens, counts from one index instead of joining every conversation
-to its read marker
+to its read marker; the queue's default order (newest waiting first) read from an index
 
 Revision ID: 0020
 Revises: 0013
@@ -39,7 +39,15 @@ def upgrade() -> None:
     )
 
 
+    op.create_index(
+        "ix_conversations_newest",
+        "conversations",
+        ["kind", "status", "waiting_since", "id", "assignee_id"],
+    )
+
+
 def downgrade() -> None:
+    op.drop_index("ix_conversations_newest", table_name="conversations")
     op.drop_index("ix_conversations_customer_unread", table_name="conversations")
     with op.batch_alter_table("conversations") as batch_op:
         batch_op.drop_column("customer_read_message_id")
