@@ -299,15 +299,21 @@ def test_round_robin_skips_absent_and_not_accepting_staff(people, settings):
     erika = people.customer()
     numbers = [open_conversation(erika, f"Anfrage {index}") for index in range(4)]
     assignees = [conversation(settings, number).assignee_id for number in numbers]
-    assert sorted(assignees[:2]) == sorted([admin.user_id, anna])
-    assert assignees[2:] == assignees[:2]  # in turn, nobody twice before the other
-    assert ben not in assignees and carla not in assignees
-    assert history(settings, numbers[0])[0][:3] == ("assignee", None, "Administrator")
+    # The setup admin runs the shop: while Anna can take them, they are all hers.
+    assert assignees == [anna] * 4
+    assert history(settings, numbers[0])[0][:3] == ("assignee", None, "Anna Aktiv")
 
-    # The absence is over: Carla is back in the rotation.
+    # The absence is over: Carla is back in the rotation, in turn with Anna.
     execute(settings, absences.update().values(ends_at=now - timedelta(minutes=1)))
-    later = [open_conversation(erika, f"Später {index}") for index in range(3)]
-    assert carla in {conversation(settings, number).assignee_id for number in later}
+    later = [open_conversation(erika, f"Später {index}") for index in range(4)]
+    later_assignees = [conversation(settings, number).assignee_id for number in later]
+    assert later_assignees[0] == carla  # given one longest ago: never
+    assert later_assignees == [carla, anna, carla, anna]
+
+    # Nobody else can take one: the admin does, rather than nobody.
+    execute(settings, users.update().where(users.c.id.in_([anna, carla])).values(accepting=False))
+    last = open_conversation(erika, "Am Wochenende")
+    assert conversation(settings, last).assignee_id == admin.user_id
 
 
 def test_an_absent_assignee_shows_in_the_queue(people, settings):
@@ -332,8 +338,8 @@ def test_an_absent_assignee_shows_in_the_queue(people, settings):
 
 def test_take_assign_and_transfer_with_a_note(people, settings):
     erika, admin = people.customer(), people.staff()
+    number = open_conversation(erika)  # the admin's: nobody else is there to take it
     colleague = add_staff(settings, "kollege@shop.example", "Karl Kollege")
-    number = open_conversation(erika)
     response = admin.submit(
         f"/staff/t/{number}/update", {"assignee": str(colleague), "note": "Kennt den Fall"}
     )
@@ -401,9 +407,9 @@ def test_a_new_request_is_on_the_first_page_of_the_queue_as_it_opens(
     from board.staff import routes as staff_routes
 
     monkeypatch.setattr(staff_routes, "PER_PAGE", 2)
-    staff, colleague = people.staff(), people.staff(admin=False)
+    admin, staff = people.staff(), people.staff(admin=False)
     vip = people.customer("Vera Wichtig", "vera@example.com")
-    staff.submit(f"/staff/customers/{vip.user_id}", {"note": "", "vip": "1"})
+    admin.submit(f"/staff/customers/{vip.user_id}", {"note": "", "vip": "1"})
     older = [open_conversation(vip, f"Alte Frage {index}") for index in range(3)]
     theirs = open_conversation(people.customer("Kai Kollege"), "Frage für den Kollegen")
     execute(
@@ -416,7 +422,7 @@ def test_a_new_request_is_on_the_first_page_of_the_queue_as_it_opens(
         settings,
         conversations.update()
         .where(conversations.c.number == theirs)
-        .values(assignee_id=colleague.user_id),
+        .values(assignee_id=admin.user_id),
     )
     new = open_conversation(people.customer("Nina Neu", "nina@example.com"), "Ganz neue Frage")
 

@@ -169,13 +169,19 @@ async def _staff_names(db: Database, ids: set[int]) -> dict[int, str]:
 
 
 async def next_in_rotation(db: Database, now: datetime) -> int | None:
-    """Round-robin: the active, accepting, present staff member who was given one longest ago.
+    """Round-robin: the active, accepting, present staff member who was given one longest ago,
+    the setup admin last.
 
     An absence overrides the general availability for its period. The chosen one's turn
     is stamped at once, so the next new conversation goes to somebody else.
     """
     away = sa.select(absences.c.user_id).where(
         absences.c.starts_at <= now, absences.c.ends_at > now
+    )
+    # The account the first start created (the lowest admin id) runs the shop rather than
+    # the queue: it takes its turn only while nobody else can.
+    setup_admin = (
+        sa.select(sa.func.min(users.c.id)).where(users.c.role == "admin").scalar_subquery()
     )
     chosen = await db.fetch_val(
         sa.select(users.c.id)
@@ -185,7 +191,12 @@ async def next_in_rotation(db: Database, now: datetime) -> int | None:
             users.c.accepting.is_(True),
             users.c.id.not_in(away),
         )
-        .order_by(users.c.last_assigned_at.is_not(None), users.c.last_assigned_at, users.c.id)
+        .order_by(
+            users.c.id == setup_admin,
+            users.c.last_assigned_at.is_not(None),
+            users.c.last_assigned_at,
+            users.c.id,
+        )
         .limit(1)
     )
     if chosen is not None:
