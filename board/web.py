@@ -73,7 +73,10 @@ def make_templates() -> Jinja2Templates:
 
 
 def row_key(row) -> tuple:
-    """A query row as a fragment key: its values, whichever row type the database gave."""
+    """A query row as a fragment key: its values, whichever row type the database gave.
+    Prepared queries give named tuples, which are such a key already."""
+    if isinstance(row, tuple):
+        return row
     return tuple(row._mapping.values()) if hasattr(row, "_mapping") else tuple(row)
 
 
