@@ -33,6 +33,7 @@ from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
 from board.search import querying as search_querying
 from board.search.routes import routes as search_routes
+from board.staff import handover
 from board.staff.routes import routes as staff_routes
 from board.web import (
     SECRET_URL_ROUTES,
@@ -139,6 +140,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(maintenance.run_forever(app.state.db, settings)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
+            asyncio.create_task(handover.run_forever(app.state.db, app.state.mail_wake)),
             asyncio.create_task(
                 search_indexing.run_forever(app.state.db, settings, app.state.search_wake)
             ),
