@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import asyncio
 import time
-from datetime import timedelta
+from datetime import datetime, timedelta
+from zoneinfo import ZoneInfo
 
 import pytest
 import sqlalchemy as sa
@@ -374,3 +375,18 @@ def test_the_notice_lists_its_rows_in_one_query(app, client, admin, sven, people
     notice = handed_over_notice(sven)
     assert all(f"#{number}" in notice for number in numbers)
     assert len([sql for sql in page_selects(statements) if "FROM handovers" in sql]) == 1
+
+
+def test_an_absence_entered_for_today_hands_over_at_once(admin, sven, people, settings):
+    """The form's absence starts at the beginning of today, already past: the worker
+    that stored it hands over now, not at its next minute."""
+    set_cover(sven, str(admin.user_id))
+    number = open_conversation(people.customer())
+    give(admin, number, sven)
+    today = datetime.now(ZoneInfo(settings.timezone)).date().isoformat()
+    response = sven.submit(
+        "/staff/team/absences", {"starts": today, "ends": today}, form_page="/staff/team"
+    )
+    assert response.status_code == 303
+    wait_for(lambda: assignee_of(settings, number) == admin.user_id, timeout=5)
+    assert len(handover_events(settings, number)) == 1

@@ -9,6 +9,7 @@ moves the conversations: a restart, or a second worker or machine, finds it done
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -163,16 +164,21 @@ async def seconds_until_next(db: Database, now: datetime) -> float:
     return min(INTERVAL_SECONDS, max(SHORTEST_PAUSE, (starts_at - now).total_seconds()))
 
 
-async def run_forever(db: Database, wake: asyncio.Event) -> None:
+async def run_forever(db: Database, mail_wake: asyncio.Event, wake: asyncio.Event) -> None:
+    """Hands over at each absence's start; `wake` is set when an absence is entered here,
+    so one that starts today is handed over at once (other workers notice within
+    INTERVAL_SECONDS, and the mark keeps them from doing it twice)."""
     while True:
-        pause = INTERVAL_SECONDS
+        pause: float = INTERVAL_SECONDS
+        wake.clear()  # before the look: an absence entered during it wakes the next one
         try:
             if await hand_over_due(db):
-                wake.set()  # the mail sender: assignment news may ring
+                mail_wake.set()  # the mail sender: assignment news may ring
             pause = await seconds_until_next(db, utcnow())
         except Exception:
             log.exception("absence handover failed")
-        await asyncio.sleep(pause)
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(wake.wait(), pause)
 
 
 # --- the notice for the one who comes back ----------------------------------------------

@@ -478,6 +478,10 @@ async def team_absence_add(request: Request) -> Response:
             created_at=utcnow(),
         )
     )
+    # The handover job (board/staff/handover.py): an absence from today starts now.
+    wake = request.app.state._state.get("handover_wake")
+    if wake is not None:
+        wake.set()
     return redirect(path_for(request, "team"))
 
 
