@@ -63,7 +63,10 @@ users = sa.Table(
     sa.Column("last_assigned_at", sa.DateTime),  # round-robin: the longest idle goes next
     # Staff: who takes over their open work when an absence starts (NULL: the rotation),
     # and when they are usually there, in their words ("Mo–Mi vormittags"), for colleagues.
-    sa.Column("deputy_id", sa.Integer, sa.ForeignKey("users.id")),
+    # Deferred: a copy of the table (migrate-to) may insert a person before their deputy.
+    sa.Column(
+        "deputy_id", sa.Integer, sa.ForeignKey("users.id", deferrable=True, initially="DEFERRED")
+    ),
     sa.Column("availability_note", sa.String(120), nullable=False, server_default=""),
     # Mail: each reply rings at once, a daily digest, or never (announcements respect it;
     # invoices and codes always go out). Staff may also opt into new-conversation mail and

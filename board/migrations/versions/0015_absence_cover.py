@@ -26,7 +26,14 @@ def upgrade() -> None:
         batch.add_column(
             sa.Column("availability_note", sa.String(length=120), server_default="", nullable=False)
         )
-        batch.create_foreign_key("fk_users_deputy_id_users", "users", ["deputy_id"], ["id"])
+        batch.create_foreign_key(
+            "fk_users_deputy_id_users",
+            "users",
+            ["deputy_id"],
+            ["id"],
+            deferrable=True,
+            initially="DEFERRED",
+        )
     # Absences that already began were dealt with by hand before this job existed: only
     # the ones still to come are handed over.
     op.add_column("absences", sa.Column("handed_over_at", sa.DateTime(), nullable=True))
