@@ -390,3 +390,18 @@ def test_an_absence_entered_for_today_hands_over_at_once(admin, sven, people, se
     assert response.status_code == 303
     wait_for(lambda: assignee_of(settings, number) == admin.user_id, timeout=5)
     assert len(handover_events(settings, number)) == 1
+
+
+def test_removing_the_absence_afterwards_keeps_the_notice_and_the_work_where_it_went(
+    app, client, admin, sven, people, settings
+):
+    set_cover(sven, str(admin.user_id))
+    number = open_conversation(people.customer())
+    give(admin, number, sven)
+    absence_id = absence_from(settings, sven, timedelta(hours=-1))
+    hand_over(app, client, utcnow())
+    response = sven.submit(f"/staff/team/absences/{absence_id}/delete", {}, form_page="/staff/team")
+    assert response.status_code == 303
+    assert rows(settings, sa.select(absences.c.id).where(absences.c.id == absence_id)) == []
+    assert f"#{number}" in handed_over_notice(sven)
+    assert assignee_of(settings, number) == admin.user_id
