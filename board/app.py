@@ -33,6 +33,7 @@ from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
 from board.search import querying as search_querying
 from board.search.routes import routes as search_routes
+from board.staff import handover
 from board.staff.routes import routes as staff_routes
 from board.web import (
     SECRET_URL_ROUTES,
@@ -129,6 +130,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         await app.state.db.connect()
         app.state.mail_wake = asyncio.Event()
         app.state.search_wake = asyncio.Event()
+        app.state.handover_wake = asyncio.Event()  # an absence was entered: look now
         postman = postman_for(app)
         app.state.hub = events.Hub(
             app.state.db, settings.broadcast_url, settings.events_poll_seconds
@@ -139,6 +141,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(maintenance.run_forever(app.state.db, settings)),
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
+            asyncio.create_task(
+                handover.run_forever(app.state.db, app.state.mail_wake, app.state.handover_wake)
+            ),
             asyncio.create_task(
                 search_indexing.run_forever(app.state.db, settings, app.state.search_wake)
             ),

@@ -61,6 +61,13 @@ users = sa.Table(
     sa.Column("signature", sa.Text, nullable=False, server_default=""),
     sa.Column("accepting", sa.Boolean, nullable=False, server_default=sa.true()),
     sa.Column("last_assigned_at", sa.DateTime),  # round-robin: the longest idle goes next
+    # Staff: who takes over their open work when an absence starts (NULL: the rotation),
+    # and when they are usually there, in their words ("Mo–Mi vormittags"), for colleagues.
+    # Deferred: a copy of the table (migrate-to) may insert a person before their deputy.
+    sa.Column(
+        "deputy_id", sa.Integer, sa.ForeignKey("users.id", deferrable=True, initially="DEFERRED")
+    ),
+    sa.Column("availability_note", sa.String(120), nullable=False, server_default=""),
     # Mail: each reply rings at once, a daily digest, or never (announcements respect it;
     # invoices and codes always go out). Staff may also opt into new-conversation mail and
     # the daily summary.
@@ -100,8 +107,40 @@ absences = sa.Table(
     sa.Column("ends_at", sa.DateTime, nullable=False),
     sa.Column("note", sa.String(200), nullable=False, server_default=""),
     sa.Column("created_at", sa.DateTime, nullable=False),
+    # Set by the handover job (board/staff/handover.py) in the transaction that moves the
+    # person's work: a restart or a second worker finds it done. NULL: not yet started.
+    sa.Column("handed_over_at", sa.DateTime),
     sa.Index("ix_absences_user", "user_id", "ends_at"),
     sa.Index("ix_absences_ends", "ends_at"),
+    sa.Index("ix_absences_handover", "handed_over_at", "starts_at"),
+)
+
+handovers = sa.Table(
+    "handovers",
+    metadata,
+    # One conversation moved away from an absent staff member, for the notice they see
+    # when they are back; `to_user_id` NULL: nobody was there to take it.
+    sa.Column("id", sa.Integer, primary_key=True),
+    # Kept when the absence is removed afterwards (back early): the notice still stands.
+    sa.Column("absence_id", sa.Integer, sa.ForeignKey("absences.id", ondelete="SET NULL")),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("to_user_id", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("dismissed_at", sa.DateTime),
+    sa.Index("ix_handovers_user", "user_id", "dismissed_at", "id"),
+)
+
+notices = sa.Table(
+    "notices",
+    metadata,
+    # The admin's notice board: "staff" (markdown, on the staff home and the queue) and
+    # "banner" (one plain line on the forum and the contact page). Rows made by 0015.
+    sa.Column("name", sa.String(16), primary_key=True),
+    sa.Column("body", sa.Text, nullable=False, server_default=""),
+    sa.Column("body_html", sa.Text, nullable=False, server_default=""),
+    sa.Column("updated_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("updated_at", sa.DateTime),
 )
 
 sessions = sa.Table(

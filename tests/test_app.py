@@ -373,6 +373,16 @@ MATRIX = {
         {"starts": "2099-01-01", "ends": "2099-01-02", "note": "Urlaub"},
         STAFF_POST,
     ),
+    # Each names their own deputy (empty: the rotation) and dismisses their own notice.
+    "team_cover": (
+        "POST",
+        "/staff/team/cover",
+        {"deputy": "", "availability_note": "Mo–Mi vormittags"},
+        STAFF_POST,
+    ),
+    "handovers_dismiss": ("POST", "/staff/handovers/dismiss", {"up_to": "0"}, STAFF_POST),
+    # Staff read the notice board where it is shown; only admins change it.
+    "staff_notices": ("GET", "/staff/notices", None, (303, 403, 403, 403, 200)),
     # The admin's absence: staff may not remove it, the admin may.
     "team_absence_delete": (
         "POST",

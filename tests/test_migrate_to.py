@@ -69,6 +69,16 @@ def counts(engine: sa.Engine) -> dict[str, int]:
 def test_a_demo_installation_moves_with_every_row_and_the_next_ids_after_them(
     demo_dir, target_url, target, sqlite_of
 ):
+    with sqlite_of(demo_dir).begin() as connection:
+        # A staff member whose deputy's row comes after theirs: the copy inserts in order.
+        staff = (
+            connection.execute(
+                sa.select(users.c.id).where(users.c.role != "customer").order_by(users.c.id)
+            )
+            .scalars()
+            .all()
+        )
+        connection.execute(users.update().where(users.c.id == staff[0]).values(deputy_id=staff[-1]))
     result = run_command(["-m", "board", "migrate-to", target_url], demo_dir)
 
     assert result.returncode == 0, result.stderr

@@ -8,17 +8,32 @@ foreign script."""
 
 from __future__ import annotations
 
+import asyncio
+import threading
 from collections.abc import Iterator
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
-from board.db import categories, conversations, sync_engine, topics, users
+from board.db import (
+    absences,
+    categories,
+    close_database,
+    conversations,
+    make_database,
+    notices,
+    sync_engine,
+    topics,
+    users,
+    utcnow,
+)
 from board.demo import DEMO_PASSWORD, DEMO_STAFF, fill_demo
 from board.search.indexing import rebuild
-from tests.conftest import ARTIFACTS
+from board.staff.handover import hand_over_due
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
@@ -112,6 +127,8 @@ def audit_pages(
                 log_in(page, site["base"], site["customer"], DEMO_PASSWORD)
             elif who == "staff":
                 log_in(page, site["base"], DEMO_STAFF[0][1], DEMO_PASSWORD)
+            elif who == "admin":
+                log_in(page, site["base"], ADMIN_EMAIL, ADMIN_PASSWORD)
             for path in paths:
                 page.goto(site["base"] + path)
                 slug = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")
@@ -134,6 +151,62 @@ def test_a_customers_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_si
 def test_staff_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_site: dict):
     audit_pages(browser, demo_site, "staff", ["/staff", "/staff/stats"])
     audit_pages(browser, demo_site, "staff", [f"/staff/t/{demo_site['number']}"], ["desktop"])
+
+
+@pytest.fixture
+def notices_and_handover(demo_site: dict, settings) -> dict:
+    """The notice board and the banner written, and the first demo staff member's work
+    handed over for an absence that has begun: every absence-cover piece on screen."""
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        for name, body, html in (
+            ("staff", "**Lieferverzug** bei Artikel X", "<p><strong>Lieferverzug</strong></p>"),
+            ("banner", "Telefon heute nicht erreichbar", ""),
+        ):
+            connection.execute(
+                notices.update().where(notices.c.name == name).values(body=body, body_html=html)
+            )
+        staff_id = connection.execute(
+            sa.select(users.c.id).where(users.c.email == DEMO_STAFF[0][1])
+        ).scalar_one()
+        connection.execute(
+            users.update()
+            .where(users.c.id == staff_id)
+            .values(availability_note="Mo–Mi vormittags")
+        )
+        now = utcnow()
+        connection.execute(
+            absences.insert().values(
+                user_id=staff_id,
+                starts_at=now - timedelta(hours=1),
+                ends_at=now + timedelta(days=1),
+                created_at=now,
+            )
+        )
+    engine.dispose()
+
+    async def hand_over() -> None:
+        database = make_database(settings)
+        await database.connect()
+        try:
+            await hand_over_due(database)
+        finally:
+            await close_database(database)
+
+    # On a thread of its own: this process's main thread may hold Playwright's loop.
+    worker = threading.Thread(target=asyncio.run, args=(hand_over(),))
+    worker.start()
+    worker.join()
+    return demo_site
+
+
+def test_absence_cover_and_notice_pages_pass_axe_and_fit_the_screen(
+    browser: Browser, notices_and_handover: dict
+):
+    site = notices_and_handover
+    audit_pages(browser, site, "staff", ["/staff/home", "/staff", "/staff/team"])
+    audit_pages(browser, site, "guest", ["/", "/contact"])
+    audit_pages(browser, site, "admin", ["/staff/notices", "/staff/team"])
 
 
 def test_the_staff_conversation_passes_axe_and_fits_a_phone(browser: Browser, demo_site: dict):

@@ -125,8 +125,11 @@ async def assign(
     actor_id: int | None,
     assignee_id: int | None,
     note: str = "",
+    action: str = "assignee",
 ) -> bool:
-    """Gives the conversation to `assignee_id` (None: nobody); False when nothing changed."""
+    """Gives the conversation to `assignee_id` (None: nobody); False when nothing changed.
+
+    `action` names the history line: "handover" when an absence moved it."""
     current = await db.fetch_val(
         sa.select(conversations.c.assignee_id).where(conversations.c.id == conversation_id)
     )
@@ -142,7 +145,7 @@ async def assign(
         db,
         conversation_id,
         actor_id,
-        "assignee",
+        action,
         names.get(current),
         names.get(assignee_id),
         note,

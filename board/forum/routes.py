@@ -10,6 +10,7 @@ from starlette.routing import Route
 from board import permissions
 from board.forum import queries
 from board.i18n import gettext as _
+from board.staff import notices
 from board.web import (
     current_user,
     db,
@@ -31,7 +32,8 @@ BODY_MAX = 60_000
 
 async def index(request: Request) -> Response:
     categories = await queries.category_index(db(request), current_user(request))
-    return render(request, "forum/index.html", categories=categories)
+    banner = await notices.public_banner(db(request))
+    return render(request, "forum/index.html", categories=categories, public_banner=banner)
 
 
 async def category(request: Request) -> Response:
@@ -54,6 +56,7 @@ async def _render_category(request: Request, status_code: int = 200, **form_stat
         page=page,
         pages=page_count(total, per_page),
         can_start_topic=permissions.can_start_topic(viewer, category),
+        public_banner=await notices.public_banner(db(request)),
         **form_state,
     )
 
@@ -118,6 +121,7 @@ async def _render_topic(
         can_moderate=permissions.can_moderate(viewer),
         editable={post.id for post in posts if permissions.can_edit_post(viewer, post, topic)},
         move_targets=moderation_targets,
+        public_banner=await notices.public_banner(db(request)),
         **form_state,
     )
 

@@ -21,6 +21,7 @@ from board.inbox.answer_time import expected_answer
 from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
 from board.search import querying
+from board.staff import notices
 from board.uploads import (
     content_disposition,
     stored_path,
@@ -263,12 +264,18 @@ async def attachment(request: Request) -> Response:
 # --- guests ------------------------------------------------------------------------------
 
 
+async def _render_contact(request: Request, status_code: int, **context) -> Response:
+    """The contact page, with the shop's banner for visitors (board/staff/notices.py)."""
+    banner = await notices.public_banner(db(request))
+    return render(request, "inbox/contact.html", status_code, public_banner=banner, **context)
+
+
 async def contact(request: Request) -> Response:
     user = current_user(request)
     if user is not None and not user.is_staff:
         return redirect(path_for(request, "new_message"))  # customers write from the inbox
     if request.method == "GET":
-        return render(request, "inbox/contact.html", form={}, errors={})
+        return await _render_contact(request, 200, form={}, errors={})
     ip = client_ip(request)
     limit = settings_of(request).guest_messages_per_hour
     # Checked before the files are even read.
@@ -276,7 +283,7 @@ async def contact(request: Request) -> Response:
         form = await read_refused_form(request)
         values = {key: field(form, key, size) for key, size in CONTACT_FIELDS.items()}
         errors = {"form": _("Too many messages from your network. Please try again later.")}
-        return render(request, "inbox/contact.html", 429, form=values, errors=errors)
+        return await _render_contact(request, 429, form=values, errors=errors)
     form, body, files, errors = await read_message_form(request)
     # Every post with a valid token counts, refused ones too: each brings files to check.
     await security.record_event(db(request), "contact", ip)
@@ -292,7 +299,7 @@ async def contact(request: Request) -> Response:
         errors["email"] = _("We do not accept messages from this address.")
     if errors:
         status_code = 403 if blocked else 400
-        return render(request, "inbox/contact.html", status_code, form=values, errors=errors)
+        return await _render_contact(request, status_code, form=values, errors=errors)
     settings = settings_of(request)
 
     async def mail_the_link(record) -> None:
@@ -317,7 +324,7 @@ async def contact(request: Request) -> Response:
         )
     except NotAllowed as blocked_now:  # blocked while the form was on its way
         errors = {"email": blocked_now.message}
-        return render(request, "inbox/contact.html", 403, form=values, errors=errors)
+        return await _render_contact(request, 403, form=values, errors=errors)
     token = mail.guest_token(settings, conversation.id)
     response = redirect(path_for(request, "guest_conversation", token=token))
     _remember_guest_token(request, response, token)

@@ -41,7 +41,14 @@ ABSENT_NOW = Query(
     .order_by(absences.c.ends_at)
 )
 ACTIVE_STAFF = Query(
-    sa.select(users.c.id, users.c.name, users.c.title, users.c.role, users.c.accepting)
+    sa.select(
+        users.c.id,
+        users.c.name,
+        users.c.title,
+        users.c.role,
+        users.c.accepting,
+        users.c.availability_note,
+    )
     .where(users.c.role.in_(STAFF_ROLES), users.c.is_active.is_(True))
     .order_by(users.c.name)
 )

@@ -23,8 +23,10 @@ from board.inbox import queries as inbox_queries
 from board.message_form import read_message_form
 from board.search import querying
 from board.security import STAFF_ROLES
-from board.staff import canned, publish, queries
+from board.staff import canned, handover, notices, publish, queries
+from board.staff.cover_page import routes as cover_routes
 from board.staff.customers_page import routes as customer_routes
+from board.staff.notices_page import routes as notice_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
@@ -97,7 +99,14 @@ def _business_hours(office, since: datetime, minute: datetime) -> float:
 async def queue(request: Request) -> Response:
     user = require_staff(request)
     view = await _queue_view(request, user)
-    return render(request, "staff/queue.html", queue_tag=_queue_tag(request, user, view), **view)
+    return render(
+        request,
+        "staff/queue.html",
+        queue_tag=_queue_tag(request, user, view),
+        notice=await notices.staff_notice(db(request)),
+        handed=await handover.handed_over(db(request), user.id),
+        **view,
+    )
 
 
 async def queue_live(request: Request) -> Response:
@@ -180,6 +189,8 @@ async def home(request: Request) -> Response:
         overdue=overdue,
         latest=latest,
         waits=_wait_facts(request, latest, now),
+        notice=await notices.staff_notice(db(request)),
+        handed=await handover.handed_over(db(request), user.id),
     )
 
 
@@ -553,6 +564,8 @@ routes = [
     Route("/staff/invoice", invoice, methods=["GET", "POST"], name="invoice"),
     Route("/staff/write", write, methods=["GET", "POST"], name="staff_write"),
     *team_routes,
+    *cover_routes,
+    *notice_routes,
     *publish_routes,
     *stats_routes,
 ]

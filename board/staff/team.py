@@ -109,6 +109,8 @@ MEMBER_COLUMNS = (
     users.c.signature,
     users.c.is_active,
     users.c.accepting,
+    users.c.availability_note,
+    users.c.deputy_id,
 )
 
 
@@ -231,7 +233,7 @@ class AbsenceView:
     can_delete: bool
 
 
-async def _render_team(request: Request, status_code: int = 200, **context: Any) -> Response:
+async def render_team(request: Request, status_code: int = 200, **context: Any) -> Response:
     user = require_staff(request)
     now = utcnow()
     members = await team_members(db(request))
@@ -258,6 +260,11 @@ async def _render_team(request: Request, status_code: int = 200, **context: Any)
         "create_form": {"role": "staff"},
         "create_errors": {},
         "absence_form": {"user_id": str(user.id)},
+        "cover_form": {
+            "deputy": str(me.deputy_id or "") if me else "",
+            "availability_note": me.availability_note if me else "",
+        },
+        "cover_errors": {},
         "absence_errors": {},
         "import_errors": [],
         "edit_forms": {},
@@ -268,6 +275,7 @@ async def _render_team(request: Request, status_code: int = 200, **context: Any)
         "staff/team.html",
         status_code,
         members=members,
+        member_names={member.id: member.name for member in members},
         absences_by_member=by_member,
         away=away,
         me=me,
@@ -286,7 +294,7 @@ async def team(request: Request) -> Response:
     if request.query_params.get("format") == "csv":
         require_admin(request)
         return _csv_response(request, await team_members(db(request)))
-    return await _render_team(request)
+    return await render_team(request)
 
 
 def _csv_response(request: Request, members: list[Record]) -> Response:
@@ -305,7 +313,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
         upload = form.get("csv")
         if not isinstance(upload, UploadFile) or not upload.filename:
             message = _("Please choose a CSV file.")
-            return await _render_team(request, 400, import_errors=[message])
+            return await render_team(request, 400, import_errors=[message])
         data = await upload.read(MAX_IMPORT_BYTES + 1)
     finally:
         await form.close()
@@ -315,7 +323,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
         accounts = await accounts_by_email(db(request), [row.email for row in report.rows])
         check_against_accounts(report, accounts, user.id)
     if not report.ok:
-        return await _render_team(request, 400, import_errors=report.messages())
+        return await render_team(request, 400, import_errors=report.messages())
     passwords = {
         row.email: secrets.token_urlsafe(12) for row in report.rows if row.email not in accounts
     }
@@ -324,7 +332,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
         await import_members(db(request), report.rows, hashes)
     except TeamChanged:
         message = _("The team changed during the import. Nothing was imported; please try again.")
-        return await _render_team(request, 409, import_errors=[message])
+        return await render_team(request, 409, import_errors=[message])
     if not passwords:
         return redirect(path_for(request, "team"))
     created = [
@@ -361,7 +369,7 @@ async def team_create(request: Request) -> Response:
         except TeamChanged:
             errors["email"] = _("This email address belongs to another account.")
     if errors:
-        return await _render_team(request, 400, create_form=values, create_errors=errors)
+        return await render_team(request, 400, create_form=values, create_errors=errors)
     created = [(values["name"], values["email"], password)]
     return render(request, "staff/team_passwords.html", created=created, updated_count=0)
 
@@ -377,7 +385,7 @@ async def team_update(request: Request) -> Response:
     member = await member_or_404(db(request), request.path_params["user_id"])
     changes, errors, shown = _member_changes(form, member, user)
     if errors:
-        return await _render_team(
+        return await render_team(
             request, 400, edit_forms={member.id: shown}, edit_errors={member.id: errors}
         )
     if changes:
@@ -460,7 +468,7 @@ async def team_absence_add(request: Request) -> Response:
     if len(values["note"]) > NOTE_MAX:
         errors["note"] = _("The note may have at most %(count)s characters.", count=NOTE_MAX)
     if errors or period is None:
-        return await _render_team(request, 400, absence_form=values, absence_errors=errors)
+        return await render_team(request, 400, absence_form=values, absence_errors=errors)
     await db(request).execute(
         absences.insert().values(
             user_id=member.id,
@@ -470,6 +478,10 @@ async def team_absence_add(request: Request) -> Response:
             created_at=utcnow(),
         )
     )
+    # The handover job (board/staff/handover.py): an absence from today starts now.
+    wake = request.app.state._state.get("handover_wake")
+    if wake is not None:
+        wake.set()
     return redirect(path_for(request, "team"))
 
 
