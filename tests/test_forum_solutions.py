@@ -25,7 +25,9 @@ def fetch(settings, statement):
 
 
 def solution_of(settings, topic_id: int) -> int | None:
-    return fetch(settings, sa.select(topics.c.solution_post_id).where(topics.c.id == topic_id))[0][0]
+    return fetch(settings, sa.select(topics.c.solution_post_id).where(topics.c.id == topic_id))[0][
+        0
+    ]
 
 
 def mark(person, post_id: int, solved: str = "1"):
@@ -67,10 +69,14 @@ def test_the_author_marks_a_reply_and_it_shows_under_the_question(asked, setting
     assert question_at < page.index('id="solution"') < page.index(f'id="p{answer_id}"')
     assert 'class="badge badge-solved"' in page  # "Gelöst" beside the title
     category = client.get("/c/technik-und-fragen").text
-    row = re.search(r"<tr[^>]*>(?:(?!</tr>).)*Drucker zieht kein Papier ein.*?</tr>", category, re.S)
+    row = re.search(
+        r"<tr[^>]*>(?:(?!</tr>).)*Drucker zieht kein Papier ein.*?</tr>", category, re.S
+    )
     assert "Gelöst" in row.group(0)
     # The search queue row came with it, in the same transaction: the index learns it.
-    queued = fetch(settings, sa.select(search_queue.c.doc_id).where(search_queue.c.doc_type == "topic"))
+    queued = fetch(
+        settings, sa.select(search_queue.c.doc_id).where(search_queue.c.doc_type == "topic")
+    )
     assert (topic_id,) in queued
 
 

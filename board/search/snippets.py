@@ -19,8 +19,9 @@ MAX_CHARS = 220  # a fragment's length, at most
 SURROUND = 60  # characters after the last word found
 SENTENCE_REACH = 160  # how far back a fragment may start to begin with its sentence
 BETWEEN = " … "
-# A sentence or line begins after . ! ? : … and a space, or after a line break.
-_SENTENCE_END = re.compile(r"(?:[.!?:…][\"'»“”)]*\s+|\n\s*)")
+# A sentence or line begins after . ! ? … and a space, or after a line break. Not after a
+# colon: a table row reads "Size: M · Price: 12 €" (markup.searchable_text).
+_SENTENCE_END = re.compile(r"(?:[.!?…][\"'»“”)]*\s+|\n\s*)")
 _WORD_START = re.compile(r"\s+")
 
 
@@ -63,7 +64,7 @@ class SentenceFragmenter(highlight.ContextFragmenter):
 
 
 def _ends_sentence(text: str) -> bool:
-    return text.rstrip().endswith((".", "!", "?", "…", ":"))
+    return text.rstrip().endswith((".", "!", "?", "…"))
 
 
 class SnippetFormatter(highlight.HtmlFormatter):
