@@ -171,7 +171,8 @@ def test_not_found_write_to_us_sits_under_every_list(people, client, app, query)
     open_topic(staff, "Lieferung", "Die Lieferung dauert zwei Tage.")
     index_now(app, client)
     line = re.compile(
-        r'<p class="write-to-us" id="write-to-us">Nicht gefunden\? <a href="([^"]+)">Schreiben Sie uns</a>'
+        r'<p class="write-to-us" id="write-to-us">Nicht gefunden\? '
+        r'<a href="([^"]+)">Schreiben Sie uns</a>'
     )
     guest_page = search(client, query).text
     assert line.search(guest_page).group(1) == "/contact"
