@@ -486,10 +486,13 @@ async def move_topic(db: Database, topic: Record, target_category_id: int) -> No
         await bump_forum_version(db)
 
 
-async def topic_facts(db: Database, topic_ids: list[int]) -> dict[int, Record]:
+async def topic_facts(
+    db: Database, topic_ids: list[int], viewer: CurrentUser | None
+) -> dict[int, Record]:
     """What a search hit or suggestion shows beside its title, for all of them in one
     query by primary key: category, date, replies, solved. From the database, not the
-    index, so a solution just marked shows at once."""
+    index, so a solution just marked shows at once; only topics the viewer may read
+    (the index may not know yet that one was deleted or moved to a staff category)."""
     if not topic_ids:
         return {}
     rows = await fetch_rows(
@@ -503,7 +506,11 @@ async def topic_facts(db: Database, topic_ids: list[int]) -> dict[int, Record]:
             categories.c.slug.label("category_slug"),
         )
         .select_from(topics.join(categories, categories.c.id == topics.c.category_id))
-        .where(topics.c.id.in_(topic_ids)),
+        .where(
+            topics.c.id.in_(topic_ids),
+            permissions.visible_topics(viewer),
+            permissions.visible_categories(viewer),
+        ),
     )
     return {row.id: row for row in rows}
 

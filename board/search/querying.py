@@ -55,7 +55,6 @@ class Hit:
     title: str
     snippet: str  # HTML: escaped text with <mark>
     title_html: str
-    solved: bool = False  # as the index has it; pages show the database's (topic_facts)
 
 
 @dataclass
@@ -262,7 +261,6 @@ def _hit(result, wanted: query.Query, staff: bool) -> Hit:
         snippet=snippet or _escaped_start(text or result["body"]),
         title_html=_highlights(schema, "title", result["title"], wanted, whole=True)
         or _escaped_start(result["title"]),
-        solved=result.get("solved") == "1",
     )
 
 

@@ -156,7 +156,7 @@ async def _number_lookup(
 async def facts_of(request: Request, hits: list[Hit]) -> dict[int, Any]:
     """Category, date, replies and solved status of the forum hits, one query for all."""
     return await forum_queries.topic_facts(
-        db(request), [hit.ref for hit in hits if hit.kind == "forum"]
+        db(request), [hit.ref for hit in hits if hit.kind == "forum"], current_user(request)
     )
 
 
