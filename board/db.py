@@ -198,6 +198,10 @@ topics = sa.Table(
     sa.Column("last_post_id", sa.Integer),
     sa.Column("last_post_at", sa.DateTime, nullable=False),
     sa.Column("last_poster_id", sa.Integer, sa.ForeignKey("users.id")),
+    # The post that answers the question, chosen by staff or the topic's author (NULL:
+    # unsolved). No foreign key: SQLite cannot add one to an existing table, and the
+    # service (board/forum/solutions.py) checks that it is a visible post of this topic.
+    sa.Column("solution_post_id", sa.Integer),
     # The category page: pinned first, then by last activity.
     sa.Index("ix_topics_category_order", "category_id", "pinned", "last_post_at"),
     sa.Index("ix_topics_author", "author_id", "id"),
@@ -220,6 +224,18 @@ posts = sa.Table(
     sa.Index("ix_posts_topic", "topic_id", "id"),
     sa.Index("ix_posts_author", "author_id", "id"),
     sa.Index("ix_posts_created", "created_at"),
+)
+
+# "Was this helpful?" on a topic's solution: one vote per person and post, changeable.
+# The primary key serves the counts of a post (post_id first) and the person's own vote.
+solution_votes = sa.Table(
+    "solution_votes",
+    metadata,
+    sa.Column("post_id", sa.Integer, sa.ForeignKey("posts.id"), primary_key=True),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("helpful", sa.Boolean, nullable=False),
+    sa.Column("voted_at", sa.DateTime, nullable=False),
+    sa.Index("ix_solution_votes_user", "user_id"),  # erasing or exporting a person
 )
 
 

@@ -70,6 +70,74 @@ def plain_text(markdown_text: str) -> str:
     return _WHITESPACE.sub(" ", "".join(pieces)).strip()
 
 
+_SPACES = regex.compile(r"[^\S\n]+")
+
+
+def _inline_text(block) -> str:
+    pieces = []
+    for token in block.children or ():
+        if token.type in ("text", "code_inline"):
+            pieces.append(token.content)
+        elif token.type in ("softbreak", "hardbreak"):
+            pieces.append(" ")
+        elif token.type == "image":
+            pieces.append(token.content)
+    return "".join(pieces)
+
+
+def searchable_text(markdown_text: str) -> str:
+    """The text a reader sees, for the search index and its snippets: each block (paragraph,
+    heading, list item, table row, code line) on a line of its own, so that a snippet can
+    begin where one begins; a table row reads "Size: M · Price: 12 €", each cell after its
+    column's heading, rather than every cell of the table run together."""
+    lines: list[str] = []
+    line: list[str] = []
+    heading: list[str] = []
+    row: list[str] = []
+    in_head = in_cell = False
+
+    def end_line() -> None:
+        if line:
+            lines.append("".join(line))
+            line.clear()
+
+    for block in _markdown.parse(markdown_text):
+        kind = block.type
+        if kind == "thead_open":
+            in_head = True
+        elif kind == "thead_close":
+            in_head = False
+        elif kind == "tr_open":
+            row = []
+        elif kind in ("th_open", "td_open"):
+            row.append("")
+            in_cell = True
+        elif kind in ("th_close", "td_close"):
+            in_cell = False
+        elif kind == "inline" and in_cell:
+            row[-1] = _SPACES.sub(" ", _inline_text(block)).strip()
+        elif kind == "inline":
+            line.append(_inline_text(block))
+        elif kind == "tr_close":
+            if in_head:
+                heading = row
+            else:
+                cells = [
+                    f"{heading[index]}: {cell}" if index < len(heading) and heading[index] else cell
+                    for index, cell in enumerate(row)
+                    if cell
+                ]
+                lines.append(" · ".join(cells))
+        elif kind in ("fence", "code_block"):
+            end_line()
+            lines.extend(block.content.splitlines())
+        if block.nesting == -1 or kind in ("hr",):
+            end_line()
+    end_line()
+    cleaned = (_SPACES.sub(" ", text).strip() for text in lines)
+    return "\n".join(text for text in cleaned if text)
+
+
 def subject_from(markdown_text: str, length: int = SUBJECT_LENGTH) -> tuple[str, bool]:
     """The first `length` user-perceived characters of the plain text, and whether it was cut.
 

@@ -105,6 +105,24 @@ def can_see_deleted(user: CurrentUser | None) -> bool:
     return is_staff(user)
 
 
+def can_mark_solution(user: CurrentUser | None, topic: Row) -> bool:
+    """Staff choose a topic's solution, also in a locked topic (they close a thread with
+    its answer); the topic's author while it is open. Never on someone else's topic."""
+    if user is None or not can_read_topic(user, topic):
+        return False
+    return is_staff(user) or (topic.author_id == user.id and not topic.locked)
+
+
+def can_vote_on_solution(user: CurrentUser | None, solution: Row) -> bool:
+    """Every logged-in reader rates a solution, but for whoever wrote it."""
+    return user is not None and solution.author_id != user.id
+
+
+def can_see_solution_votes(user: CurrentUser | None) -> bool:
+    """The counts are for the team, to see which answers help; readers see their own vote."""
+    return is_staff(user)
+
+
 # --- conversations -----------------------------------------------------------------------
 
 

@@ -272,6 +272,10 @@ MATRIX = {
     "post": ("GET", "/p/{post}", None, (303, 303, 303, 303, 303)),
     "edit_post": ("POST", "/p/{post}/edit", {"body": "Neu"}, (401, 303, 403, 303, 303)),
     "delete_post": ("POST", "/p/{post}/delete", {}, (401, 403, 403, 303, 303)),
+    # The topic's author or staff choose its solution (tests/test_forum_solutions.py).
+    "mark_solution": ("POST", "/p/{post}/solution", {"solved": "1"}, (401, 303, 403, 303, 303)),
+    # The post is the solution (cast): everyone logged in rates it, but for its author.
+    "rate_solution": ("POST", "/p/{post}/helpful", {"helpful": "yes"}, (401, 403, 303, 303, 303)),
     "profile": ("GET", "/u/{author}", None, (200, 200, 200, 200, 200)),
     "register": ("GET", "/register", None, (200, 200, 200, 200, 200)),
     "login": ("GET", "/login", None, (200, 200, 200, 200, 200)),
@@ -415,6 +419,7 @@ def cast(people, client, settings):
     topic_id = int(response.headers["location"].rsplit("/", 1)[1])
     author.submit(f"/t/{topic_id}/reply", {"body": "Zweiter Beitrag"})
     post_id = max(int(part) for part in _post_ids(client.get(f"/t/{topic_id}").text))
+    author.submit(f"/p/{post_id}/solution", {"solved": "1"})
     inbox_page = author.get("/inbox/new").text
     written = author.client.post(
         "/inbox/new",

@@ -425,9 +425,17 @@ def add_forum(
     post_id = next_id(posts.c.id)
     progress = tqdm(total=len(events), desc="Demo posts", unit=" posts", file=sys.stderr)
     rows = []
+    solutions: dict[int, int] = {}  # a solved question's first staff answer is its solution
     for time_, index, seq in events:
         topic = planned[index]
         author_id = topic.authors[seq]
+        if (
+            seq > 0
+            and topic.title.startswith("[Gelöst] ")
+            and topic.roles[seq] == "staff"
+            and topic.id not in solutions
+        ):
+            solutions[topic.id] = post_id
         created = start + timedelta(seconds=time_)
         body, html = _post_body(writer, topic, seq, first_names)
         edited = created + timedelta(minutes=rng.randint(2, 90)) if rng.random() < 0.03 else None
@@ -452,6 +460,11 @@ def add_forum(
         connection.execute(posts.insert(), rows)
         progress.update(len(rows))
     progress.close()
+    if solutions:
+        connection.execute(
+            topics.update().where(topics.c.id == sa.bindparam("topic_id")),
+            [{"topic_id": topic, "solution_post_id": post} for topic, post in solutions.items()],
+        )
 
     recount(connection)
     connection.execute(

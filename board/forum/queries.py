@@ -447,6 +447,12 @@ async def soft_delete_post(db: Database, post: Record, topic: Record, staff_id: 
                 .where(categories.c.id == topic.category_id)
                 .values(post_count=categories.c.post_count - 1)
             )
+        # A deleted answer is no longer the topic's solution (the index's `solved` too).
+        await db.execute(
+            topics.update()
+            .where(topics.c.id == topic.id, topics.c.solution_post_id == post.id)
+            .values(solution_post_id=None)
+        )
         await _refresh_last_posts(db, topic.id, {topic.category_id})
         await search.queue_topic(db, topic.id)  # a deleted first post hides every post
         await bump_forum_version(db)
@@ -478,6 +484,35 @@ async def move_topic(db: Database, topic: Record, target_category_id: int) -> No
         await _refresh_last_posts(db, topic.id, {topic.category_id, target_category_id})
         await search.queue_topic(db, topic.id)  # a staff-only category hides it from search
         await bump_forum_version(db)
+
+
+async def topic_facts(
+    db: Database, topic_ids: list[int], viewer: CurrentUser | None
+) -> dict[int, Record]:
+    """What a search hit or suggestion shows beside its title, for all of them in one
+    query by primary key: category, date, replies, solved. From the database, not the
+    index, so a solution just marked shows at once; only topics the viewer may read
+    (the index may not know yet that one was deleted or moved to a staff category)."""
+    if not topic_ids:
+        return {}
+    rows = await fetch_rows(
+        db,
+        sa.select(
+            topics.c.id,
+            topics.c.created_at,
+            topics.c.post_count,
+            topics.c.solution_post_id,
+            categories.c.name.label("category_name"),
+            categories.c.slug.label("category_slug"),
+        )
+        .select_from(topics.join(categories, categories.c.id == topics.c.category_id))
+        .where(
+            topics.c.id.in_(topic_ids),
+            permissions.visible_topics(viewer),
+            permissions.visible_categories(viewer),
+        ),
+    )
+    return {row.id: row for row in rows}
 
 
 async def category_by_id(db: Database, category_id: int) -> Record | None:

@@ -8,7 +8,8 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import permissions
-from board.forum import queries
+from board.errors import Invalid
+from board.forum import queries, solutions
 from board.i18n import gettext as _
 from board.staff import notices
 from board.web import (
@@ -109,6 +110,12 @@ async def _render_topic(
     moderation_targets = (
         await queries.categories_for_move(db(request)) if permissions.can_moderate(viewer) else []
     )
+    solution = await solutions.solution_of(db(request), topic)
+    votes = (
+        await solutions.votes_on(db(request), solution.id, viewer)
+        if solution is not None and viewer is not None
+        else None
+    )
     return render(
         request,
         "forum/topic.html",
@@ -122,6 +129,11 @@ async def _render_topic(
         editable={post.id for post in posts if permissions.can_edit_post(viewer, post, topic)},
         move_targets=moderation_targets,
         public_banner=await notices.public_banner(db(request)),
+        solution=solution,
+        votes=votes,
+        can_mark_solution=permissions.can_mark_solution(viewer, topic),
+        can_vote=solution is not None and permissions.can_vote_on_solution(viewer, solution),
+        can_see_votes=permissions.can_see_solution_votes(viewer),
         **form_state,
     )
 
@@ -242,6 +254,42 @@ async def delete_post(request: Request) -> Response:
     return redirect(path_for(request, "topic", topic_id=topic.id))
 
 
+async def mark_solution(request: Request) -> Response:
+    """`solved` = 1 marks the post as its topic's solution, 0 takes the mark away."""
+    user = require_user(request)
+    post = await queries.post_or_404(db(request), request.path_params["post_id"], user)
+    form = await read_form(request)
+    solved = field(form, "solved", 1)
+    if solved not in ("0", "1"):
+        return await _render_topic(
+            request, 400, topic_id=post.topic_id, errors={"solution": _("Unknown action.")}
+        )
+    try:
+        topic_id = await solutions.set_solution(db(request), post.id, user, solved == "1")
+    except Invalid as invalid:
+        return await _render_topic(request, 400, topic_id=post.topic_id, errors=invalid.errors)
+    if solved == "1":
+        return redirect(path_for(request, "topic", topic_id=topic_id), anchor="solution")
+    return redirect(path_for(request, "post", post_id=post.id))
+
+
+async def rate_solution(request: Request) -> Response:
+    """ "Was this helpful?": `helpful` = yes or no, one vote per person, changeable."""
+    user = require_user(request)
+    post = await queries.post_or_404(db(request), request.path_params["post_id"], user)
+    form = await read_form(request)
+    helpful = field(form, "helpful", 3)
+    if helpful not in ("yes", "no"):
+        return await _render_topic(
+            request, 400, topic_id=post.topic_id, errors={"vote": _("Please choose yes or no.")}
+        )
+    try:
+        topic_id = await solutions.vote(db(request), post.id, user, helpful == "yes")
+    except Invalid as invalid:
+        return await _render_topic(request, 400, topic_id=post.topic_id, errors=invalid.errors)
+    return redirect(path_for(request, "topic", topic_id=topic_id), anchor="solution")
+
+
 async def profile(request: Request) -> Response:
     viewer = current_user(request)
     person = await queries.user_or_404(db(request), request.path_params["user_id"])
@@ -261,5 +309,7 @@ routes = [
     Route("/p/{post_id:int}", post, name="post"),
     Route("/p/{post_id:int}/edit", edit_post, methods=["GET", "POST"], name="edit_post"),
     Route("/p/{post_id:int}/delete", delete_post, methods=["POST"], name="delete_post"),
+    Route("/p/{post_id:int}/solution", mark_solution, methods=["POST"], name="mark_solution"),
+    Route("/p/{post_id:int}/helpful", rate_solution, methods=["POST"], name="rate_solution"),
     Route("/u/{user_id:int}", profile, name="profile"),
 ]

@@ -58,7 +58,7 @@ from board.db import (
     utcnow,
     write_transaction,
 )
-from board.markup import plain_text
+from board.markup import searchable_text
 from board.search.schema import codes_in, make_schema
 
 log = logging.getLogger("board.search")
@@ -142,6 +142,7 @@ TOPIC_ROWS = (
         posts.c.deleted_at,
         topics.c.title,
         topics.c.deleted_at.label("topic_deleted_at"),
+        topics.c.solution_post_id,
         categories.c.staff_only,
     )
     .select_from(
@@ -232,12 +233,15 @@ def topic_document(rows: list, pattern: str) -> dict:
         ref=first.topic_id,
         title=first.title,
         # Snippets show what readers see, not markdown.
-        shown=[(row.id, plain_text(row.body)) for row in rows if not row.deleted_at],
-        staff_only=[(row.id, plain_text(row.body)) for row in rows if row.deleted_at],
+        shown=[(row.id, searchable_text(row.body)) for row in rows if not row.deleted_at],
+        staff_only=[(row.id, searchable_text(row.body)) for row in rows if row.deleted_at],
         code_prefix=first.title,
         pattern=pattern,
         created=first.created_at,
     )
+    # Solved topics rank first among comparable hits (ranking.SOLVED_BOOST); a deleted
+    # solution post is unmarked in the same transaction (forum.queries.soft_delete_post).
+    document["solved"] = "1" if first.solution_post_id else "0"
     if not hidden:
         # Only public words may come back as "did you mean", never a customer's.
         document["words"] = f"{first.title} {document['body']}"
@@ -267,7 +271,7 @@ def conversation_document(rows: list, pattern: str) -> dict:
     else:
         visibility, owner = "private", str(first.customer_id)
     person, exact = who_wrote(first)
-    internal = [(row.id, plain_text(row.body)) for row in rows if row.internal]
+    internal = [(row.id, searchable_text(row.body)) for row in rows if row.internal]
     document = _document(
         key=f"c{first.conversation_id}",
         kind="inbox",
@@ -275,7 +279,7 @@ def conversation_document(rows: list, pattern: str) -> dict:
         owner=owner,
         ref=first.number,
         title=first.subject,
-        shown=[(row.id, plain_text(row.body)) for row in rows if not row.internal],
+        shown=[(row.id, searchable_text(row.body)) for row in rows if not row.internal],
         # The person first, as a part of the first message: a hit on them links there.
         staff_only=([(first.id, person)] if person else []) + internal,
         code_prefix=str(first.number),

@@ -25,7 +25,7 @@ from whoosh.scoring import BM25F
 from whoosh.searching import Results, Searcher
 
 from board.config import Settings
-from board.search import ranking
+from board.search import ranking, snippets
 from board.search.indexing import SEPARATOR, index_dir, open_index
 from board.search.schema import DEFAULT_CODE_PATTERN, codes_in, term_of
 from board.security import CurrentUser
@@ -247,19 +247,26 @@ def parse(
 
 def _hit(result, wanted: query.Query, staff: bool) -> Hit:
     """The hit's best post or message: snippet and anchor come from it."""
+    schema = result.searcher.schema
     item, text = _best_part(result, wanted, "body", "parts")
-    snippet = result.highlights("body", text=text, top=2) if text else ""
+    snippet = _highlights(schema, "body", text, wanted)
     if not snippet and staff and result.get("staff_body"):
         item, text = _best_part(result, wanted, "staff_body", "staff_parts")
-        snippet = result.highlights("staff_body", text=text, top=2)
+        snippet = _highlights(schema, "staff_body", text, wanted)
     return Hit(
         kind=result["kind"],
         ref=result["ref"],
         item=item,
         title=result["title"],
         snippet=snippet or _escaped_start(text or result["body"]),
-        title_html=result.highlights("title", top=1) or _escaped_start(result["title"]),
+        title_html=_highlights(schema, "title", result["title"], wanted, whole=True)
+        or _escaped_start(result["title"]),
     )
+
+
+def _highlights(schema, fieldname: str, text: str, wanted: query.Query, whole: bool = False) -> str:
+    terms = snippets.terms_for(wanted, fieldname)
+    return snippets.highlights(schema[fieldname].analyzer, text, terms, whole=whole)
 
 
 def _best_part(
@@ -291,11 +298,6 @@ def _escaped_start(text: str, length: int = 200) -> str:
     return highlight.htmlescape(text[:length] + ("…" if len(text) > length else ""))
 
 
-def _formatted(results) -> None:
-    results.formatter = highlight.HtmlFormatter(tagname="mark", between=" … ")
-    results.fragmenter = highlight.ContextFragmenter(maxchars=220, surround=60)
-
-
 def search(
     settings: Settings,
     text: str,
@@ -317,7 +319,11 @@ def search(
         )
         page = max(1, page)
         best, total = ranking.rank(
-            searcher, ranking.words_of(parsed), opened.visible(rule), page * per_page
+            searcher,
+            ranking.words_of(parsed),
+            opened.visible(rule),
+            page * per_page,
+            opened.visible(ranking.SOLVED_TOPICS),
         )
         result_page.total = total
         result_page.pages = ceil(total / per_page)
@@ -325,7 +331,6 @@ def search(
         result_page.page = min(page, result_page.pages) or 1
         first = (result_page.page - 1) * per_page
         results = Results(searcher, parsed, best[first : first + per_page])
-        _formatted(results)
         result_page.hits = [_hit(result, parsed, staff) for result in results]
         if not total:
             corrected = did_you_mean(searcher, text)
@@ -384,9 +389,14 @@ def suggest(settings: Settings, draft: str, limit: int = SUGGESTIONS) -> list[Hi
             return []
         words = [(ranking.Term("title", term, 2.0), ranking.Term("body", term)) for term in terms]
         wanted = query.Or([query.Term(t.fieldname, t.text) for word in words for t in word])
-        best, _total = ranking.rank(searcher, words, opened.visible(allowed(None, "forum")), limit)
+        best, _total = ranking.rank(
+            searcher,
+            words,
+            opened.visible(allowed(None, "forum")),
+            limit,
+            opened.visible(ranking.SOLVED_TOPICS),
+        )
         results = Results(searcher, wanted, best)
-        _formatted(results)
         return [_hit(result, wanted, staff=False) for result in results]
 
 

@@ -12,6 +12,10 @@ document in the index (550 kB at 55,000) plus the candidates that the viewer may
 Scores are Whoosh's BM25F per term (its idf, its field lengths, the schema's field
 boosts), summed over the terms, then scaled by the share of the person's words that the
 document has: a topic with all three words beats one that repeats one of them often.
+Solved topics get SOLVED_BOOST on top: first among comparable hits, never above one that
+scores clearly better. Which documents are solved is one more byte per document, kept
+with the viewer filters (querying.OpenSearcher.visible), so the bound stays a few bytes per
+document.
 """
 
 from __future__ import annotations
@@ -37,6 +41,8 @@ B = 0.6
 K1 = 1.2
 # How much a missing word costs: the score is scaled by (1 - COORD) + COORD * share.
 COORD = 0.9
+# A solved topic's score is multiplied by this: it passes unsolved hits within 15 %.
+SOLVED_BOOST = 1.15
 # Words counted per document in a byte: at most this many words of a query are searched.
 MAX_WORDS = 64
 
@@ -79,10 +85,15 @@ def words_of(parsed: query.Query) -> list[Word]:
 
 
 def rank(
-    searcher: Searcher, words: Sequence[Word], visible: bytearray, limit: int
+    searcher: Searcher,
+    words: Sequence[Word],
+    visible: bytearray,
+    limit: int,
+    solved: bytearray | None = None,
 ) -> tuple[list[tuple[float, int]], int]:
     """The `limit` best (score, document number) pairs, best first, and how many documents
-    match at all. `visible` has a 1 for each document the viewer may find (see visible()).
+    match at all. `visible` has a 1 for each document the viewer may find (see visible()),
+    `solved` a 1 for each solved topic (the same mask, for SOLVED_TOPICS).
     Words past MAX_WORDS are left out: a pasted text, whose first ones say enough."""
     words = words[:MAX_WORDS]
     size = searcher.doc_count_all()
@@ -95,11 +106,17 @@ def rank(
     matching = list(compress(range(size), found))
     total = len(words)
 
+    boost = (1.0, SOLVED_BOOST)
+
     def final(docnum: int) -> float:
-        return scores[docnum] * ((1 - COORD) + COORD * found[docnum] / total)
+        score = scores[docnum] * ((1 - COORD) + COORD * found[docnum] / total)
+        return score * boost[solved[docnum]] if solved is not None else score
 
     best = heapq.nlargest(limit, matching, key=final)
     return [(final(docnum), docnum) for docnum in best], len(matching)
+
+
+SOLVED_TOPICS = query.Term("solved", "1")
 
 
 def visible(searcher: Searcher, rule: query.Query | None) -> bytearray:

@@ -16,6 +16,8 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from board import permissions, security
+from board.forum import queries as forum_queries
+from board.i18n import format_day, format_number, ngettext
 from board.i18n import gettext as _
 from board.inbox import queries as inbox_queries
 from board.search import querying
@@ -151,6 +153,25 @@ async def _number_lookup(
     return redirect(path_for(request, name, number=number))
 
 
+async def facts_of(request: Request, hits: list[Hit]) -> dict[int, Any]:
+    """Category, date, replies and solved status of the forum hits, one query for all."""
+    return await forum_queries.topic_facts(
+        db(request), [hit.ref for hit in hits if hit.kind == "forum"], current_user(request)
+    )
+
+
+def replies_of(topic: Any) -> int:
+    return max(topic.post_count - 1, 0)
+
+
+def write_to_us_url(request: Request, viewer: CurrentUser | None) -> str | None:
+    """ "Not found? Write to us": customers write from their inbox, guests through the
+    contact form; staff are the ones written to."""
+    if viewer is None:
+        return str(path_for(request, "contact"))
+    return None if viewer.is_staff else str(path_for(request, "new_message"))
+
+
 async def search(request: Request) -> Response:
     viewer = current_user(request)
     text = query_text(request)
@@ -189,6 +210,8 @@ async def search(request: Request) -> Response:
         scopes=querying.SCOPES if viewer is not None else ("forum",),
         results=results,
         links=[hit_url(request, viewer, hit) for hit in results.hits] if results else [],
+        facts=await facts_of(request, results.hits) if results else {},
+        write_to_us=write_to_us_url(request, viewer),
         per_page=PER_PAGE,
         unavailable=unavailable,
         number_matches=found_number,
@@ -218,16 +241,35 @@ async def suggest(request: Request) -> Response:
                 status_code=503,
                 headers={"Retry-After": RETRY_AFTER, "Cache-Control": "no-store"},
             )
+    facts = await facts_of(request, hits)
     topics = [
         {
             "id": hit.ref,
             "title": hit.title,
             "url": str(path_for(request, "topic", topic_id=hit.ref)),
             "snippet": hit.snippet,
+            **_suggestion_facts(facts[hit.ref]),
         }
         for hit in hits
+        if hit.ref in facts  # deleted since it was indexed
     ]
     return JSONResponse({"topics": topics}, headers={"Cache-Control": "no-store"})
+
+
+def _suggestion_facts(topic: Any) -> dict:
+    """What tells suggestions apart, as text in the reader's language (suggest.js shows
+    it as it is)."""
+    replies = replies_of(topic)
+    return {
+        "category": topic.category_name,
+        "date": format_day(topic.created_at),
+        "replies": replies,
+        "replies_label": ngettext(
+            "%(num)s reply", "%(num)s replies", replies, num=format_number(replies)
+        ),
+        "solved": topic.solution_post_id is not None,
+        "solved_label": _("Solved") if topic.solution_post_id is not None else "",
+    }
 
 
 routes = [

@@ -94,4 +94,6 @@ def make_schema() -> fields.Schema:
         # Unstemmed words for "did you mean": stems are no words to suggest.
         words=fields.TEXT(analyzer=RegexTokenizer(r"\w{3,}") | LowercaseFilter(), spelling=True),
         created=fields.DATETIME(stored=True),
+        # "1" for a forum topic with a marked solution (ranking's boost; hits show it).
+        solved=fields.ID(stored=True),
     )

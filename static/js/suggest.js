@@ -36,6 +36,22 @@
     return paragraph;
   }
 
+  // Category, date, replies and "Solved": what tells two topics of the same title apart.
+  function factsLine(topic) {
+    var line = document.createElement("p");
+    line.className = "hit-facts meta";
+    if (topic.solved) {
+      var badge = document.createElement("span");
+      badge.className = "badge badge-solved";
+      badge.textContent = topic.solved_label;
+      line.appendChild(badge);
+      line.appendChild(document.createTextNode(" "));
+    }
+    var parts = [topic.category, topic.date, topic.replies_label].filter(Boolean);
+    line.appendChild(document.createTextNode(parts.join(" · ")));
+    return line;
+  }
+
   function show(topics) {
     list.replaceChildren();
     topics.forEach(function (topic) {
@@ -46,6 +62,7 @@
       link.rel = "noopener";
       link.textContent = topic.title;
       item.appendChild(link);
+      item.appendChild(factsLine(topic));
       if (topic.snippet) item.appendChild(snippetNodes(topic.snippet));
       list.appendChild(item);
     });
