@@ -28,6 +28,7 @@ from board.staff.customers_page import routes as customer_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
+from board.staff.webhooks_page import routes as webhook_routes
 from board.web import (
     conversation_opened,
     db,
@@ -549,6 +550,7 @@ routes = [
     Route("/staff/invoice", invoice, methods=["GET", "POST"], name="invoice"),
     Route("/staff/write", write, methods=["GET", "POST"], name="staff_write"),
     *team_routes,
+    *webhook_routes,
     *publish_routes,
     *stats_routes,
 ]
