@@ -74,6 +74,15 @@ def _sealer(secret_key: str) -> Fernet:
     return Fernet(base64.urlsafe_b64encode(digest))
 
 
+def seal(settings: Settings, secret: str) -> str:
+    """The secret as stored: encrypted and authenticated with BOARD_SECRET_KEY."""
+    return _sealer(settings.secret_key).encrypt(secret.encode()).decode()
+
+
+def unseal(settings: Settings, sealed: str) -> str:
+    return _sealer(settings.secret_key).decrypt(sealed.encode()).decode()
+
+
 def signature(secret: str, timestamp: str, body: bytes) -> str:
     """What X-Supportboard-Signature holds; receivers compute the same and compare."""
     mac = hmac.new(secret.encode(), timestamp.encode() + b"." + body, hashlib.sha256)
@@ -145,7 +154,7 @@ async def register(db: Database, settings: Settings, url: str, admin_id: int) ->
             {"url": _("This address cannot be reached, or it is in a private network.")}
         ) from None
     secret = secrets.token_hex(32)
-    sealed = _sealer(settings.secret_key).encrypt(secret.encode()).decode()
+    sealed = seal(settings, secret)
     async with write_transaction(db):
         webhook_id = await db.fetch_val(
             webhooks.insert()
@@ -166,7 +175,7 @@ async def _active_or_404(db: Database, webhook_id: int):
 
 async def secret_of(db: Database, settings: Settings, webhook_id: int) -> str:
     row = await _active_or_404(db, webhook_id)
-    return _sealer(settings.secret_key).decrypt(row.secret.encode()).decode()
+    return unseal(settings, row.secret)
 
 
 async def remove(db: Database, webhook_id: int) -> None:
@@ -254,7 +263,7 @@ async def conversation_event(db: Database, conversation_id: int, event: str) -> 
                 "guest": row.customer_id is None,
                 "assignee_id": row.assignee_id,
                 "created_at": _iso(row.created_at),
-                "last_message_at": _iso(row.last_message_at),
+                "last_activity_at": _iso(row.last_message_at),
             },
         },
         separators=(",", ":"),
@@ -382,7 +391,7 @@ async def _deliver(settings: Settings, row) -> tuple[int | None, str | None]:
     """(status, error): error None when the receiver answered 2xx."""
     if not row.active:
         return None, "webhook removed"
-    secret = _sealer(settings.secret_key).decrypt(row.secret.encode()).decode()
+    secret = unseal(settings, row.secret)
     body = row.payload.encode()
     timestamp = str(int(time.time()))
     headers = {

@@ -14,8 +14,19 @@ from starlette.testclient import TestClient
 
 from board.app import create_app
 from board.config import Settings
-from board.db import absences, canned_replies, categories, posts, sync_engine, topics, users
+from board.db import (
+    absences,
+    canned_replies,
+    categories,
+    posts,
+    sync_engine,
+    topics,
+    users,
+    utcnow,
+    webhooks,
+)
 from board.setup import initialize
+from board.webhooks import seal
 from tests.conftest import ADMIN_EMAIL, csrf_from, database_env, make_settings
 from tests.test_inbox import open_conversation
 
@@ -373,6 +384,20 @@ MATRIX = {
         {"starts": "2099-01-01", "ends": "2099-01-02", "note": "Urlaub"},
         STAFF_POST,
     ),
+    # Webhooks are for admins alone; removing one twice finds nothing the second time.
+    "webhooks": ("GET", "/staff/webhooks", None, (303, 403, 403, 403, 200)),
+    "webhook_secret": (
+        "POST",
+        "/staff/webhooks/{webhook}/secret",
+        {},
+        (401, 403, 403, 403, 200),
+    ),
+    "webhook_remove": (
+        "POST",
+        "/staff/webhooks/{webhook}/remove",
+        {},
+        (401, 403, 403, 403, 303),
+    ),
     # The admin's absence: staff may not remove it, the admin may.
     "team_absence_delete": (
         "POST",
@@ -431,6 +456,13 @@ def cast(people, client, settings):
         "/staff/team/absences", {"starts": "2099-03-01", "ends": "2099-03-02", "note": "Messe"}
     )
     engine = sync_engine(settings)
+    with engine.begin() as connection:
+        # Loopback, which webhooks may not reach by default: nothing leaves the machine.
+        webhook = connection.execute(
+            webhooks.insert()
+            .values(url="http://127.0.0.1:9/hook", secret=seal(settings, "x"), created_at=utcnow())
+            .returning(webhooks.c.id)
+        ).scalar_one()
     with engine.connect() as connection:
         canned = connection.execute(sa.select(sa.func.max(canned_replies.c.id))).scalar_one()
         absence = connection.execute(sa.select(sa.func.max(absences.c.id))).scalar_one()
@@ -446,6 +478,7 @@ def cast(people, client, settings):
         "solved": solved,
         "staff": members["staff"].user_id,
         "absence": absence,
+        "webhook": webhook,
     }
     return members, ids
 

@@ -106,10 +106,11 @@ async def _remind(db: Database, cutoff: datetime, now: datetime) -> int:
 def solved_note(settings: Settings) -> str:
     """The history's note on the automatic solve, in the shop's language, as a staff
     member would have written it."""
+    days = format(settings.pending_reminder_days, "g")
     with i18n.speaking(settings.locale):
         return i18n.gettext(
             "Solved automatically: no answer within %(days)s business days after the reminder.",
-            days=f"{settings.pending_reminder_days:g}",
+            days=days,
         )
 
 
