@@ -96,7 +96,8 @@ def url_problem(url: str) -> str | None:
     """The URL's form: http or https, a host, no user info, not too long."""
     if not url:
         return _("Please enter the URL.")
-    if len(url) > URL_MAX or any(ch.isspace() or ord(ch) < 32 for ch in url):
+    # ASCII only (an international domain in its xn-- form): the request line is ASCII.
+    if len(url) > URL_MAX or not url.isascii() or any(ch.isspace() or ord(ch) < 32 for ch in url):
         return _("Please enter a valid http or https URL.")
     try:
         parts = urlsplit(url)
@@ -148,8 +149,9 @@ async def register(db: Database, settings: Settings, url: str, admin_id: int) ->
     if problem := url_problem(url):
         raise Invalid({"url": problem})
     try:
-        await checked_address(settings, url)
-    except Unreachable:
+        async with asyncio.timeout(TIMEOUT_SECONDS):
+            await checked_address(settings, url)
+    except (Unreachable, TimeoutError):
         raise Invalid(
             {"url": _("This address cannot be reached, or it is in a private network.")}
         ) from None

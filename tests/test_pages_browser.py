@@ -8,6 +8,7 @@ foreign script."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -15,10 +16,20 @@ import pytest
 import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
-from board.db import categories, conversations, sync_engine, topics, users
+from board.db import (
+    categories,
+    conversations,
+    sync_engine,
+    topics,
+    users,
+    utcnow,
+    webhook_deliveries,
+    webhooks,
+)
 from board.demo import DEMO_PASSWORD, DEMO_STAFF, fill_demo
 from board.search.indexing import rebuild
-from tests.conftest import ARTIFACTS
+from board.webhooks import seal
+from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
 
@@ -112,6 +123,8 @@ def audit_pages(
                 log_in(page, site["base"], site["customer"], DEMO_PASSWORD)
             elif who == "staff":
                 log_in(page, site["base"], DEMO_STAFF[0][1], DEMO_PASSWORD)
+            elif who == "admin":
+                log_in(page, site["base"], ADMIN_EMAIL, ADMIN_PASSWORD)
             for path in paths:
                 page.goto(site["base"] + path)
                 slug = path.strip("/").replace("/", "-").replace("?", "-").replace("=", "-")
@@ -134,6 +147,62 @@ def test_a_customers_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_si
 def test_staff_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_site: dict):
     audit_pages(browser, demo_site, "staff", ["/staff", "/staff/stats"])
     audit_pages(browser, demo_site, "staff", [f"/staff/t/{demo_site['number']}"], ["desktop"])
+
+
+def test_the_webhooks_page_passes_axe_and_fits_the_screen(
+    browser: Browser, demo_site: dict, settings
+):
+    """With a long URL, a delivery of each state and a long error; then the answer that
+    shows a new webhook's secret, reached through the form."""
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        long_url = "https://crm.shop.example/api/v2/hooks/supportboard/" + "x" * 120
+        hook = connection.execute(
+            webhooks.insert()
+            .values(url=long_url, secret=seal(settings, "s" * 64), created_at=utcnow())
+            .returning(webhooks.c.id)
+        ).scalar_one()
+        now = utcnow()
+        base = {"webhook_id": hook, "payload": "{}", "created_at": now, "next_attempt_at": now}
+        connection.execute(
+            webhook_deliveries.insert(),
+            [
+                {
+                    **base,
+                    "event": "conversation.created",
+                    "attempts": 1,
+                    "last_status": 200,
+                    "delivered_at": now,
+                },
+                {
+                    **base,
+                    "event": "conversation.solved",
+                    "attempts": 8,
+                    "failed_at": now,
+                    "last_error": "ConnectionRefusedError: [Errno 111] Connect call failed " * 3,
+                },
+                {
+                    **base,
+                    "event": "conversation.answered",
+                    "attempts": 2,
+                    "last_status": 503,
+                    "last_error": "HTTP 503",
+                },
+            ],
+        )
+    engine.dispose()
+    audit_pages(browser, demo_site, "admin", ["/staff/webhooks"])
+    context = browser.new_context(viewport=PHONE, locale="de-DE", bypass_csp=True)
+    page = context.new_page()
+    try:
+        log_in(page, demo_site["base"], ADMIN_EMAIL, ADMIN_PASSWORD)
+        page.goto(demo_site["base"] + "/staff/webhooks")
+        page.get_by_label("URL").fill("https://93.184.215.14/crm/hooks")
+        page.get_by_role("button", name="Webhook hinzufügen").click()
+        expect(page.locator("code.webhook-secret")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+        audit(page, "admin-phone-webhook-secret")
+    finally:
+        context.close()
 
 
 def test_the_staff_conversation_passes_axe_and_fits_a_phone(browser: Browser, demo_site: dict):

@@ -40,6 +40,8 @@ async def run_due(db: Database, settings: Settings, now: datetime | None = None)
         return 0
     now = now or utcnow()
     cutoff = _cutoff(settings, now)
+    if not await _anything_due(db, cutoff):
+        return 0  # the usual minute: one read, no write lock
     async with write_transaction(db):
         mails = await _remind(db, cutoff, now)
         await _solve(db, settings, cutoff, now)
@@ -50,8 +52,31 @@ def _pending(*conditions) -> tuple:
     return (conversations.c.kind == "support", conversations.c.status == "pending", *conditions)
 
 
+def _due_for_reminder(cutoff: datetime) -> tuple:
+    return _pending(
+        conversations.c.reminded_at.is_(None), conversations.c.last_message_at <= cutoff
+    )
+
+
+def _due_for_solving(cutoff: datetime) -> tuple:
+    return _pending(conversations.c.reminded_at <= cutoff)
+
+
+async def _anything_due(db: Database, cutoff: datetime) -> bool:
+    return bool(
+        await db.fetch_val(
+            sa.select(
+                sa.or_(
+                    sa.exists().where(*_due_for_reminder(cutoff)),
+                    sa.exists().where(*_due_for_solving(cutoff)),
+                )
+            )
+        )
+    )
+
+
 async def _remind(db: Database, cutoff: datetime, now: datetime) -> int:
-    due = _pending(conversations.c.reminded_at.is_(None), conversations.c.last_message_at <= cutoff)
+    due = _due_for_reminder(cutoff)
     batch = sa.select(conversations.c.id).where(*due).order_by(conversations.c.id).limit(BATCH)
     claimed = await db.fetch_all(
         conversations.update()
@@ -115,7 +140,7 @@ def solved_note(settings: Settings) -> str:
 
 
 async def _solve(db: Database, settings: Settings, cutoff: datetime, now: datetime) -> None:
-    due = _pending(conversations.c.reminded_at <= cutoff)
+    due = _due_for_solving(cutoff)
     batch = sa.select(conversations.c.id).where(*due).order_by(conversations.c.id).limit(BATCH)
     # A no-op write that locks each row and re-checks it: a second worker skips them.
     claimed = await db.fetch_all(
