@@ -163,7 +163,17 @@ def test_the_webhooks_page_passes_axe_and_fits_the_screen(
             .returning(webhooks.c.id)
         ).scalar_one()
         now = utcnow()
-        base = {"webhook_id": hook, "payload": "{}", "created_at": now, "next_attempt_at": now}
+        # One executemany: every row names the same columns.
+        base = {
+            "webhook_id": hook,
+            "payload": "{}",
+            "created_at": now,
+            "next_attempt_at": now,
+            "last_status": None,
+            "last_error": None,
+            "delivered_at": None,
+            "failed_at": None,
+        }
         connection.execute(
             webhook_deliveries.insert(),
             [
