@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from board import events, mail, maintenance, schedule, webhooks
+from board import events, mail, maintenance, schedule, webhook_sender
 from board.accounts.onetime import routes as onetime_routes
 from board.accounts.privacy import routes as privacy_routes
 from board.accounts.routes import routes as account_routes
@@ -141,7 +141,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(mail.run_forever(app.state.db, postman, app.state.mail_wake)),
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
             asyncio.create_task(
-                webhooks.run_forever(app.state.db, settings, app.state.webhook_wake)
+                webhook_sender.run_forever(app.state.db, settings, app.state.webhook_wake)
             ),
             asyncio.create_task(
                 search_indexing.run_forever(app.state.db, settings, app.state.search_wake)

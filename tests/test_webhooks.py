@@ -16,7 +16,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 import sqlalchemy as sa
 
-from board import webhooks
+from board import webhook_sender, webhooks
 from board.config import Settings
 from board.db import sync_engine, utcnow, webhook_deliveries
 from board.db import webhooks as webhooks_table
@@ -94,7 +94,7 @@ def deliveries(settings: Settings) -> list:
 
 
 def send_due(app, client, now=None) -> int:
-    return client.portal.call(webhooks.run_once, app.state.db, app.state.settings, now)
+    return client.portal.call(webhook_sender.run_once, app.state.db, app.state.settings, now)
 
 
 def test_a_new_request_reaches_the_receiver_signed_and_without_its_text(
@@ -331,8 +331,8 @@ def test_two_rounds_at_once_send_each_delivery_once(people, receiver, app, clien
 
         database, settings = app.state.db, app.state.settings
         return await asyncio.gather(
-            webhooks.run_once(database, settings, later),
-            webhooks.run_once(database, settings, later),
+            webhook_sender.run_once(database, settings, later),
+            webhook_sender.run_once(database, settings, later),
         )
 
     assert sum(client.portal.call(two_rounds)) == 3
