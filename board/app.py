@@ -16,7 +16,7 @@ from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from uvicorn.middleware.proxy_headers import ProxyHeadersMiddleware
 
-from board import events, mail, maintenance, schedule
+from board import events, mail, maintenance, schedule, webhook_sender
 from board.accounts.onetime import routes as onetime_routes
 from board.accounts.privacy import routes as privacy_routes
 from board.accounts.routes import routes as account_routes
@@ -131,6 +131,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
         app.state.mail_wake = asyncio.Event()
         app.state.search_wake = asyncio.Event()
         app.state.handover_wake = asyncio.Event()  # an absence was entered: look now
+        app.state.webhook_wake = asyncio.Event()
         postman = postman_for(app)
         app.state.hub = events.Hub(
             app.state.db, settings.broadcast_url, settings.events_poll_seconds
@@ -143,6 +144,9 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(schedule.run_forever(app.state.db, settings, app.state.mail_wake)),
             asyncio.create_task(
                 handover.run_forever(app.state.db, app.state.mail_wake, app.state.handover_wake)
+            ),
+            asyncio.create_task(
+                webhook_sender.run_forever(app.state.db, settings, app.state.webhook_wake)
             ),
             asyncio.create_task(
                 search_indexing.run_forever(app.state.db, settings, app.state.search_wake)

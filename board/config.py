@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import ipaddress
 import os
+import re
 import secrets
 import socket
 from collections.abc import Mapping
@@ -25,6 +27,35 @@ def _hour(value: str) -> int:
     if not 0 <= hour <= 23:
         raise ValueError(f"an hour of the day is 0 to 23, not {value}")
     return hour
+
+
+def _address(variable: str, value: str | None) -> str | None:
+    """An email address setting, checked at start: a typo must not silently lose mail."""
+    value = (value or "").strip()
+    if not value:
+        return None
+    if not re.fullmatch(r"[^@\s<>,;]+@[^@\s<>,;]+\.[^@\s<>,;]+", value) or len(value) > 320:
+        raise ValueError(f"{variable} is not an email address: {value!r}")
+    return value.lower()
+
+
+def _networks(variable: str, value: str | None) -> tuple[str, ...]:
+    """Address ranges such as `10.0.0.0/8,127.0.0.1/32`, checked at start."""
+    networks = []
+    for part in (value or "").split(","):
+        if part.strip():
+            try:
+                networks.append(str(ipaddress.ip_network(part.strip(), strict=False)))
+            except ValueError as error:
+                raise ValueError(f"{variable}: {error}") from None
+    return tuple(networks)
+
+
+def _days(variable: str, value: str) -> float:
+    days = float(value or 0)
+    if days < 0:
+        raise ValueError(f"{variable} is a number of days, not {value}")
+    return days
 
 
 def _load_or_create_secret(data_dir: Path) -> str:
@@ -139,6 +170,16 @@ class Settings:
     # failure, up to 30 times this: 15 minutes), and how long a mail stays with a sender
     # that stopped answering (killed) before another one takes it.
     mail_retry_seconds: float = 30.0
+    # A copy of every new-request notice to the team's shared mailbox (BOARD_NOTIFY_CC).
+    notify_cc: str | None = None
+    # Business days a pending request waits for the customer before one reminder goes out,
+    # and as many again before it is solved; 0: never (BOARD_PENDING_REMINDER_DAYS).
+    pending_reminder_days: float = 0.0
+    # Webhooks reach public addresses only, and these ranges besides (SSRF): e.g. an
+    # internal CRM at 10.1.2.3/32 (BOARD_WEBHOOK_ALLOW_NETWORKS).
+    webhook_allow_networks: tuple[str, ...] = ()
+    # The first pause before a failed delivery is tried again; it doubles each time.
+    webhook_retry_seconds: float = 30.0
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -198,6 +239,14 @@ class Settings:
             broadcast_url=env.get("BOARD_BROADCAST_URL") or None,
             events_poll_seconds=float(env.get("BOARD_EVENTS_POLL_SECONDS", "1")),
             mail_retry_seconds=float(env.get("BOARD_MAIL_RETRY_SECONDS", "30")),
+            notify_cc=_address("BOARD_NOTIFY_CC", env.get("BOARD_NOTIFY_CC")),
+            pending_reminder_days=_days(
+                "BOARD_PENDING_REMINDER_DAYS", env.get("BOARD_PENDING_REMINDER_DAYS", "0")
+            ),
+            webhook_allow_networks=_networks(
+                "BOARD_WEBHOOK_ALLOW_NETWORKS", env.get("BOARD_WEBHOOK_ALLOW_NETWORKS")
+            ),
+            webhook_retry_seconds=float(env.get("BOARD_WEBHOOK_RETRY_SECONDS", "30")),
             upload_dir_setting=(
                 Path(env["BOARD_UPLOAD_DIR"]).resolve() if env.get("BOARD_UPLOAD_DIR") else None
             ),

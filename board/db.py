@@ -273,6 +273,9 @@ conversations = sa.Table(
     # The doorbell: NULL, "rung" (a mail went out; no second one until the customer has
     # opened the conversation) or "digest" (waits for the customer's daily digest).
     sa.Column("bell", sa.String(8)),
+    # When the customer was reminded of a pending request (BOARD_PENDING_REMINDER_DAYS);
+    # NULL again whenever the status moves, so the next pending period reminds anew.
+    sa.Column("reminded_at", sa.DateTime),
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
     # The unread badge: the customer's conversations read from this index alone.
     sa.Index(
@@ -294,6 +297,14 @@ conversations = sa.Table(
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
     # Statistics read the period's conversations from the index alone.
     sa.Index("ix_conversations_created", "kind", "created_at", "status", "first_response_at"),
+    # The reminder job finds reminded pending requests without reading the others.
+    sa.Index(
+        "ix_conversations_reminded",
+        "status",
+        "reminded_at",
+        sqlite_where=sa.text("reminded_at IS NOT NULL"),
+        postgresql_where=sa.text("reminded_at IS NOT NULL"),
+    ),
     # The daily digest finds its conversations without reading all the others.
     sa.Index(
         "ix_conversations_digest",
@@ -416,6 +427,48 @@ outbox = sa.Table(
         postgresql_where=sa.text("sent_at IS NULL AND failed_at IS NULL"),
     ),
     sa.Index("ix_outbox_claim", "claim"),
+)
+
+webhooks = sa.Table(
+    "webhooks",
+    metadata,
+    # URLs an admin registered to hear of conversation changes (board/webhooks.py).
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("url", sa.String(500), nullable=False),
+    # The signing secret, encrypted with BOARD_SECRET_KEY (a database copy does not sign).
+    sa.Column("secret", sa.Text, nullable=False),
+    sa.Column("active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_by", sa.Integer, sa.ForeignKey("users.id")),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("removed_at", sa.DateTime),  # kept, with its delivery log, once removed
+)
+
+webhook_deliveries = sa.Table(
+    "webhook_deliveries",
+    metadata,
+    # One POST to one webhook, written in the transaction of the change it tells of and
+    # sent by the background task, with retries; also the delivery log admins read.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("webhook_id", sa.Integer, sa.ForeignKey("webhooks.id"), nullable=False),
+    sa.Column("event", sa.String(40), nullable=False),  # conversation.created, …
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id")),
+    sa.Column("payload", sa.Text, nullable=False),  # the exact JSON body that is signed
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("next_attempt_at", sa.DateTime, nullable=False),
+    sa.Column("attempts", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("last_status", sa.Integer),  # the receiver's HTTP status, NULL: no answer
+    sa.Column("last_error", sa.Text),
+    sa.Column("claim", sa.String(32)),  # the sender round that holds it right now
+    sa.Column("delivered_at", sa.DateTime),
+    sa.Column("failed_at", sa.DateTime),  # given up after the last attempt
+    sa.Index(
+        "ix_webhook_deliveries_due",
+        "next_attempt_at",
+        sqlite_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+        postgresql_where=sa.text("delivered_at IS NULL AND failed_at IS NULL"),
+    ),
+    sa.Index("ix_webhook_deliveries_claim", "claim"),
+    sa.Index("ix_webhook_deliveries_webhook", "webhook_id", "id"),
 )
 
 scheduled_jobs = sa.Table(

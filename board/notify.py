@@ -144,8 +144,9 @@ async def announcement(db: Database, first_number: int) -> None:
     await notifications.announced(db, first_number)
 
 
-async def new_request(db: Database, conversation) -> None:
-    """A customer or guest opened a conversation: staff who asked for it get a mail."""
+async def new_request(db: Database, conversation, cc: str | None = None) -> None:
+    """A customer or guest opened a conversation: staff who asked for it get a mail, and
+    so does the team's shared mailbox `cc` (BOARD_NOTIFY_CC), in the shop's language."""
     staff = sa.select(
         users.c.id,
         users.c.email,
@@ -156,6 +157,10 @@ async def new_request(db: Database, conversation) -> None:
         users.c.role.in_(STAFF_ROLES), users.c.is_active.is_(True), users.c.notify_new.is_(True)
     )
     await _queue_from(db, "new_conversation", staff)
+    if cc:
+        await mail.queue(
+            db, "new_conversation", cc, {"number": int(conversation.number), "team": True}
+        )
     await notifications.new_conversation(db, conversation.id)
 
 

@@ -1,4 +1,5 @@
-"""Daily jobs: the staff summary and the customers' digest, each once a day at its hour.
+"""Daily jobs: the staff summary and the customers' digest, each once a day at its hour;
+and every minute, the reminders for pending requests (board/conversations/reminders.py).
 
 The last run of each job is a row, written in the same transaction as the mail the job
 queues: a restart, or a second worker, does not run a job twice on one day.
@@ -18,6 +19,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from board import notify
 from board.config import Settings
+from board.conversations import reminders
 from board.db import scheduled_jobs, utcnow, write_transaction
 from board.staff import summary
 
@@ -94,3 +96,8 @@ async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> 
                 wake.set()  # the mail sender: there is mail now
         except Exception:
             log.exception("daily jobs failed")
+        try:
+            if await reminders.run_due(db, settings):
+                wake.set()
+        except Exception:
+            log.exception("pending reminders failed")

@@ -240,7 +240,7 @@ class RequestContext:
         if scope["method"] == "POST":
             # A POST may have queued mail or index work: the background tasks look now
             # rather than at their next round. One query each when it did not.
-            for name in ("mail_wake", "search_wake"):
+            for name in ("mail_wake", "search_wake", "webhook_wake"):
                 wake = scope["app"].state._state.get(name)
                 if wake is not None:
                     wake.set()

@@ -14,8 +14,19 @@ from starlette.testclient import TestClient
 
 from board.app import create_app
 from board.config import Settings
-from board.db import absences, canned_replies, categories, posts, sync_engine, topics, users
+from board.db import (
+    absences,
+    canned_replies,
+    categories,
+    posts,
+    sync_engine,
+    topics,
+    users,
+    utcnow,
+    webhooks,
+)
 from board.setup import initialize
+from board.webhooks import seal
 from tests.conftest import ADMIN_EMAIL, csrf_from, database_env, make_settings
 from tests.test_inbox import open_conversation
 
@@ -387,6 +398,20 @@ MATRIX = {
     "handovers_dismiss": ("POST", "/staff/handovers/dismiss", {"up_to": "0"}, STAFF_POST),
     # Staff read the notice board where it is shown; only admins change it.
     "staff_notices": ("GET", "/staff/notices", None, (303, 403, 403, 403, 200)),
+    # Webhooks are for admins alone; removing one twice finds nothing the second time.
+    "webhooks": ("GET", "/staff/webhooks", None, (303, 403, 403, 403, 200)),
+    "webhook_secret": (
+        "POST",
+        "/staff/webhooks/{webhook}/secret",
+        {},
+        (401, 403, 403, 403, 200),
+    ),
+    "webhook_remove": (
+        "POST",
+        "/staff/webhooks/{webhook}/remove",
+        {},
+        (401, 403, 403, 403, 303),
+    ),
     # The admin's absence: staff may not remove it, the admin may.
     "team_absence_delete": (
         "POST",
@@ -446,6 +471,13 @@ def cast(people, client, settings):
         "/staff/team/absences", {"starts": "2099-03-01", "ends": "2099-03-02", "note": "Messe"}
     )
     engine = sync_engine(settings)
+    with engine.begin() as connection:
+        # Loopback, which webhooks may not reach by default: nothing leaves the machine.
+        webhook = connection.execute(
+            webhooks.insert()
+            .values(url="http://127.0.0.1:9/hook", secret=seal(settings, "x"), created_at=utcnow())
+            .returning(webhooks.c.id)
+        ).scalar_one()
     with engine.connect() as connection:
         canned = connection.execute(sa.select(sa.func.max(canned_replies.c.id))).scalar_one()
         absence = connection.execute(sa.select(sa.func.max(absences.c.id))).scalar_one()
@@ -461,6 +493,7 @@ def cast(people, client, settings):
         "solved": solved,
         "staff": members["staff"].user_id,
         "absence": absence,
+        "webhook": webhook,
     }
     return members, ids
 

@@ -9,6 +9,7 @@ foreign script."""
 from __future__ import annotations
 
 import asyncio
+import re
 import threading
 from collections.abc import Iterator
 from datetime import timedelta
@@ -29,10 +30,13 @@ from board.db import (
     topics,
     users,
     utcnow,
+    webhook_deliveries,
+    webhooks,
 )
 from board.demo import DEMO_PASSWORD, DEMO_STAFF, fill_demo
 from board.search.indexing import rebuild
 from board.staff.handover import hand_over_due
+from board.webhooks import seal
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
 
 pytestmark = pytest.mark.e2e
@@ -207,6 +211,72 @@ def test_absence_cover_and_notice_pages_pass_axe_and_fit_the_screen(
     audit_pages(browser, site, "staff", ["/staff/home", "/staff", "/staff/team"])
     audit_pages(browser, site, "guest", ["/", "/contact"])
     audit_pages(browser, site, "admin", ["/staff/notices", "/staff/team"])
+
+
+def test_the_webhooks_page_passes_axe_and_fits_the_screen(
+    browser: Browser, demo_site: dict, settings
+):
+    """With a long URL, a delivery of each state and a long error; then the answer that
+    shows a new webhook's secret, reached through the form."""
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        long_url = "https://crm.shop.example/api/v2/hooks/supportboard/" + "x" * 120
+        hook = connection.execute(
+            webhooks.insert()
+            .values(url=long_url, secret=seal(settings, "s" * 64), created_at=utcnow())
+            .returning(webhooks.c.id)
+        ).scalar_one()
+        now = utcnow()
+        # One executemany: every row names the same columns.
+        base = {
+            "webhook_id": hook,
+            "payload": "{}",
+            "created_at": now,
+            "next_attempt_at": now,
+            "last_status": None,
+            "last_error": None,
+            "delivered_at": None,
+            "failed_at": None,
+        }
+        connection.execute(
+            webhook_deliveries.insert(),
+            [
+                {
+                    **base,
+                    "event": "conversation.created",
+                    "attempts": 1,
+                    "last_status": 200,
+                    "delivered_at": now,
+                },
+                {
+                    **base,
+                    "event": "conversation.solved",
+                    "attempts": 8,
+                    "failed_at": now,
+                    "last_error": "ConnectionRefusedError: [Errno 111] Connect call failed " * 3,
+                },
+                {
+                    **base,
+                    "event": "conversation.answered",
+                    "attempts": 2,
+                    "last_status": 503,
+                    "last_error": "HTTP 503",
+                },
+            ],
+        )
+    engine.dispose()
+    audit_pages(browser, demo_site, "admin", ["/staff/webhooks"])
+    context = browser.new_context(viewport=PHONE, locale="de-DE", bypass_csp=True)
+    page = context.new_page()
+    try:
+        log_in(page, demo_site["base"], ADMIN_EMAIL, ADMIN_PASSWORD)
+        page.goto(demo_site["base"] + "/staff/webhooks")
+        page.get_by_label("URL").fill("https://93.184.215.14/crm/hooks")
+        page.get_by_role("button", name="Webhook hinzufügen").click()
+        expect(page.locator("code.webhook-secret")).to_have_text(re.compile(r"^[0-9a-f]{64}$"))
+        audit(page, "admin-phone-webhook-secret")
+    finally:
+        context.close()
 
 
 def test_the_staff_conversation_passes_axe_and_fits_a_phone(browser: Browser, demo_site: dict):

@@ -283,7 +283,7 @@ def test_an_internal_note_changes_nothing_in_the_customers_inbox_or_export(peopl
 def test_round_robin_skips_absent_and_not_accepting_staff(people, settings):
     admin = people.staff()
     anna = add_staff(settings, "anna@shop.example", "Anna Aktiv")
-    ben = add_staff(settings, "ben@shop.example", "Ben Busy", accepting=False)
+    add_staff(settings, "ben@shop.example", "Ben Busy", accepting=False)  # takes none
     carla = add_staff(settings, "carla@shop.example", "Carla Urlaub")
     now = utcnow()
     execute(
@@ -398,9 +398,7 @@ def test_queue_sorts_vip_first_then_longest_waiting_and_marks_overdue(people, se
     assert 'id="overdue-count">1<' in staff.get("/staff/home").text
 
 
-def test_a_new_request_is_on_the_first_page_of_the_queue_as_it_opens(
-    people, settings, monkeypatch
-):
+def test_a_new_request_is_on_the_first_page_of_the_queue_as_it_opens(people, settings, monkeypatch):
     """The default view is mine and nobody's, newest first: a request that just arrived
     is on page 1 however many VIP or long-waiting ones there are, and colleagues' own
     requests are not in the way."""

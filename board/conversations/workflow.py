@@ -14,7 +14,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
-from board import events
+from board import events, webhooks
 from board.db import absences, blocked_senders, conversation_events, conversations, users, utcnow
 from board.notifications import queries as notifications
 from board.security import STAFF_ROLES
@@ -78,9 +78,13 @@ async def set_status(
     await db.execute(
         conversations.update()
         .where(conversations.c.id == conversation_id)
-        .values(status=status, waiting_since=waiting)
+        # A new pending period waits its own time for a reminder (board/conversations/
+        # reminders.py); any other status ends the reminder's count.
+        .values(status=status, waiting_since=waiting, reminded_at=None)
     )
     await record_event(db, conversation_id, actor_id, "status", current.status, status, note, now)
+    if status == "solved":
+        await webhooks.conversation_event(db, conversation_id, "conversation.solved")
     if current.guest_email:
         await _block_or_unblock_guest(db, conversation_id, actor_id, current.guest_email, status)
     return True
@@ -126,10 +130,13 @@ async def assign(
     assignee_id: int | None,
     note: str = "",
     action: str = "assignee",
+    *,
+    opening: bool = False,
 ) -> bool:
     """Gives the conversation to `assignee_id` (None: nobody); False when nothing changed.
 
-    `action` names the history line: "handover" when an absence moved it."""
+    `action` names the history line: "handover" when an absence moved it. `opening`: the
+    first assignee of a new conversation, which its webhook event names."""
     current = await db.fetch_val(
         sa.select(conversations.c.assignee_id).where(conversations.c.id == conversation_id)
     )
@@ -152,6 +159,8 @@ async def assign(
     )
     if assignee_id != current:
         await notifications.assigned(db, conversation_id, actor_id, assignee_id)
+        if not opening:
+            await webhooks.conversation_event(db, conversation_id, "conversation.reassigned")
     return True
 
 

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 import sqlalchemy as sa
 from databases import Database
 
-from board import events, notify, permissions, security
+from board import events, notify, permissions, security, webhooks
 from board.db import (
     attachments,
     conversations,
@@ -51,9 +51,10 @@ async def open_request(
     body: str,
     files: Sequence[StoredFile],
     flood_seconds: int = 0,
+    notify_cc: str | None = None,
 ) -> Record:
     """A customer's new request from their inbox; it goes to the next staff member in
-    the rotation."""
+    the rotation. `notify_cc` (BOARD_NOTIFY_CC) gets a copy of the staff's notice."""
     if customer.is_staff:
         raise NotAllowed(_("Staff answer customers; they do not write to themselves."))
     async with write_transaction(db):
@@ -61,7 +62,8 @@ async def open_request(
         conversation = await _insert_conversation(db, "support", body, "open", customer.id)
         await _rotate(db, conversation.id)
         await _add_message(db, conversation, customer, body, files)
-        await notify.new_request(db, conversation)
+        await notify.new_request(db, conversation, notify_cc)
+        await webhooks.conversation_event(db, conversation.id, "conversation.created")
     return await conversation_by_id(db, conversation.id)
 
 
@@ -73,6 +75,7 @@ async def open_as_guest(
     files: Sequence[StoredFile],
     guest_token: Callable[[int], str],
     side_effects: SideEffects | None = None,
+    notify_cc: str | None = None,
 ) -> Record:
     """A visitor's message through /contact. Their secret link is `guest_token(id)`, of
     which only the hash is stored; `side_effects(conversation)` runs in the transaction
@@ -90,9 +93,10 @@ async def open_as_guest(
         )
         await _rotate(db, conversation.id)
         await _add_message(db, conversation, None, body, files)
-        await notify.new_request(db, conversation)
+        await notify.new_request(db, conversation, notify_cc)
         if side_effects is not None:
             await side_effects(conversation)
+        await webhooks.conversation_event(db, conversation.id, "conversation.created")
     return await conversation_by_id(db, conversation.id)
 
 
@@ -124,9 +128,10 @@ async def open_by_staff(
         if not await _is_active_customer(db, customer_id):
             raise Invalid({"customer": _("No customer has this customer number or email address.")})
         conversation = await _insert_conversation(db, "support", body, "pending", customer_id)
-        await workflow.assign(db, conversation.id, author.id, author.id)
+        await workflow.assign(db, conversation.id, author.id, author.id, opening=True)
         await _add_message(db, conversation, author, body, files)
         await notify.answer_waiting(db, conversation.id)
+        await webhooks.conversation_event(db, conversation.id, "conversation.created")
     return await conversation_by_id(db, conversation.id)
 
 
@@ -233,7 +238,7 @@ async def _insert_conversation(
 async def _rotate(db: Database, conversation_id: int) -> None:
     assignee_id = await workflow.next_in_rotation(db, utcnow())
     if assignee_id is not None:
-        await workflow.assign(db, conversation_id, None, assignee_id)
+        await workflow.assign(db, conversation_id, None, assignee_id, opening=True)
 
 
 async def _is_active_customer(db: Database, user_id: int) -> bool:
@@ -274,6 +279,7 @@ async def reply(
         )
         if author is not None and author.is_staff and not internal:
             await notify.answer_waiting(db, conversation.id)
+            await webhooks.conversation_event(db, conversation.id, "conversation.answered")
     return message_id
 
 

@@ -76,8 +76,9 @@ async def mark_read(db: Database, user_id: int, conversation: Record) -> bool:
 async def mark_all_read(db: Database, user_id: int) -> None:
     async with write_transaction(db):
         unread = await db.fetch_all(
-            sa.select(conversations.c.id, conversations.c.last_public_message_id)
-            .where(conversations.c.customer_id == user_id, _is_unread())
+            sa.select(conversations.c.id, conversations.c.last_public_message_id).where(
+                conversations.c.customer_id == user_id, _is_unread()
+            )
         )
         for row in unread:
             await mark_read_up_to(db, user_id, row.id, row.last_public_message_id)

@@ -105,7 +105,9 @@ async def new_message(request: Request) -> Response:
     if errors:
         return render(request, "inbox/new.html", 400, body=body, errors=errors)
     try:
-        conversation = await writing.open_request(db(request), user, body, files, flood_seconds)
+        conversation = await writing.open_request(
+            db(request), user, body, files, flood_seconds, settings_of(request).notify_cc
+        )
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
         return render(request, "inbox/new.html", 429, body=body, errors=errors)
@@ -321,6 +323,7 @@ async def contact(request: Request) -> Response:
             files,
             guest_token=partial(mail.guest_token, settings),
             side_effects=mail_the_link,
+            notify_cc=settings.notify_cc,
         )
     except NotAllowed as blocked_now:  # blocked while the form was on its way
         errors = {"email": blocked_now.message}

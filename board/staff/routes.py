@@ -30,6 +30,7 @@ from board.staff.notices_page import routes as notice_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
+from board.staff.webhooks_page import routes as webhook_routes
 from board.web import (
     conversation_opened,
     db,
@@ -566,6 +567,7 @@ routes = [
     *team_routes,
     *cover_routes,
     *notice_routes,
+    *webhook_routes,
     *publish_routes,
     *stats_routes,
 ]

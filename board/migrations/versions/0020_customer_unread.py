@@ -38,7 +38,6 @@ def upgrade() -> None:
         ["customer_id", "last_public_message_id", "customer_read_message_id"],
     )
 
-
     op.create_index(
         "ix_conversations_newest",
         "conversations",
