@@ -13,11 +13,11 @@ import asyncio
 import contextlib
 import logging
 import secrets
-import ssl
 import time
 from datetime import datetime, timedelta
-from urllib.parse import urlsplit
+from urllib.parse import urlsplit, urlunsplit
 
+import httpx
 import sqlalchemy as sa
 from databases import Database
 
@@ -41,37 +41,26 @@ POLL_SECONDS = 5
 
 
 async def post_json(address: str, url: str, headers: dict[str, str], body: bytes) -> int:
-    """POSTs `body` to `url` over a connection to `address` (already checked); returns the
-    status code. A small HTTP/1.1 client, so that nothing resolves the name a second time
-    and no redirect is followed."""
+    """POSTs `body` to `url` over a connection to `address` (checked already); returns the
+    status code. The request names the address, so nothing resolves the host a second time
+    (a name that answers differently now cannot point it inward); the Host header and TLS
+    (SNI and the certificate check) keep the name. No redirect is followed, and the
+    receiver's answer is not read beyond its status."""
     parts = urlsplit(url)
-    https = parts.scheme == "https"
-    port = parts.port or (443 if https else 80)
-    context = ssl.create_default_context() if https else None
-    reader, writer = await asyncio.open_connection(
-        address, port, ssl=context, server_hostname=parts.hostname if https else None
-    )
-    try:
-        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
-        lines = [
-            f"POST {target} HTTP/1.1",
-            f"Host: {parts.netloc}",
-            "User-Agent: Supportboard-Webhook",
-            "Content-Type: application/json",
-            f"Content-Length: {len(body)}",
-            "Connection: close",
-            *(f"{name}: {value}" for name, value in headers.items()),
-        ]
-        writer.write(("\r\n".join(lines) + "\r\n\r\n").encode("ascii") + body)
-        await writer.drain()
-        status_line = (await reader.readline()).decode("latin-1").split()
-        if len(status_line) < 2 or not status_line[0].startswith("HTTP/"):
-            raise ConnectionError("no HTTP answer")
-        return int(status_line[1])
-    finally:
-        writer.close()
-        with contextlib.suppress(Exception):
-            await writer.wait_closed()
+    host = f"[{address}]" if ":" in address else address
+    pinned = urlunsplit(parts._replace(netloc=host + (f":{parts.port}" if parts.port else "")))
+    sent_headers = {
+        "Host": parts.netloc,
+        "User-Agent": "Supportboard-Webhook",
+        "Content-Type": "application/json",
+        **headers,
+    }
+    tls = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
+    async with (
+        httpx.AsyncClient(follow_redirects=False, trust_env=False) as client,
+        client.stream("POST", pinned, content=body, headers=sent_headers, extensions=tls) as answer,
+    ):
+        return answer.status_code
 
 
 async def _claim_due(db: Database, now: datetime) -> tuple[str, list]:
