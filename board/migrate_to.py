@@ -30,8 +30,9 @@ from board.db import metadata, migrate, sync_engine
 
 BATCH = 2_000
 CHECKSUM_MODULUS = 2**256
-# Rows the migrations write themselves (the forum's cache counter): no sign of use.
-SEEDED_BY_MIGRATIONS = {"cache_versions"}
+# Rows the migrations write themselves (the forum's cache counter, the first request
+# types): no sign of use.
+SEEDED_BY_MIGRATIONS = {"cache_versions", "request_types"}
 
 
 class MigrationError(Exception):
