@@ -370,6 +370,15 @@ MATRIX = {
         (401, 403, 403, 403, 303),
     ),
     "team_availability": ("POST", "/staff/team/availability", {"accepting": "0"}, STAFF_POST),
+    # Staff set their own areas of responsibility; admins anyone's ({staff} is the staff's).
+    "team_areas": ("POST", "/staff/team/{staff}/areas", {"types": "1"}, STAFF_POST),
+    "request_types": ("GET", "/staff/types", None, STAFF_PAGE),
+    "request_type_update": (
+        "POST",
+        "/staff/types/1",
+        {"name": "Bestellung", "active": "1"},
+        STAFF_POST,
+    ),
     "team_absence_add": (
         "POST",
         "/staff/team/absences",

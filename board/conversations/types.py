@@ -170,7 +170,9 @@ async def set_responsibilities(db: Database, user_id: int, type_ids: set[int]) -
         known = {row.id for row in await db.fetch_all(sa.select(request_types.c.id))}
         if not type_ids <= known:
             raise Invalid({"types": _("Please choose among the listed types.")})
-        await db.execute(staff_request_types.delete().where(staff_request_types.c.user_id == user_id))
+        await db.execute(
+            staff_request_types.delete().where(staff_request_types.c.user_id == user_id)
+        )
         if type_ids:
             await db.execute_many(
                 staff_request_types.insert(),

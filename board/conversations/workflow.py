@@ -176,9 +176,7 @@ async def _staff_names(db: Database, ids: set[int]) -> dict[int, str]:
     return {row.id: row.name for row in rows}
 
 
-async def next_in_rotation(
-    db: Database, now: datetime, type_id: int | None = None
-) -> int | None:
+async def next_in_rotation(db: Database, now: datetime, type_id: int | None = None) -> int | None:
     """Round-robin: the active, accepting, present staff member who was given one longest ago.
 
     For a request of a type, those responsible for the type come first; when none of them
@@ -195,7 +193,7 @@ async def next_in_rotation(
             staff_request_types.c.user_id == users.c.id,
             staff_request_types.c.type_id == type_id,
         )
-        order.insert(0, sa.case((responsible, 0), else_=1))
+        order.insert(0, sa.not_(responsible))  # false sorts first: the responsible
     chosen = await db.fetch_val(
         sa.select(users.c.id)
         .where(

@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import permissions
+from board.conversations import types as request_types
 from board.db import absences, fetch_rows, sessions, users, utcnow, write_transaction
+from board.errors import Invalid
 from board.i18n import gettext as _
 from board.pagecache import bump_forum_version
 from board.security import CurrentUser, hash_password_async
@@ -262,11 +264,14 @@ async def _render_team(request: Request, status_code: int = 200, **context: Any)
         "import_errors": [],
         "edit_forms": {},
         "edit_errors": {},
+        "areas_errors": {},
     }
     return render(
         request,
         "staff/team.html",
         status_code,
+        request_types=await request_types.all_types(db(request)),
+        responsibilities=await request_types.responsibilities(db(request)),
         members=members,
         absences_by_member=by_member,
         away=away,
@@ -427,6 +432,27 @@ def _member_changes(
     return {k: v for k, v in changes.items() if v != current[k]}, errors, shown
 
 
+async def team_areas(request: Request) -> Response:
+    """A staff member's areas of responsibility (request types, checkboxes `types`):
+    admins set anyone's, everyone else their own."""
+    user = require_staff(request)
+    form = await read_form(request)
+    member = await member_or_404(db(request), request.path_params["user_id"])
+    if member.id != user.id and not user.is_admin:
+        raise HTTPException(403, _("You can only change your own areas of responsibility."))
+    chosen = [value for value in form.getlist("types") if isinstance(value, str)]
+    if not all(value.isdigit() for value in chosen):
+        errors = {"types": _("Please choose among the listed types.")}
+        return await _render_team(request, 400, areas_errors={member.id: errors})
+    try:
+        await request_types.set_responsibilities(
+            db(request), member.id, {int(value) for value in chosen}
+        )
+    except Invalid as invalid:
+        return await _render_team(request, 400, areas_errors={member.id: invalid.errors})
+    return redirect(path_for(request, "team"), anchor="areas")
+
+
 async def team_availability(request: Request) -> Response:
     user = require_staff(request)
     form = await read_form(request)
@@ -501,4 +527,5 @@ routes = [
         name="team_absence_delete",
     ),
     Route("/staff/team/{user_id:int}", team_update, methods=["POST"], name="team_update"),
+    Route("/staff/team/{user_id:int}/areas", team_areas, methods=["POST"], name="team_areas"),
 ]

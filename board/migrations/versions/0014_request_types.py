@@ -140,9 +140,7 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("user_id", "type_id", name=op.f("pk_staff_request_types")),
     )
-    op.create_index(
-        "ix_staff_request_types_type", "staff_request_types", ["type_id", "user_id"]
-    )
+    op.create_index("ix_staff_request_types_type", "staff_request_types", ["type_id", "user_id"])
     # Added in place: a batch rebuild of conversations on SQLite would lose its triggers
     # and the indexes that cannot be reflected (`vip DESC`), and copy every row.
     if postgresql:
