@@ -410,6 +410,46 @@ def test_statistics_count_requests_per_type_on_the_page_and_in_the_csv(people, s
     assert ["type", "", "received", "1"] in lines
 
 
+def test_the_team_csv_exports_and_imports_areas_of_responsibility(people, settings):
+    admin, sven = people.staff(), people.staff(admin=False)
+    ids = type_ids(settings)
+    admin.submit(
+        f"/staff/team/{sven.user_id}/areas",
+        {"types": [str(ids["Technik"]), str(ids["Rechnung"])]},
+    )
+    exported = admin.get("/staff/team?format=csv").text.lstrip("\ufeff")
+    table = {row["email"]: row for row in csv.DictReader(io.StringIO(exported), delimiter=";")}
+    assert table[sven.email]["areas"] == "Rechnung | Technik"  # in the shop's order
+    assert table[admin.email]["areas"] == ""
+
+    def areas(user_id):
+        chosen = sa.select(staff_request_types.c.type_id).where(
+            staff_request_types.c.user_id == user_id
+        )
+        return {row.type_id for row in rows(settings, chosen)}
+
+    def upload(content: str):
+        token = csrf_from(admin.get("/staff/team").text)
+        return admin.client.post(
+            "/staff/team",
+            data={"csrf_token": token},
+            files={"csv": ("team.csv", content.encode(), "text/csv")},
+        )
+
+    refused = upload(f"email;name;areas\n{sven.email};Sven Support;Technik | Garten\n")
+    assert refused.status_code == 400 and "Unbekannte Anfrageart „Garten“" in refused.text
+    assert areas(sven.user_id) == {ids["Technik"], ids["Rechnung"]}  # nothing imported
+    imported = upload(
+        f"email;name;areas\n{sven.email};Sven Support;bestellung|Rücksendung\n"
+        f"neu@shop.example;Nora Neu;Technik\n{admin.email};Administrator;\n"
+    )
+    assert imported.status_code == 200  # the new account's one-time password
+    assert areas(sven.user_id) == {ids["Bestellung"], ids["Rücksendung"]}
+    nora = rows(settings, sa.select(users.c.id).where(users.c.email == "neu@shop.example"))
+    assert areas(nora[0].id) == {ids["Technik"]}
+    assert areas(admin.user_id) == set()  # a blank cell keeps what was
+
+
 def test_the_personal_data_export_names_type_and_order_number(people, settings):
     erika = people.customer()
     write_request(erika.client, "Wo ist Bestellung 77?", type_ids(settings)["Bestellung"], "77")

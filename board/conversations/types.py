@@ -170,11 +170,14 @@ async def set_responsibilities(db: Database, user_id: int, type_ids: set[int]) -
         known = {row.id for row in await db.fetch_all(sa.select(request_types.c.id))}
         if not type_ids <= known:
             raise Invalid({"types": _("Please choose among the listed types.")})
-        await db.execute(
-            staff_request_types.delete().where(staff_request_types.c.user_id == user_id)
+        await replace_responsibilities(db, user_id, type_ids)
+
+
+async def replace_responsibilities(db: Database, user_id: int, type_ids: set[int]) -> None:
+    """Inside a write transaction: the member's areas become exactly these known types."""
+    await db.execute(staff_request_types.delete().where(staff_request_types.c.user_id == user_id))
+    if type_ids:
+        await db.execute_many(
+            staff_request_types.insert(),
+            [{"user_id": user_id, "type_id": type_id} for type_id in sorted(type_ids)],
         )
-        if type_ids:
-            await db.execute_many(
-                staff_request_types.insert(),
-                [{"user_id": user_id, "type_id": type_id} for type_id in sorted(type_ids)],
-            )

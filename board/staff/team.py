@@ -183,9 +183,14 @@ async def update_member(database: Database, user_id: int, values: dict[str, Any]
 
 
 async def import_members(
-    database: Database, rows: list[ImportRow], password_hashes: dict[str, str]
+    database: Database,
+    rows: list[ImportRow],
+    password_hashes: dict[str, str],
+    areas: dict[str, set[int]] | None = None,
 ) -> None:
-    """All rows or none; raises TeamChanged when an address changed hands since the check."""
+    """All rows or none; raises TeamChanged when an address changed hands since the check.
+    `areas`: the request type ids of the rows whose `areas` cell was filled, by email."""
+    areas = areas or {}
     async with write_transaction(database):
         accounts = await accounts_by_email(database, [row.email for row in rows])
         for row in rows:
@@ -194,13 +199,36 @@ async def import_members(
             if account is None and row.email in password_hashes:
                 changes.setdefault("role", "staff")
                 await _insert_member(database, changes, password_hashes[row.email])
-                continue
-            if account is None or account.role not in ROLES or row.email in password_hashes:
+            elif account is None or account.role not in ROLES or row.email in password_hashes:
                 raise TeamChanged(row.email)
-            await database.execute(users.update().where(users.c.id == account.id).values(changes))
-            if row.active is False:
-                await database.execute(sessions.delete().where(sessions.c.user_id == account.id))
+            else:
+                await database.execute(
+                    users.update().where(users.c.id == account.id).values(changes)
+                )
+                if row.active is False:
+                    await database.execute(
+                        sessions.delete().where(sessions.c.user_id == account.id)
+                    )
+            if row.email in areas:
+                user_id = await database.fetch_val(
+                    sa.select(users.c.id).where(users.c.email == row.email)
+                )
+                await request_types.replace_responsibilities(database, user_id, areas[row.email])
         await bump_forum_version(database)
+
+
+async def _areas_by_email(database: Database, report) -> dict[str, set[int]]:
+    """The request type ids the import names per account; unknown names are line problems."""
+    by_name = {row.name.lower(): row.id for row in await request_types.all_types(database)}
+    found: dict[str, set[int]] = {}
+    for row in report.rows:
+        if row.areas is None:
+            continue  # column absent or blank: the areas stay as they are
+        unknown = [name for name in row.areas if name.lower() not in by_name]
+        for name in unknown:
+            report.add(row.line, _("Unknown request type “%(name)s”.", name=name))
+        found[row.email] = {by_name[name.lower()] for name in row.areas if name not in unknown}
+    return found
 
 
 def _row_changes(row: ImportRow) -> dict[str, Any]:
@@ -290,15 +318,22 @@ async def team(request: Request) -> Response:
         return await _import_csv(request, user)
     if request.query_params.get("format") == "csv":
         require_admin(request)
-        return _csv_response(request, await team_members(db(request)))
+        names = {row.id: row.name for row in await request_types.all_types(db(request))}
+        areas_of = {
+            user_id: [names[type_id] for type_id in names if type_id in type_ids]
+            for user_id, type_ids in (await request_types.responsibilities(db(request))).items()
+        }
+        return _csv_response(request, await team_members(db(request)), areas_of)
     return await _render_team(request)
 
 
-def _csv_response(request: Request, members: list[Record]) -> Response:
+def _csv_response(
+    request: Request, members: list[Record], areas_of: dict[int, list[str]]
+) -> Response:
     # Excel splits a CSV file at the list separator of its region: ";" in German.
     delimiter = ";" if request.state.locale == "de" else ","
     return Response(
-        team_csv(members, delimiter),
+        team_csv(members, delimiter, areas_of),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="team.csv"'},
     )
@@ -319,6 +354,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
     if report.file_problem is None:
         accounts = await accounts_by_email(db(request), [row.email for row in report.rows])
         check_against_accounts(report, accounts, user.id)
+    areas = await _areas_by_email(db(request), report)
     if not report.ok:
         return await _render_team(request, 400, import_errors=report.messages())
     passwords = {
@@ -326,7 +362,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
     }
     hashes = {email: await hash_password_async(password) for email, password in passwords.items()}
     try:
-        await import_members(db(request), report.rows, hashes)
+        await import_members(db(request), report.rows, hashes, areas)
     except TeamChanged:
         message = _("The team changed during the import. Nothing was imported; please try again.")
         return await _render_team(request, 409, import_errors=[message])
