@@ -251,7 +251,7 @@ def test_csv_export_has_a_bom_and_defuses_formulas(admin, member, settings):
         "areas",
     ]
     assert table[1:] == [
-        [ADMIN_EMAIL, "Administrator", "admin", "Inhaber", "", "1", "1"],
+        [ADMIN_EMAIL, "Administrator", "admin", "Inhaber", "", "1", "1", ""],
         [
             member.email,
             "Jürgen Größe",
@@ -260,6 +260,7 @@ def test_csv_export_has_a_bom_and_defuses_formulas(admin, member, settings):
             '\'=HYPERLINK("http://evil.example","Klick")',
             "1",
             "0",
+            "",
         ],
     ]
 
