@@ -239,6 +239,29 @@ solution_votes = sa.Table(
 )
 
 
+request_types = sa.Table(
+    "request_types",
+    metadata,
+    # What a request is about ("Bestellung", "Rücksendung"…): the shop's own data, named in
+    # the shop's language and shown as stored in every UI language. Never deleted, since
+    # conversations keep theirs; a deactivated type is no longer offered.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("name", sa.String(60), nullable=False, unique=True),
+    sa.Column("position", sa.Integer, nullable=False, server_default="0"),
+    sa.Column("is_active", sa.Boolean, nullable=False, server_default=sa.true()),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+)
+
+staff_request_types = sa.Table(
+    "staff_request_types",
+    metadata,
+    # A staff member's areas of responsibility: round-robin gives them requests of these
+    # types first (board/conversations/workflow.py).
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), primary_key=True),
+    sa.Column("type_id", sa.Integer, sa.ForeignKey("request_types.id"), primary_key=True),
+    sa.Index("ix_staff_request_types_type", "type_id", "user_id"),
+)
+
 conversations = sa.Table(
     "conversations",
     metadata,
@@ -276,6 +299,9 @@ conversations = sa.Table(
     # When the customer was reminded of a pending request (BOARD_PENDING_REMINDER_DAYS);
     # NULL again whenever the status moves, so the next pending period reminds anew.
     sa.Column("reminded_at", sa.DateTime),
+    # What the customer said the request is about, and the order it concerns (both optional).
+    sa.Column("type_id", sa.Integer, sa.ForeignKey("request_types.id")),
+    sa.Column("order_number", sa.String(40)),
     sa.Index("ix_conversations_customer", "customer_id", "last_message_at"),
     # The unread badge: the customer's conversations read from this index alone.
     sa.Index(
@@ -295,6 +321,17 @@ conversations = sa.Table(
     sa.Index("ix_conversations_newest", "kind", "status", "waiting_since", "id", "assignee_id"),
     sa.Index("ix_conversations_activity", "kind", "status", "last_message_at"),
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
+    # The queue filtered by request type, in the queue's two orders.
+    sa.Index(
+        "ix_conversations_type_waiting",
+        "type_id",
+        "kind",
+        "status",
+        sa.text("vip DESC"),
+        "waiting_since",
+        "id",
+    ),
+    sa.Index("ix_conversations_type_activity", "type_id", "kind", "status", "last_message_at"),
     # Statistics read the period's conversations from the index alone.
     sa.Index("ix_conversations_created", "kind", "created_at", "status", "first_response_at"),
     # The reminder job finds reminded pending requests without reading the others.
@@ -483,11 +520,13 @@ scheduled_jobs = sa.Table(
 queue_counts = sa.Table(
     "queue_counts",
     metadata,
-    # Requests per status and assignee (0: nobody), kept by triggers on conversations
-    # (migration 0012) in the transaction of every write, however it is made: the queue's
-    # tabs read a few rows instead of counting 50,000 conversations on every view.
+    # Requests per status, assignee (0: nobody) and request type (0: none), kept by
+    # triggers on conversations (migrations 0012, 0014) in the transaction of every write,
+    # however it is made: the queue's tabs read a few rows instead of counting 50,000
+    # conversations on every view, with or without the type filter.
     sa.Column("status", sa.String(20), primary_key=True),
     sa.Column("assignee_id", sa.Integer, primary_key=True, autoincrement=False),
+    sa.Column("type_id", sa.Integer, primary_key=True, autoincrement=False),
     sa.Column("n", sa.Integer, nullable=False),
 )
 

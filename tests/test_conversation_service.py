@@ -164,8 +164,12 @@ def test_the_queue_counts_follow_every_write(people, settings, client):
     from board.db import queue_counts
 
     erika, staff = people.customer(), people.staff()
-    for text in ("Erste Frage", "Zweite Frage", "Dritte Frage"):
-        assert erika.submit("/inbox/new", {"body": text}, form_page="/inbox/new").status_code == 303
+    # Counted per request type too (0: none): two of the three name one.
+    for text, type_id in (("Erste Frage", "1"), ("Zweite Frage", "2"), ("Dritte Frage", "")):
+        written = erika.submit(
+            "/inbox/new", {"body": text, "type": type_id}, form_page="/inbox/new"
+        )
+        assert written.status_code == 303
     page = client.get("/contact").text
     guest = client.post(
         "/contact",
@@ -204,20 +208,25 @@ def test_the_queue_counts_follow_every_write(people, settings, client):
         == 303
     )
 
-    kept = {(row.status, row.assignee_id): row.n for row in rows(settings, sa.select(queue_counts))}
+    kept = {
+        (row.status, row.assignee_id, row.type_id): row.n
+        for row in rows(settings, sa.select(queue_counts))
+    }
     counted = {
-        (row.status, row.assignee or 0): row.n
+        (row.status, row.assignee or 0, row.type_id or 0): row.n
         for row in rows(
             settings,
             sa.select(
                 conversations.c.status,
                 conversations.c.assignee_id.label("assignee"),
+                conversations.c.type_id,
                 sa.func.count().label("n"),
             )
             .where(conversations.c.kind == "support")
-            .group_by(conversations.c.status, conversations.c.assignee_id),
+            .group_by(conversations.c.status, conversations.c.assignee_id, conversations.c.type_id),
         )
     }
+    assert {type_id for _status, _assignee, type_id in kept} == {0, 1, 2}
     assert kept == counted
     assert sum(kept.values()) == 4  # the announcement is not a request
     assert 0 not in kept.values()

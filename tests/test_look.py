@@ -69,7 +69,7 @@ def test_no_emoji_serves_as_an_icon():
 
 
 def house_rules(html: str) -> str:
-    return html.split('class="house-rules"', 1)[1].split("</aside>", 1)[0]
+    return html.split('class="house-rules"', 1)[1].split("</details>", 1)[0]
 
 
 def test_the_house_rules_fit_guests_and_customers(client, people):

@@ -375,3 +375,82 @@ def test_links_are_told_by_colour_and_the_focus_ring_shows(browser: Browser, dem
     page.goto(demo_site["base"] + "/contact")
     assert decoration(".house-rules li a") == "underline"
     context.close()
+
+
+def test_request_types_and_team_pages_pass_axe_and_fit_the_screen(
+    browser: Browser, demo_site: dict
+):
+    audit_pages(browser, demo_site, "staff", ["/staff/types", "/staff/team"])
+
+
+# --- the new-message page (/inbox/new, /contact) ------------------------------------------
+
+
+def box(page: Page, selector: str) -> dict:
+    return page.locator(selector).bounding_box()
+
+
+def a_draft_the_forum_answers(settings) -> str:
+    """A draft naming the busiest demo topic's title, long enough for suggestions."""
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        title = connection.execute(
+            sa.select(topics.c.title).order_by(topics.c.post_count.desc()).limit(1)
+        ).scalar_one()
+    engine.dispose()
+    return f"Ich habe eine Frage: {title}"
+
+
+@pytest.mark.parametrize("who", ["customer", "guest"])
+def test_suggestions_sit_beside_the_text_box_and_the_send_button_stays_put(
+    browser: Browser, demo_site: dict, settings, who: str
+):
+    context = browser.new_context(viewport=DESKTOP, locale="de-DE")
+    page = context.new_page()
+    try:
+        if who == "customer":
+            log_in(page, demo_site["base"], demo_site["customer"], DEMO_PASSWORD)
+            page.goto(demo_site["base"] + "/inbox/new")
+        else:
+            page.goto(demo_site["base"] + "/contact")
+        suggestions = page.locator("#suggestions")
+        expect(suggestions).to_be_hidden()
+        button_before = box(page, "#send-button")
+        page.locator("#field-body").press_sequentially(a_draft_the_forum_answers(settings))
+        expect(suggestions.locator("li a").first).to_be_visible()
+        ARTIFACTS.mkdir(exist_ok=True)
+        page.screenshot(path=str(ARTIFACTS / f"new-message-beside-{who}.png"), full_page=True)
+        text_box, shown = box(page, "#field-body"), box(page, "#suggestions")
+        # Beside: right of the text box, level with it, within the window.
+        assert shown["x"] >= text_box["x"] + text_box["width"], (shown, text_box)
+        assert shown["y"] < text_box["y"] + text_box["height"], (shown, text_box)
+        assert shown["x"] + shown["width"] <= DESKTOP["width"]
+        button_after = box(page, "#send-button")
+        assert abs(button_after["y"] - button_before["y"]) < 1, (button_before, button_after)
+        assert abs(button_after["x"] - button_before["x"]) < 1, (button_before, button_after)
+    finally:
+        context.close()
+
+
+def test_the_text_box_is_on_a_phones_first_screen(browser: Browser, demo_site: dict, settings):
+    """Customers who wrote before (house rules folded) and first-time guests (open)."""
+    context = browser.new_context(viewport=PHONE, locale="de-DE")
+    page = context.new_page()
+    try:
+        page.goto(demo_site["base"] + "/contact")
+        expect(page.locator("#house-rules")).to_have_attribute("open", "")
+        # Its top and a good part of it (6 rem): enough to see where to write.
+        assert box(page, "#field-body")["y"] + 96 <= PHONE["height"]
+        page.screenshot(path=str(ARTIFACTS / "new-message-phone-guest.png"), full_page=False)
+        log_in(page, demo_site["base"], demo_site["customer"], DEMO_PASSWORD)
+        page.goto(demo_site["base"] + "/inbox/new")
+        expect(page.locator("#house-rules")).not_to_have_attribute("open", "")
+        assert box(page, "#field-body")["y"] + 96 <= PHONE["height"]
+        # On a phone the suggestions come after the button: it does not move either.
+        button_before = box(page, "#send-button")
+        page.locator("#field-body").press_sequentially(a_draft_the_forum_answers(settings))
+        expect(page.locator("#suggestions li a").first).to_be_visible()
+        assert abs(box(page, "#send-button")["y"] - button_before["y"]) < 1
+        page.screenshot(path=str(ARTIFACTS / "new-message-phone-customer.png"), full_page=True)
+    finally:
+        context.close()

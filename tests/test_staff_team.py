@@ -240,9 +240,18 @@ def test_csv_export_has_a_bom_and_defuses_formulas(admin, member, settings):
     assert "attachment" in response.headers["content-disposition"]
     assert response.content.startswith(BOM)
     table = list(csv.reader(io.StringIO(response.content.decode("utf-8-sig"), newline="")))
-    assert table[0] == ["email", "name", "role", "title", "signature", "active", "accepting"]
+    assert table[0] == [
+        "email",
+        "name",
+        "role",
+        "title",
+        "signature",
+        "active",
+        "accepting",
+        "areas",
+    ]
     assert table[1:] == [
-        [ADMIN_EMAIL, "Administrator", "admin", "Inhaber", "", "1", "1"],
+        [ADMIN_EMAIL, "Administrator", "admin", "Inhaber", "", "1", "1", ""],
         [
             member.email,
             "Jürgen Größe",
@@ -251,6 +260,7 @@ def test_csv_export_has_a_bom_and_defuses_formulas(admin, member, settings):
             '\'=HYPERLINK("http://evil.example","Klick")',
             "1",
             "0",
+            "",
         ],
     ]
 
@@ -258,7 +268,7 @@ def test_csv_export_has_a_bom_and_defuses_formulas(admin, member, settings):
 def test_csv_export_uses_semicolons_for_german_spreadsheets(people):
     admin = people.staff(admin=True)  # no Accept-Language: the German default
     text = admin.get("/staff/team?format=csv").content.decode("utf-8-sig")
-    assert text.splitlines()[0] == "email;name;role;title;signature;active;accepting"
+    assert text.splitlines()[0] == "email;name;role;title;signature;active;accepting;areas"
 
 
 def test_an_exported_file_imports_back_unchanged(admin, member, settings):

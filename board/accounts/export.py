@@ -27,7 +27,7 @@ from typing import IO, Any
 import sqlalchemy as sa
 from databases import Database
 
-from board.db import attachments, conversations, messages, posts, topics, users
+from board.db import attachments, conversations, messages, posts, request_types, topics, users
 from board.security import STAFF_ROLES
 from board.uploads import safe_filename, stored_path
 
@@ -94,7 +94,10 @@ async def _conversations(db: Database, person: Record) -> tuple[list[dict], list
     """Their conversations with the messages the customer side sees, and those messages'
     files: three queries, however many conversations there are."""
     rows = await db.fetch_all(
-        sa.select(conversations)
+        sa.select(conversations, request_types.c.name.label("type_name"))
+        .select_from(
+            conversations.outerjoin(request_types, request_types.c.id == conversations.c.type_id)
+        )
         .where(conversations.c.customer_id == person.id)
         .order_by(conversations.c.number)
     )
@@ -144,6 +147,8 @@ async def _conversations(db: Database, person: Record) -> tuple[list[dict], list
                 "number": conversation.number,
                 "kind": conversation.kind,
                 "subject": conversation.subject,
+                "type": conversation.type_name,  # what the customer said it is about
+                "order_number": conversation.order_number,
                 "status": conversation.status,
                 "created_at": utc_iso(conversation.created_at),
                 "last_message_at": utc_iso(conversation.last_message_at),

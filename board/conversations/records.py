@@ -8,7 +8,7 @@ import sqlalchemy as sa
 from databases import Database
 from sqlalchemy.dialects import postgresql, sqlite
 
-from board.db import conversations, messages, read_markers, users, utcnow
+from board.db import conversations, messages, read_markers, request_types, users, utcnow
 from board.security import STAFF_ROLES
 
 from .summary import Said
@@ -17,9 +17,16 @@ Record = Any
 
 assignee = users.alias("assignee")
 
-# A conversation with the name of whoever looks after it: what pages and services get.
-CONVERSATION = sa.select(conversations, assignee.c.name.label("assignee_name")).select_from(
-    conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+# A conversation with the name of whoever looks after it and of its request type: what
+# pages and services get.
+CONVERSATION = sa.select(
+    conversations,
+    assignee.c.name.label("assignee_name"),
+    request_types.c.name.label("type_name"),
+).select_from(
+    conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id).outerjoin(
+        request_types, request_types.c.id == conversations.c.type_id
+    )
 )
 
 

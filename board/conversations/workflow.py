@@ -15,7 +15,15 @@ import sqlalchemy as sa
 from databases import Database
 
 from board import events, webhooks
-from board.db import absences, blocked_senders, conversation_events, conversations, users, utcnow
+from board.db import (
+    absences,
+    blocked_senders,
+    conversation_events,
+    conversations,
+    staff_request_types,
+    users,
+    utcnow,
+)
 from board.notifications import queries as notifications
 from board.security import STAFF_ROLES
 
@@ -180,12 +188,14 @@ async def _staff_names(db: Database, ids: set[int]) -> dict[int, str]:
     return {row.id: row.name for row in rows}
 
 
-async def next_in_rotation(db: Database, now: datetime) -> int | None:
+async def next_in_rotation(db: Database, now: datetime, type_id: int | None = None) -> int | None:
     """Round-robin: the active, accepting, present staff member who was given one longest ago,
     the setup admin last.
 
-    An absence overrides the general availability for its period. The chosen one's turn
-    is stamped at once, so the next new conversation goes to somebody else.
+    For a request of a type, those responsible for the type come first; when none of them
+    is available, everyone else is, as without a type. An absence overrides the general
+    availability for its period. The chosen one's turn is stamped at once, so the next new
+    conversation goes to somebody else.
     """
     away = sa.select(absences.c.user_id).where(
         absences.c.starts_at <= now, absences.c.ends_at > now
@@ -195,6 +205,18 @@ async def next_in_rotation(db: Database, now: datetime) -> int | None:
     setup_admin = (
         sa.select(sa.func.min(users.c.id)).where(users.c.role == "admin").scalar_subquery()
     )
+    order = [
+        users.c.id == setup_admin,
+        users.c.last_assigned_at.is_not(None),
+        users.c.last_assigned_at,
+        users.c.id,
+    ]
+    if type_id is not None:
+        responsible = sa.exists().where(
+            staff_request_types.c.user_id == users.c.id,
+            staff_request_types.c.type_id == type_id,
+        )
+        order.insert(0, sa.not_(responsible))  # false sorts first: the responsible
     chosen = await db.fetch_val(
         sa.select(users.c.id)
         .where(
@@ -203,12 +225,7 @@ async def next_in_rotation(db: Database, now: datetime) -> int | None:
             users.c.accepting.is_(True),
             users.c.id.not_in(away),
         )
-        .order_by(
-            users.c.id == setup_admin,
-            users.c.last_assigned_at.is_not(None),
-            users.c.last_assigned_at,
-            users.c.id,
-        )
+        .order_by(*order)
         .limit(1)
     )
     if chosen is not None:

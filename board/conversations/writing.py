@@ -10,6 +10,7 @@ raises a `board.errors` error before anything is stored.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import sqlalchemy as sa
@@ -34,12 +35,24 @@ from board.search import indexing as search
 from board.security import CurrentUser
 from board.uploads import StoredFile, keep
 
-from . import workflow
+from . import types, workflow
 from .numbers import next_ticket_number, token_hash
 from .records import Record, conversation_by_id, history, mark_read_up_to
 from .summary import Said, opening_columns, summary_columns
 
 SideEffects = Callable[[Record], Awaitable[None]]
+
+
+@dataclass(frozen=True)
+class About:
+    """What a new request is about, as its writer said: a request type and an order
+    number, both optional."""
+
+    type_id: int | None = None
+    order_number: str = ""
+
+    def columns(self) -> dict:
+        return {"type_id": self.type_id, "order_number": self.order_number or None}
 
 
 # --- opening -----------------------------------------------------------------------------
@@ -52,15 +65,21 @@ async def open_request(
     files: Sequence[StoredFile],
     flood_seconds: int = 0,
     notify_cc: str | None = None,
+    about: About | None = None,
 ) -> Record:
-    """A customer's new request from their inbox; it goes to the next staff member in
-    the rotation. `notify_cc` (BOARD_NOTIFY_CC) gets a copy of the staff's notice."""
+    """A customer's new request from their inbox, with its type and order number if
+    given; it goes to the next staff member in the rotation (for its type). `notify_cc`
+    (BOARD_NOTIFY_CC) gets a copy of the staff's notice."""
     if customer.is_staff:
         raise NotAllowed(_("Staff answer customers; they do not write to themselves."))
+    about = about or About()
     async with write_transaction(db):
         await _check_flood(db, _flood_key(customer, None), flood_seconds)
-        conversation = await _insert_conversation(db, "support", body, "open", customer.id)
-        await _rotate(db, conversation.id)
+        await _check_about(db, about)
+        conversation = await _insert_conversation(
+            db, "support", body, "open", customer.id, **about.columns()
+        )
+        await _rotate(db, conversation.id, about.type_id)
         await _add_message(db, conversation, customer, body, files)
         await notify.new_request(db, conversation, notify_cc)
         await webhooks.conversation_event(db, conversation.id, "conversation.created")
@@ -76,22 +95,32 @@ async def open_as_guest(
     guest_token: Callable[[int], str],
     side_effects: SideEffects | None = None,
     notify_cc: str | None = None,
+    about: About | None = None,
 ) -> Record:
     """A visitor's message through /contact. Their secret link is `guest_token(id)`, of
     which only the hash is stored; `side_effects(conversation)` runs in the transaction
     (the mail that carries the link)."""
+    about = about or About()
     async with write_transaction(db):
         if await workflow.is_blocked(db, email):
             raise NotAllowed(_("We do not accept messages from this address."))
+        await _check_about(db, about)
         conversation = await _insert_conversation(
-            db, "support", body, "open", None, guest_name=name, guest_email=email.lower()
+            db,
+            "support",
+            body,
+            "open",
+            None,
+            guest_name=name,
+            guest_email=email.lower(),
+            **about.columns(),
         )
         await db.execute(
             conversations.update()
             .where(conversations.c.id == conversation.id)
             .values(guest_token_hash=token_hash(guest_token(conversation.id)))
         )
-        await _rotate(db, conversation.id)
+        await _rotate(db, conversation.id, about.type_id)
         await _add_message(db, conversation, None, body, files)
         await notify.new_request(db, conversation, notify_cc)
         if side_effects is not None:
@@ -235,8 +264,20 @@ async def _insert_conversation(
     return await conversation_by_id(db, conversation_id)
 
 
-async def _rotate(db: Database, conversation_id: int) -> None:
-    assignee_id = await workflow.next_in_rotation(db, utcnow())
+async def _check_about(db: Database, about: About) -> None:
+    """A type still offered (it may have been deactivated while the form was open) and an
+    order number that could be one; the form checked both, the service decides."""
+    errors = {}
+    if about.type_id is not None and not await types.is_active_type(db, about.type_id):
+        errors["type"] = _("Please choose one of the listed types.")
+    if about.order_number and (problem := types.order_number_problem(about.order_number)):
+        errors["order_number"] = problem
+    if errors:
+        raise Invalid(errors)
+
+
+async def _rotate(db: Database, conversation_id: int, type_id: int | None = None) -> None:
+    assignee_id = await workflow.next_in_rotation(db, utcnow(), type_id)
     if assignee_id is not None:
         await workflow.assign(db, conversation_id, None, assignee_id, opening=True)
 

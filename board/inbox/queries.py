@@ -215,6 +215,23 @@ async def inbox_count(
     )
 
 
+# A request of their own (not an announcement or invoice): ix_conversations_customer_kind.
+HAS_WRITTEN = Query(
+    sa.select(conversations.c.id)
+    .where(
+        conversations.c.customer_id == sa.bindparam("user_id"),
+        conversations.c.kind == "support",
+    )
+    .limit(1)
+)
+
+
+async def has_written_before(db: Database, user_id: int) -> bool:
+    """Whether the customer has sent a request before: the new-message page then folds
+    its house rules away."""
+    return await HAS_WRITTEN.value(db, user_id=user_id) is not None
+
+
 # --- one conversation --------------------------------------------------------------------
 
 

@@ -11,9 +11,10 @@ from starlette.responses import FileResponse, JSONResponse, Response
 from starlette.routing import Route
 
 from board import events, live, mail, notify, permissions, security
+from board.conversations import types as request_types
 from board.conversations import workflow, writing
 from board.conversations.numbers import token_hash
-from board.errors import NotAllowed, TooSoon
+from board.errors import Invalid, NotAllowed, TooSoon
 from board.i18n import current_locale
 from board.i18n import gettext as _
 from board.inbox import queries
@@ -89,28 +90,74 @@ async def inbox(request: Request) -> Response:
     )
 
 
+def _read_about(form, offered) -> tuple[writing.About, dict[str, str], dict[str, str]]:
+    """The request type and order number of a new-message form: what the service gets,
+    the values to show again, and their errors."""
+    values = {"type": field(form, "type", 20), "order_number": field(form, "order_number", 200)}
+    errors = {}
+    type_id, problem = request_types.chosen_type(values["type"], offered)
+    if problem:
+        errors["type"] = problem
+    if problem := request_types.order_number_problem(values["order_number"]):
+        errors["order_number"] = problem
+    return writing.About(type_id, values["order_number"]), values, errors
+
+
+async def _render_new(
+    request: Request, template: str, status_code: int = 200, rules_open: bool = True, **context
+) -> Response:
+    """The new-message page (inbox) or the contact form, with the types to choose from.
+    The house rules are open on a first visit and folded once the writer has written."""
+    context.setdefault("about", {"type": "", "order_number": ""})
+    return render(
+        request,
+        template,
+        status_code,
+        request_types=await request_types.active_types(db(request)),
+        rules_open=rules_open,
+        **context,
+    )
+
+
 async def new_message(request: Request) -> Response:
     user = require_user(request)
     if user.is_staff:
         raise HTTPException(403, _("Staff answer customers; they do not write to themselves."))
+    page = partial(
+        _render_new,
+        request,
+        "inbox/new.html",
+        rules_open=not await queries.has_written_before(db(request), user.id),
+    )
     if request.method == "GET":
-        return render(request, "inbox/new.html", body="", errors={})
+        return await page(body="", errors={})
     flood_seconds = settings_of(request).flood_seconds
     # An early answer saves reading the files; the service decides in its transaction.
     if wait := await writing.seconds_to_wait(db(request), user, None, flood_seconds):
-        body = field(await read_refused_form(request), "body", BODY_MAX)
+        form = await read_refused_form(request)
+        _about, shown, _errors = _read_about(form, [])
         errors = {"form": flood_message(wait)}
-        return render(request, "inbox/new.html", 429, body=body, errors=errors)
+        return await page(429, body=field(form, "body", BODY_MAX), errors=errors, about=shown)
     form, body, files, errors = await read_message_form(request)
+    about, shown, about_errors = _read_about(form, await request_types.active_types(db(request)))
+    errors.update(about_errors)
     if errors:
-        return render(request, "inbox/new.html", 400, body=body, errors=errors)
+        return await page(400, body=body, errors=errors, about=shown)
     try:
         conversation = await writing.open_request(
-            db(request), user, body, files, flood_seconds, settings_of(request).notify_cc
+            db(request),
+            user,
+            body,
+            files,
+            flood_seconds,
+            notify_cc=settings_of(request).notify_cc,
+            about=about,
         )
     except TooSoon as wait:
         errors = {"form": flood_message(wait.seconds)}
-        return render(request, "inbox/new.html", 429, body=body, errors=errors)
+        return await page(429, body=body, errors=errors, about=shown)
+    except Invalid as invalid:  # the type was deactivated while the form was open
+        return await page(400, body=body, errors=invalid.errors, about=shown)
     target = path_for(request, "conversation", number=conversation.number)
     response = redirect(target)
     response.set_cookie(
@@ -266,30 +313,36 @@ async def attachment(request: Request) -> Response:
 # --- guests ------------------------------------------------------------------------------
 
 
-async def _render_contact(request: Request, status_code: int, **context) -> Response:
-    """The contact page, with the shop's banner for visitors (board/staff/notices.py)."""
-    banner = await notices.public_banner(db(request))
-    return render(request, "inbox/contact.html", status_code, public_banner=banner, **context)
-
-
 async def contact(request: Request) -> Response:
     user = current_user(request)
     if user is not None and not user.is_staff:
         return redirect(path_for(request, "new_message"))  # customers write from the inbox
+    # A visitor whose browser holds a guest link has written before: rules folded. The
+    # shop's banner for visitors shows here too (board/staff/notices.py).
+    page = partial(
+        _render_new,
+        request,
+        "inbox/contact.html",
+        rules_open=not _guest_tokens(request),
+        public_banner=await notices.public_banner(db(request)),
+    )
     if request.method == "GET":
-        return await _render_contact(request, 200, form={}, errors={})
+        return await page(form={}, errors={})
     ip = client_ip(request)
     limit = settings_of(request).guest_messages_per_hour
     # Checked before the files are even read.
     if await security.limit_reached(db(request), "contact", ip, limit, timedelta(hours=1)):
         form = await read_refused_form(request)
         values = {key: field(form, key, size) for key, size in CONTACT_FIELDS.items()}
+        _about, shown, _errors = _read_about(form, [])
         errors = {"form": _("Too many messages from your network. Please try again later.")}
-        return await _render_contact(request, 429, form=values, errors=errors)
+        return await page(429, form=values, errors=errors, about=shown)
     form, body, files, errors = await read_message_form(request)
     # Every post with a valid token counts, refused ones too: each brings files to check.
     await security.record_event(db(request), "contact", ip)
     values = {"name": field(form, "name", 120), "email": field(form, "email", 320), "body": body}
+    about, shown, about_errors = _read_about(form, await request_types.active_types(db(request)))
+    errors.update(about_errors)
     if field(form, HONEYPOT_FIELD):
         return redirect(path_for(request, "index"))
     blocked = False
@@ -301,7 +354,7 @@ async def contact(request: Request) -> Response:
         errors["email"] = _("We do not accept messages from this address.")
     if errors:
         status_code = 403 if blocked else 400
-        return await _render_contact(request, status_code, form=values, errors=errors)
+        return await page(status_code, form=values, errors=errors, about=shown)
     settings = settings_of(request)
 
     async def mail_the_link(record) -> None:
@@ -323,11 +376,13 @@ async def contact(request: Request) -> Response:
             files,
             guest_token=partial(mail.guest_token, settings),
             side_effects=mail_the_link,
-            notify_cc=settings.notify_cc,
+            about=about,
         )
     except NotAllowed as blocked_now:  # blocked while the form was on its way
         errors = {"email": blocked_now.message}
-        return await _render_contact(request, 403, form=values, errors=errors)
+        return await page(403, form=values, errors=errors, about=shown)
+    except Invalid as invalid:  # the type was deactivated while the form was open
+        return await page(400, form=values, errors=invalid.errors, about=shown)
     token = mail.guest_token(settings, conversation.id)
     response = redirect(path_for(request, "guest_conversation", token=token))
     _remember_guest_token(request, response, token)

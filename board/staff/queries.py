@@ -21,6 +21,7 @@ from board.db import (
     fetch_rows,
     fetch_value,
     queue_counts,
+    request_types,
     users,
     utcnow,
     write_transaction,
@@ -74,6 +75,10 @@ customer = users.alias("customer")
 assignee = users.alias("assignee")
 
 
+# The type filter: a type's id, NO_TYPE for requests without one, None for all.
+NO_TYPE = 0
+
+
 def _queue_filter(
     status: str,
     assigned: str,
@@ -81,6 +86,7 @@ def _queue_filter(
     query: str | None,
     numbers: Sequence[int] | None,
     table: sa.Table | sa.Alias = conversations,
+    type_id=None,
 ):
     conditions = [table.c.kind == QUEUE_KIND, table.c.status == status]
     if assigned == "me":
@@ -89,6 +95,10 @@ def _queue_filter(
         conditions.append(table.c.assignee_id.is_(None))
     elif assigned == "me_none":
         conditions.append(sa.or_(table.c.assignee_id == me, table.c.assignee_id.is_(None)))
+    if isinstance(type_id, int) and type_id == NO_TYPE:
+        conditions.append(table.c.type_id.is_(None))
+    elif type_id is not None:  # an id, or a placeholder for one (ix_conversations_type_*)
+        conditions.append(table.c.type_id == type_id)
     if query:
         conditions.append(text_condition(query, numbers))
     return sa.and_(*conditions)
@@ -132,27 +142,33 @@ QUEUE_COLUMNS = (
     conversations.c.last_message_at,
     conversations.c.waiting_since,
     conversations.c.message_count,
+    conversations.c.type_id,
+    conversations.c.order_number,
     customer.c.name.label("customer_name"),
     customer.c.customer_number,
     assignee.c.name.label("assignee_name"),
+    request_types.c.name.label("type_name"),
 )
 
 
 def _with_people(statement: sa.Select) -> sa.Select:
     return statement.select_from(
-        conversations.outerjoin(customer, customer.c.id == conversations.c.customer_id).outerjoin(
-            assignee, assignee.c.id == conversations.c.assignee_id
-        )
+        conversations.outerjoin(customer, customer.c.id == conversations.c.customer_id)
+        .outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+        .outerjoin(request_types, request_types.c.id == conversations.c.type_id)
     )
 
 
-def _prepared_page(order: str, assigned: str) -> Query:
+def _prepared_page(order: str, assigned: str, typed: bool = False) -> Query:
     """A page of the queue: its ids first, from the index alone (ix_conversations_activity
     and _waiting cover filter and order), then their rows with the people's names. With
     the joins in the OFFSET, page 1,100 of 34,000 solved conversations took 31 ms: every
     skipped row was read and joined; now 2 ms."""
     page = conversations.alias("page")
-    wanted = _queue_filter(sa.bindparam("status"), assigned, sa.bindparam("me"), None, None, page)
+    type_id = sa.bindparam("type_id") if typed else None
+    wanted = _queue_filter(
+        sa.bindparam("status"), assigned, sa.bindparam("me"), None, None, page, type_id
+    )
     ids = (
         sa.select(page.c.id)
         .where(wanted)
@@ -167,12 +183,13 @@ def _prepared_page(order: str, assigned: str) -> Query:
     )
 
 
-# The queue without a search, per order and assignment filter: the page staff look at
-# all day.
+# The queue without a search, per order, assignment filter and whether one type is asked
+# for: the page staff look at all day.
 QUEUE_PAGES = {
-    (order, assigned): _prepared_page(order, assigned)
+    (order, assigned, typed): _prepared_page(order, assigned, typed)
     for order in (*OPEN_ORDERS, "activity")
     for assigned in ("all", "me", "none", "me_none")
+    for typed in (False, True)
 }
 
 
@@ -186,17 +203,23 @@ async def queue_page(
     per_page: int,
     numbers: Sequence[int] | None = None,
     order: str = "activity",
+    type_id: int | None = None,
 ) -> list[Record]:
     """One page of the queue with customer and assignee names, in `order` (queue_order's):
     one query. With a `query`, only the conversations `numbers` names (the search index's
-    answer), if given."""
+    answer), if given; with a `type_id`, only requests of that type (NO_TYPE: those
+    without one)."""
     offset = (page - 1) * per_page
-    if not query and (order, assigned) in QUEUE_PAGES:
-        prepared = QUEUE_PAGES[order, assigned]
-        return await prepared.rows(db, status=status, me=me, limit=per_page, offset=offset)
+    typed = type_id is not None and type_id != NO_TYPE
+    if not query and type_id != NO_TYPE and (order, assigned, typed) in QUEUE_PAGES:
+        prepared = QUEUE_PAGES[order, assigned, typed]
+        values = {"type_id": type_id} if typed else {}
+        return await prepared.rows(
+            db, status=status, me=me, limit=per_page, offset=offset, **values
+        )
     statement = (
         _with_people(sa.select(*QUEUE_COLUMNS))
-        .where(_queue_filter(status, assigned, me, query, numbers))
+        .where(_queue_filter(status, assigned, me, query, numbers, type_id=type_id))
         .order_by(*_queue_order(order))
         .limit(per_page)
         .offset(offset)
@@ -235,24 +258,32 @@ async def queue_total(
     me: int,
     query: str,
     numbers: Sequence[int] | None = None,
+    type_id: int | None = None,
 ) -> int:
     return await db.fetch_val(
         sa.select(sa.func.count())
         .select_from(conversations)
-        .where(_queue_filter(status, assigned, me, query, numbers))
+        .where(_queue_filter(status, assigned, me, query, numbers, type_id=type_id))
     )
 
 
-QUEUE_COUNTS = Query(sa.select(queue_counts.c.status, queue_counts.c.assignee_id, queue_counts.c.n))
+QUEUE_COUNTS = Query(
+    sa.select(
+        queue_counts.c.status, queue_counts.c.assignee_id, queue_counts.c.type_id, queue_counts.c.n
+    )
+)
 
 
-async def queue_counts(db: Database, me: int) -> dict[str, dict[str, int]]:
-    """Conversations per status, for all, mine and unassigned: a few rows of the counter
-    table that triggers keep (migration 0012), the same time at any size."""
+async def queue_counts(
+    db: Database, me: int, type_id: int | None = None
+) -> dict[str, dict[str, int]]:
+    """Conversations per status, for all, mine and unassigned, of one type (NO_TYPE: of
+    none) or of all: a few rows of the counter table that triggers keep (migrations 0012
+    and 0014), the same time at any size."""
     counts = {status: {"all": 0, "me": 0, "none": 0, "me_none": 0} for status in STATUSES}
     for row in await QUEUE_COUNTS.rows(db):
         of_status = counts.get(row.status)
-        if of_status is None:
+        if of_status is None or (type_id is not None and row.type_id != type_id):
             continue
         of_status["all"] += row.n
         if row.assignee_id == me:

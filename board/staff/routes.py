@@ -15,6 +15,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import i18n, live
+from board.conversations import types as request_types
 from board.conversations import workflow, writing
 from board.db import users, utcnow
 from board.errors import Invalid
@@ -30,6 +31,7 @@ from board.staff.notices_page import routes as notice_routes
 from board.staff.publish import routes as publish_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
+from board.staff.types_page import routes as type_routes
 from board.staff.webhooks_page import routes as webhook_routes
 from board.web import (
     conversation_opened,
@@ -135,9 +137,20 @@ def _queue_tag(request: Request, user, view: dict) -> str:
         [row_key(row) for row in view["rows"]],
         sorted(view["waits"].items()),
         sorted((key, row_key(row)) for key, row in view["absent"].items()),
-        *(view[name] for name in ("status", "assigned", "order", "query", "page", "pages")),
+        *(view[name] for name in ("status", "assigned", "order", "type", "query", "page")),
+        view["pages"],
+        [row_key(row) for row in view["request_types"]],
     )
     return '"' + hashlib.blake2b(repr(shown).encode(), digest_size=12).hexdigest() + '"'
+
+
+def _type_filter(text: str, known: list) -> tuple[str, int | None]:
+    """The queue's `type` parameter as shown ("" for all) and as the queries take it."""
+    if text == "none":
+        return text, queries.NO_TYPE
+    if text.isdigit() and int(text) in {row.id for row in known}:
+        return text, int(text)
+    return "", None
 
 
 async def _queue_view(request: Request, user) -> dict:
@@ -147,18 +160,24 @@ async def _queue_view(request: Request, user) -> dict:
     order = queries.queue_order(status, params.get("order"))
     query = params.get("q", "").replace("\x00", "").strip()[:200]
     page = page_number(request)
+    all_types = await request_types.all_types(db(request))
+    type_param, type_id = _type_filter(params.get("type", ""), all_types)
     numbers = None
     if query:
         numbers = await querying.conversation_numbers(settings_of(request), query, user)
-    counts = await queries.queue_counts(db(request), user.id)
+    counts = await queries.queue_counts(db(request), user.id, type_id)
     rows = await queries.queue_page(
-        db(request), status, assigned, user.id, query, page, PER_PAGE, numbers, order
+        db(request), status, assigned, user.id, query, page, PER_PAGE, numbers, order, type_id
     )
     if query:
-        total = await queries.queue_total(db(request), status, assigned, user.id, query, numbers)
+        total = await queries.queue_total(
+            db(request), status, assigned, user.id, query, numbers, type_id
+        )
     else:
         total = counts[status][assigned]
     return {
+        "request_types": all_types,
+        "type": type_param,
         "rows": rows,
         "waits": _wait_facts(request, rows, utcnow()),
         "absent": await queries.current_absences(db(request)),
@@ -568,6 +587,7 @@ routes = [
     *cover_routes,
     *notice_routes,
     *webhook_routes,
+    *type_routes,
     *publish_routes,
     *stats_routes,
 ]

@@ -158,6 +158,7 @@ class Queries:
     messages: str
     staff_solved: str
     received_per_hour: str
+    received_per_type: str
 
 
 def queries_for(dialect: str) -> Queries:
@@ -251,6 +252,17 @@ def queries_for(dialect: str) -> Queries:
     SELECT h.day, h.weekday, h.local_hour, p.received, p.unanswered
     FROM per_hour p JOIN stats_hours h ON h.hour = p.hour
 """,
+        # The period's new requests per request type (none: NULL), and how many of them
+        # named an order number; deactivated types are counted under their name too.
+        received_per_type=f"""
+    SELECT r.type_id, t.name, COUNT(*) AS received, COUNT(r.order_number) AS with_order
+    FROM (
+        SELECT type_id, order_number FROM conversations
+        WHERE kind = 'support' AND status != 'spam' AND {_in_period("created_at")}
+    ) AS r
+    LEFT JOIN request_types t ON t.id = r.type_id
+    GROUP BY r.type_id, t.name
+""",
     )
 
 
@@ -293,6 +305,15 @@ class StaffFigures:
     first_responses: Durations = field(default_factory=Durations)
 
 
+@dataclass(frozen=True)
+class TypeFigures:
+    """The period's new requests of one request type (name None: without a type)."""
+
+    name: str | None
+    received: int
+    with_order_number: int
+
+
 @dataclass
 class Stats:
     first_day: date
@@ -312,6 +333,7 @@ class Stats:
     per_day: list[tuple[date, int]]  # every day of the period, quiet ones with 0
     busiest_days: list[tuple[date, int]]
     weekday_hour: dict[tuple[int, int], int]  # (weekday Monday = 0, local hour) → received
+    per_type: list[TypeFigures]  # the busiest type first; requests without a type last
     topics: int
     posts: int
     registrations: int
@@ -381,10 +403,21 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
     # keeps connections free for everyone else.
     (
         (first_responses, times_to_solve, received_per_hour),
-        (written, solved_by, counts),
+        (written, solved_by, counts, received_per_type),
     ) = await asyncio.gather(
         lane(sql.first_responses, sql.times_to_solve, sql.received_per_hour),
-        lane(sql.messages, sql.staff_solved, sql.counts),
+        lane(sql.messages, sql.staff_solved, sql.counts, sql.received_per_type),
+    )
+    per_type = sorted(
+        (
+            TypeFigures(
+                found["name"] if found["type_id"] is not None else None,
+                found["received"],
+                found["with_order"],
+            )
+            for found in received_per_type
+        ),
+        key=lambda figures: (figures.name is None, -figures.received, figures.name or ""),
     )
     counts = counts[0]
 
@@ -450,6 +483,7 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
         per_day=[(day, received_on.get(day, 0)) for day in days],
         busiest_days=busiest[:BUSIEST_DAYS],
         weekday_hour=weekday_hour,
+        per_type=per_type,
         topics=counts["topics"],
         posts=counts["posts"],
         registrations=counts["registrations"],

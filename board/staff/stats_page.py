@@ -249,6 +249,11 @@ def stats_csv(figures: stats.Stats, delimiter: str) -> str:
                 DURATION_METRICS, _durations(member.first_responses), strict=True
             )
         ]
+    for of_type in figures.per_type:
+        rows += [
+            ("type", of_type.name or "", "received", of_type.received),
+            ("type", of_type.name or "", "with_order_number", of_type.with_order_number),
+        ]
     rows += [("day", day.isoformat(), "received", count) for day, count in figures.per_day]
     rows += [("busiest_day", day.isoformat(), "received", n) for day, n in figures.busiest_days]
     rows += [

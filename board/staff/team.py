@@ -18,7 +18,9 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from board import permissions
+from board.conversations import types as request_types
 from board.db import absences, fetch_rows, sessions, users, utcnow, write_transaction
+from board.errors import Invalid
 from board.i18n import gettext as _
 from board.pagecache import bump_forum_version
 from board.security import CurrentUser, hash_password_async
@@ -183,9 +185,14 @@ async def update_member(database: Database, user_id: int, values: dict[str, Any]
 
 
 async def import_members(
-    database: Database, rows: list[ImportRow], password_hashes: dict[str, str]
+    database: Database,
+    rows: list[ImportRow],
+    password_hashes: dict[str, str],
+    areas: dict[str, set[int]] | None = None,
 ) -> None:
-    """All rows or none; raises TeamChanged when an address changed hands since the check."""
+    """All rows or none; raises TeamChanged when an address changed hands since the check.
+    `areas`: the request type ids of the rows whose `areas` cell was filled, by email."""
+    areas = areas or {}
     async with write_transaction(database):
         accounts = await accounts_by_email(database, [row.email for row in rows])
         for row in rows:
@@ -194,13 +201,36 @@ async def import_members(
             if account is None and row.email in password_hashes:
                 changes.setdefault("role", "staff")
                 await _insert_member(database, changes, password_hashes[row.email])
-                continue
-            if account is None or account.role not in ROLES or row.email in password_hashes:
+            elif account is None or account.role not in ROLES or row.email in password_hashes:
                 raise TeamChanged(row.email)
-            await database.execute(users.update().where(users.c.id == account.id).values(changes))
-            if row.active is False:
-                await database.execute(sessions.delete().where(sessions.c.user_id == account.id))
+            else:
+                await database.execute(
+                    users.update().where(users.c.id == account.id).values(changes)
+                )
+                if row.active is False:
+                    await database.execute(
+                        sessions.delete().where(sessions.c.user_id == account.id)
+                    )
+            if row.email in areas:
+                user_id = await database.fetch_val(
+                    sa.select(users.c.id).where(users.c.email == row.email)
+                )
+                await request_types.replace_responsibilities(database, user_id, areas[row.email])
         await bump_forum_version(database)
+
+
+async def _areas_by_email(database: Database, report) -> dict[str, set[int]]:
+    """The request type ids the import names per account; unknown names are line problems."""
+    by_name = {row.name.lower(): row.id for row in await request_types.all_types(database)}
+    found: dict[str, set[int]] = {}
+    for row in report.rows:
+        if row.areas is None:
+            continue  # column absent or blank: the areas stay as they are
+        unknown = [name for name in row.areas if name.lower() not in by_name]
+        for name in unknown:
+            report.add(row.line, _("Unknown request type “%(name)s”.", name=name))
+        found[row.email] = {by_name[name.lower()] for name in row.areas if name not in unknown}
+    return found
 
 
 def _row_changes(row: ImportRow) -> dict[str, Any]:
@@ -269,11 +299,14 @@ async def render_team(request: Request, status_code: int = 200, **context: Any) 
         "import_errors": [],
         "edit_forms": {},
         "edit_errors": {},
+        "areas_errors": {},
     }
     return render(
         request,
         "staff/team.html",
         status_code,
+        request_types=await request_types.all_types(db(request)),
+        responsibilities=await request_types.responsibilities(db(request)),
         members=members,
         member_names={member.id: member.name for member in members},
         absences_by_member=by_member,
@@ -293,15 +326,22 @@ async def team(request: Request) -> Response:
         return await _import_csv(request, user)
     if request.query_params.get("format") == "csv":
         require_admin(request)
-        return _csv_response(request, await team_members(db(request)))
+        names = {row.id: row.name for row in await request_types.all_types(db(request))}
+        areas_of = {
+            user_id: [names[type_id] for type_id in names if type_id in type_ids]
+            for user_id, type_ids in (await request_types.responsibilities(db(request))).items()
+        }
+        return _csv_response(request, await team_members(db(request)), areas_of)
     return await render_team(request)
 
 
-def _csv_response(request: Request, members: list[Record]) -> Response:
+def _csv_response(
+    request: Request, members: list[Record], areas_of: dict[int, list[str]]
+) -> Response:
     # Excel splits a CSV file at the list separator of its region: ";" in German.
     delimiter = ";" if request.state.locale == "de" else ","
     return Response(
-        team_csv(members, delimiter),
+        team_csv(members, delimiter, areas_of),
         media_type="text/csv; charset=utf-8",
         headers={"content-disposition": 'attachment; filename="team.csv"'},
     )
@@ -322,6 +362,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
     if report.file_problem is None:
         accounts = await accounts_by_email(db(request), [row.email for row in report.rows])
         check_against_accounts(report, accounts, user.id)
+    areas = await _areas_by_email(db(request), report)
     if not report.ok:
         return await render_team(request, 400, import_errors=report.messages())
     passwords = {
@@ -329,7 +370,7 @@ async def _import_csv(request: Request, user: CurrentUser) -> Response:
     }
     hashes = {email: await hash_password_async(password) for email, password in passwords.items()}
     try:
-        await import_members(db(request), report.rows, hashes)
+        await import_members(db(request), report.rows, hashes, areas)
     except TeamChanged:
         message = _("The team changed during the import. Nothing was imported; please try again.")
         return await render_team(request, 409, import_errors=[message])
@@ -435,6 +476,27 @@ def _member_changes(
     return {k: v for k, v in changes.items() if v != current[k]}, errors, shown
 
 
+async def team_areas(request: Request) -> Response:
+    """A staff member's areas of responsibility (request types, checkboxes `types`):
+    admins set anyone's, everyone else their own."""
+    user = require_staff(request)
+    form = await read_form(request)
+    member = await member_or_404(db(request), request.path_params["user_id"])
+    if member.id != user.id and not user.is_admin:
+        raise HTTPException(403, _("You can only change your own areas of responsibility."))
+    chosen = [value for value in form.getlist("types") if isinstance(value, str)]
+    if not all(value.isdigit() for value in chosen):
+        errors = {"types": _("Please choose among the listed types.")}
+        return await render_team(request, 400, areas_errors={member.id: errors})
+    try:
+        await request_types.set_responsibilities(
+            db(request), member.id, {int(value) for value in chosen}
+        )
+    except Invalid as invalid:
+        return await render_team(request, 400, areas_errors={member.id: invalid.errors})
+    return redirect(path_for(request, "team"), anchor="areas")
+
+
 async def team_availability(request: Request) -> Response:
     user = require_staff(request)
     form = await read_form(request)
@@ -513,4 +575,5 @@ routes = [
         name="team_absence_delete",
     ),
     Route("/staff/team/{user_id:int}", team_update, methods=["POST"], name="team_update"),
+    Route("/staff/team/{user_id:int}/areas", team_areas, methods=["POST"], name="team_areas"),
 ]

@@ -19,7 +19,9 @@ NAME_MAX, TITLE_MAX, SIGNATURE_MAX = 120, 60, 1000
 # New accounts need an argon2 hash each (~0.1 s): a bound on rows bounds the request.
 MAX_IMPORT_BYTES = 1024 * 1024
 MAX_IMPORT_ROWS = 200
-CSV_COLUMNS = ("email", "name", "role", "title", "signature", "active", "accepting")
+CSV_COLUMNS = ("email", "name", "role", "title", "signature", "active", "accepting", "areas")
+# Areas of responsibility in one cell: request type names, "Rechnung | Technik".
+AREAS_SEPARATOR = "|"
 TRUE_WORDS = {"1", "yes", "y", "true", "ja", "j", "wahr", "x"}
 FALSE_WORDS = {"0", "no", "n", "false", "nein", "falsch"}
 # Spreadsheets run a cell starting with one of these as a formula (CSV injection).
@@ -70,15 +72,19 @@ def csv_cell(value: str) -> str:
     return "'" + value if value.startswith(FORMULA_STARTS) else value
 
 
-def team_csv(members: list[Record], delimiter: str) -> str:
-    """UTF-8 with a BOM, so Excel reads umlauts; formula-like cells are defused with a '."""
+def team_csv(
+    members: list[Record], delimiter: str, areas_of: dict[int, list[str]] | None = None
+) -> str:
+    """UTF-8 with a BOM, so Excel reads umlauts; formula-like cells are defused with a '.
+    `areas_of`: each member's request type names, by user id."""
     buffer = io.StringIO()
     writer = csv.writer(buffer, delimiter=delimiter, lineterminator="\r\n")
     writer.writerow(CSV_COLUMNS)
     for member in members:
         cells = (member.email, member.name, member.role, member.title or "", member.signature)
         flags = ("1" if member.is_active else "0", "1" if member.accepting else "0")
-        writer.writerow([csv_cell(cell) for cell in cells] + list(flags))
+        areas = f" {AREAS_SEPARATOR} ".join((areas_of or {}).get(member.id, []))
+        writer.writerow([csv_cell(cell) for cell in cells] + list(flags) + [csv_cell(areas)])
     return "\ufeff" + buffer.getvalue()
 
 
@@ -94,6 +100,7 @@ class ImportRow:
     signature: str | None
     active: bool | None
     accepting: bool | None
+    areas: tuple[str, ...] | None = None  # request type names as written
 
 
 class ImportReport:
@@ -146,7 +153,11 @@ def _import_row(report: ImportReport, line: int, record: dict[str, str]) -> Impo
         except ValueError:
             flags[column] = None
             report.add(line, _("“%(column)s” must be 1 or 0 (or yes/no, ja/nein).", column=column))
-    return ImportRow(line, email, name, role, title, signature, **flags)
+    areas_cell = _imported_cell(record, "areas")
+    areas = None
+    if areas_cell:
+        areas = tuple(name.strip() for name in areas_cell.split(AREAS_SEPARATOR) if name.strip())
+    return ImportRow(line, email, name, role, title, signature, **flags, areas=areas)
 
 
 def parse_team_csv(data: bytes) -> ImportReport:
