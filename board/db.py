@@ -321,7 +321,7 @@ conversations = sa.Table(
     sa.Index("ix_conversations_newest", "kind", "status", "waiting_since", "id", "assignee_id"),
     sa.Index("ix_conversations_activity", "kind", "status", "last_message_at"),
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
-    # The queue filtered by request type, in the queue's two orders.
+    # The queue filtered by request type, in the queue's three orders.
     sa.Index(
         "ix_conversations_type_waiting",
         "type_id",
@@ -332,6 +332,15 @@ conversations = sa.Table(
         "id",
     ),
     sa.Index("ix_conversations_type_activity", "type_id", "kind", "status", "last_message_at"),
+    sa.Index(
+        "ix_conversations_type_newest",
+        "type_id",
+        "kind",
+        "status",
+        "waiting_since",
+        "id",
+        "assignee_id",
+    ),
     # Statistics read the period's conversations from the index alone.
     sa.Index("ix_conversations_created", "kind", "created_at", "status", "first_response_at"),
     # The reminder job finds reminded pending requests without reading the others.

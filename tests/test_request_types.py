@@ -275,15 +275,16 @@ def test_the_type_filter_reads_the_queue_from_an_index(people, settings, app, cl
 
     people.staff()
     plans = []
-    for open_ones in (True, False):
-        prepared = queries.QUEUE_PAGES[open_ones, "all", True].statement
+    orders = ("waiting", "newest", "activity")
+    for order in orders:
+        prepared = queries.QUEUE_PAGES[order, "me_none", True].statement
         compiled = prepared.compile(
             dialect=sa.dialects.sqlite.dialect(), compile_kwargs={"render_postcompile": True}
         )
         engine = sa.create_engine(f"sqlite:///{settings.sqlite_path}")
         with engine.connect() as connection:
             params = {
-                "status": "open" if open_ones else "solved",
+                "status": "solved" if order == "activity" else "open",
                 "me": 1,
                 "type_id": 1,
                 "limit": 30,
@@ -297,8 +298,13 @@ def test_the_type_filter_reads_the_queue_from_an_index(people, settings, app, cl
         engine.dispose()
         plans.append([row[-1] for row in plan])
     # The page's ids come from the index in its order; only the 30 rows found are sorted.
-    for plan, index in zip(plans, ("type_waiting", "type_activity"), strict=True):
-        assert f"SEARCH page USING COVERING INDEX ix_conversations_{index}" in " ".join(plan)
+    indexes = ("type_waiting", "type_newest", "type_activity")
+    for plan, index in zip(plans, indexes, strict=True):
+        # In the index's order; mine and nobody's reads the assignee from the row unless
+        # the index holds it (the default order's does).
+        assert re.search(
+            f"SEARCH page USING (COVERING )?INDEX ix_conversations_{index} ", " ".join(plan)
+        )
         assert [step for step in plan if "TEMP B-TREE" in step] == ["USE TEMP B-TREE FOR ORDER BY"]
 
 
@@ -321,16 +327,13 @@ def test_round_robin_prefers_staff_responsible_for_the_type(people, settings):
     assert {conversation(settings, n).assignee_id for n in invoices} == {anna}
     technical = request_number(write_request(erika.client, "Technik", ids["Technik"]))
     assert conversation(settings, technical).assignee_id == ben
-    # Nobody is responsible for returns: everyone takes turns, longest idle first.
+    # Nobody is responsible for returns: everyone takes turns, longest idle first; the
+    # setup admin only when nobody else can.
     returns = [
         request_number(write_request(erika.client, f"Retoure {n}", ids["Rücksendung"]))
         for n in range(3)
     ]
-    assert {conversation(settings, n).assignee_id for n in returns} == {
-        admin.user_id,
-        anna,
-        ben,
-    }
+    assert {conversation(settings, n).assignee_id for n in returns} == {anna, ben}
 
     # Anna away: invoices fall back to everyone who is available.
     now = utcnow()

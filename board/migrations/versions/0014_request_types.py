@@ -168,6 +168,11 @@ def upgrade() -> None:
         "conversations",
         ["type_id", "kind", "status", "last_message_at"],
     )
+    op.create_index(
+        "ix_conversations_type_newest",
+        "conversations",
+        ["type_id", "kind", "status", "waiting_since", "id", "assignee_id"],
+    )
     # The counts get the type as a third key: the table is built anew from the rows
     # (a rebuilt SQLite table would lose its triggers' partner anyway).
     _drop_queue_count_triggers(postgresql)
@@ -200,6 +205,7 @@ def downgrade() -> None:
     op.drop_table("queue_counts")
     previous = import_module("board.migrations.versions.0012_queue_counts")
     previous.upgrade()  # the table and triggers of 0012, filled from the rows
+    op.drop_index("ix_conversations_type_newest", table_name="conversations")
     op.drop_index("ix_conversations_type_activity", table_name="conversations")
     op.drop_index("ix_conversations_type_waiting", table_name="conversations")
     op.drop_column("conversations", "order_number")
