@@ -27,6 +27,13 @@ def _hour(value: str) -> int:
     return hour
 
 
+def _days(value: str) -> float:
+    days = float(value)
+    if not 0 <= days <= 365:
+        raise ValueError(f"BOARD_MAIL_LINK_DAYS is 0 to 365 days, not {value}")
+    return days
+
+
 def _load_or_create_secret(data_dir: Path) -> str:
     """The secret is generated once and kept in the data folder, so restarts keep sessions."""
     path = data_dir / "secret_key"
@@ -139,6 +146,9 @@ class Settings:
     # failure, up to 30 times this: 15 minutes), and how long a mail stays with a sender
     # that stopped answering (killed) before another one takes it.
     mail_retry_seconds: float = 30.0
+    # Days a signed link in a doorbell mail opens its one conversation without a password
+    # (board/mail_links.py); 0: the mail links to the login page instead.
+    mail_link_days: float = 7.0
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -198,6 +208,7 @@ class Settings:
             broadcast_url=env.get("BOARD_BROADCAST_URL") or None,
             events_poll_seconds=float(env.get("BOARD_EVENTS_POLL_SECONDS", "1")),
             mail_retry_seconds=float(env.get("BOARD_MAIL_RETRY_SECONDS", "30")),
+            mail_link_days=_days(env.get("BOARD_MAIL_LINK_DAYS", "7")),
             upload_dir_setting=(
                 Path(env["BOARD_UPLOAD_DIR"]).resolve() if env.get("BOARD_UPLOAD_DIR") else None
             ),
