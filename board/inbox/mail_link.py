@@ -170,6 +170,7 @@ async def mail_link_reply(request: Request) -> Response:
     token = request.path_params["token"]
     found = await _holder(request, token)
     if found is None:
+        await read_refused_form(request)  # a POST without its CSRF token is a 403 first
         raise HTTPException(404)
     if isinstance(found, mail_links.Dead):
         # Nothing is stored; the text comes back so that it is not lost.
