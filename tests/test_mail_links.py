@@ -112,9 +112,7 @@ def test_attachments_only_of_that_conversation_and_never_internal(
     people, mailbox, new_client, settings
 ):
     erika, staff = people.customer(), people.staff()
-    open_conversation(
-        erika, "Hier die Rechnung", files=[("rechnung.pdf", PDF, "application/pdf")]
-    )
+    open_conversation(erika, "Hier die Rechnung", files=[("rechnung.pdf", PDF, "application/pdf")])
     number = open_conversation(
         erika, "Mein Paket fehlt.", files=[("foto.pdf", PDF, "application/pdf")]
     )
