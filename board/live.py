@@ -383,7 +383,8 @@ async def typing(request: Request) -> Response:
                 to_staff=True,
                 conversation_id=conversation.id,
             )
-            if not internal:
+            # Only a request's customer waits for an answer (not an announcement's).
+            if not internal and conversation.kind == "support":
                 await _record_answering(database, conversation, at)
         await request.app.state.hub.announce()
     return Response(status_code=204)
