@@ -10,6 +10,7 @@ from datetime import timedelta
 import pytest
 import sqlalchemy as sa
 
+from board import mail_links as mail_links_module
 from board.db import attachments, conversations, mail_links, messages, utcnow
 from tests.conftest import PASSWORD, csrf_from, mail_text, wait_for
 from tests.test_inbox import PDF, execute, open_conversation, rows
@@ -297,3 +298,13 @@ def test_made_up_and_altered_links_open_nothing(answered, new_client):
         response = phone.get(path)
         assert response.status_code == 404, path
         assert response.headers["referrer-policy"] == "no-referrer"
+
+
+def test_maintenance_forgets_links_a_day_after_their_end(answered, app, client, settings):
+    _erika, _staff, _number, _link = answered
+    execute(settings, mail_links.update().values(created_at=utcnow() - timedelta(days=7, hours=2)))
+    client.portal.call(mail_links_module.forget_old, app.state.db, 7.0)
+    assert len(rows(settings, sa.select(mail_links.c.id))) == 1  # ended, kept a day
+    execute(settings, mail_links.update().values(created_at=utcnow() - timedelta(days=8, hours=1)))
+    client.portal.call(mail_links_module.forget_old, app.state.db, 7.0)
+    assert rows(settings, sa.select(mail_links.c.id)) == []
