@@ -25,6 +25,7 @@ from board.db import close_database, make_database
 from board.errors import DomainError
 from board.forum.routes import routes as forum_routes
 from board.i18n import gettext as _
+from board.inbox.mail_link import routes as mail_link_routes
 from board.inbox.routes import routes as inbox_routes
 from board.live import routes as live_routes
 from board.message_form import MAX_FILES
@@ -172,6 +173,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             *onetime_routes,
             *privacy_routes,
             *inbox_routes,
+            *mail_link_routes,
             *staff_routes,
             *notification_routes,
             *search_routes,

@@ -51,10 +51,10 @@ def _networks(variable: str, value: str | None) -> tuple[str, ...]:
     return tuple(networks)
 
 
-def _days(variable: str, value: str) -> float:
+def _days(variable: str, value: str, most: float = 365) -> float:
     days = float(value or 0)
-    if days < 0:
-        raise ValueError(f"{variable} is a number of days, not {value}")
+    if not 0 <= days <= most:
+        raise ValueError(f"{variable} is 0 to {most:g} days, not {value}")
     return days
 
 
@@ -180,6 +180,9 @@ class Settings:
     webhook_allow_networks: tuple[str, ...] = ()
     # The first pause before a failed delivery is tried again; it doubles each time.
     webhook_retry_seconds: float = 30.0
+    # Days a signed link in a doorbell mail opens its one conversation without a password
+    # (board/mail_links.py); 0: the mail links to the login page instead.
+    mail_link_days: float = 7.0
     topics_per_page: int = 25
     posts_per_page: int = 20
     db_pool_size: int = 4
@@ -247,6 +250,7 @@ class Settings:
                 "BOARD_WEBHOOK_ALLOW_NETWORKS", env.get("BOARD_WEBHOOK_ALLOW_NETWORKS")
             ),
             webhook_retry_seconds=float(env.get("BOARD_WEBHOOK_RETRY_SECONDS", "30")),
+            mail_link_days=_days("BOARD_MAIL_LINK_DAYS", env.get("BOARD_MAIL_LINK_DAYS", "7")),
             upload_dir_setting=(
                 Path(env["BOARD_UPLOAD_DIR"]).resolve() if env.get("BOARD_UPLOAD_DIR") else None
             ),

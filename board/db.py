@@ -598,6 +598,23 @@ live_events = sa.Table(
     sqlite_autoincrement=True,
 )
 
+mail_links = sa.Table(
+    "mail_links",
+    metadata,
+    # The signed links in doorbell mail (board/mail_links.py): each opens one conversation
+    # for its customer without a password, until it is revoked or older than
+    # BOARD_MAIL_LINK_DAYS. The token is signed from the id; nothing secret is stored.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("conversation_id", sa.Integer, sa.ForeignKey("conversations.id"), nullable=False),
+    sa.Column("user_id", sa.Integer, sa.ForeignKey("users.id"), nullable=False),
+    sa.Column("created_at", sa.DateTime, nullable=False),
+    sa.Column("revoked_at", sa.DateTime),
+    # Revoking: all of a customer's (password change, /account), all of a conversation's.
+    sa.Index("ix_mail_links_user", "user_id", "revoked_at"),
+    sa.Index("ix_mail_links_conversation", "conversation_id", "revoked_at"),
+    sa.Index("ix_mail_links_created", "created_at"),
+)
+
 notifications = sa.Table(
     "notifications",
     metadata,

@@ -95,14 +95,19 @@ class Event:
 
 @dataclass(frozen=True)
 class Listener:
-    """Whose stream: a user (customer or staff), or the guest of one conversation."""
+    """Whose stream: a user (customer or staff), the guest of one conversation, or the
+    holder of a mail link, who hears only of the customer's events about that one
+    conversation (`only_conversation`)."""
 
     user_id: int | None = None
     is_staff: bool = False
     guest_conversation: int | None = None
+    only_conversation: int | None = None
 
     def concerned(self, event: Event) -> bool:
         """The audience check; what the event names is checked again before it is sent."""
+        if self.only_conversation is not None and event.conversation_id != self.only_conversation:
+            return False
         if event.audience == "user":
             return self.user_id is not None and event.user_id == self.user_id
         if event.audience == "staff":
@@ -124,6 +129,8 @@ def audience_clause(listener: Listener) -> sa.ColumnElement[bool]:
             live_events.c.conversation_id == listener.guest_conversation,
         )
     mine = sa.and_(live_events.c.audience == "user", live_events.c.user_id == listener.user_id)
+    if listener.only_conversation is not None:
+        return sa.and_(mine, live_events.c.conversation_id == listener.only_conversation)
     group = "staff" if listener.is_staff else "customers"
     return sa.or_(mine, live_events.c.audience == group)
 

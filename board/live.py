@@ -24,13 +24,21 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse, Response
 from starlette.routing import Route
 
-from board import events, i18n, permissions
-from board.db import Query, conversations, fetch_row, messages, read_markers, users
+from board import events, i18n, mail_links, permissions
+from board.db import (
+    Query,
+    conversations,
+    fetch_row,
+    messages,
+    read_markers,
+    users,
+    write_transaction,
+)
 from board.errors import NotFound
 from board.inbox import queries as inbox_queries
 from board.notifications import queries as notification_queries
 from board.security import SESSION_COOKIE, CurrentUser, user_for_session
-from board.web import current_user, db, read_form, require_staff
+from board.web import current_user, db, field, read_form, require_staff, settings_of
 
 log = logging.getLogger("board.events")
 
@@ -42,11 +50,33 @@ RETRY_MS = 3000  # how soon a browser reconnects after the stream ended
 ACCESS_CHECK_SECONDS = 1.0
 IDLE_CHECK_SECONDS = 60  # how soon an idle stream of an ended session closes
 TYPING_EVERY = 4.0  # seconds between two "is answering" events of one person
+# An "is answering" event older than this is old news: a browser that reconnects and
+# replays what it missed does not show it.
+TYPING_FRESH_SECONDS = 10.0
+
+
+async def _link_holder(request: Request) -> mail_links.Holder | None:
+    """The customer and conversation a mail link (`?link=`) opens now, if it does."""
+    settings = settings_of(request)
+    found = await mail_links.holder(
+        db(request),
+        settings.secret_key,
+        request.query_params.get("link", ""),
+        settings.mail_link_days,
+    )
+    return found if isinstance(found, mail_links.Holder) else None
 
 
 async def _listener(request: Request, viewer: CurrentUser | None) -> events.Listener | None:
     if viewer is not None:
         return events.Listener(user_id=viewer.id, is_staff=viewer.is_staff)
+    if "link" in request.query_params:
+        # A mail link's page: that customer's events about that one conversation, and
+        # nothing else of the account (no counts, no notifications, no other requests).
+        holder = await _link_holder(request)
+        if holder is None:
+            return None
+        return events.Listener(user_id=holder.customer.id, only_conversation=holder.conversation_id)
     token = request.query_params.get("guest", "")
     try:
         conversation = await inbox_queries.conversation_for_token(db(request), token)
@@ -146,8 +176,10 @@ async def _access_lives(
     request: Request, viewer: CurrentUser | None, listener: events.Listener
 ) -> bool:
     """The stream's viewer may still read what it was opened for: the same user with the
-    same standing (staff or not) behind a live session, or a guest conversation that is
-    still a guest's."""
+    same standing (staff or not) behind a live session, a guest conversation that is
+    still a guest's, or a mail link that still works."""
+    if viewer is None and listener.only_conversation is not None:
+        return await _link_holder(request) is not None
     if viewer is None:
         owner = await fetch_row(
             db(request),
@@ -203,11 +235,21 @@ async def _rendered(
             return []
     number = conversation.number if conversation is not None else None
     if event.kind == "message":
-        return await _message_events(request, hub, viewer, event, conversation, locale)
+        me = viewer.id if viewer is not None else listener.user_id
+        return await _message_events(request, hub, viewer, me, event, conversation, locale)
+    if (
+        event.kind in ("typing", "answering")
+        and time.time() - event.data.get("at", time.time()) > TYPING_FRESH_SECONDS
+    ):
+        return []  # replayed after a reconnect: nobody is typing any more
     if event.kind == "typing":
         if viewer is None or event.data.get("user_id") == viewer.id:
             return []
         return [_sse(event, "typing", {"conversation": number, "name": event.data.get("name")})]
+    if event.kind == "answering":
+        # Staff write an answer (never a note): "Support is writing…" for the customer or
+        # guest, without a name.
+        return [_sse(event, "answering", {"conversation": number})]
     if event.kind in ("queue", "seen"):
         return [_sse(event, event.kind, {"conversation": number, **event.data})]
     return []
@@ -216,6 +258,11 @@ async def _rendered(
 def _may_see(viewer: CurrentUser | None, listener: events.Listener, conversation) -> bool:
     if listener.guest_conversation is not None:
         return conversation.id == listener.guest_conversation
+    if viewer is None and listener.only_conversation is not None:
+        return (
+            conversation.id == listener.only_conversation
+            and conversation.customer_id == listener.user_id
+        )
     return permissions.can_see_conversation(viewer, conversation)
 
 
@@ -223,10 +270,12 @@ async def _message_events(
     request: Request,
     hub: events.Hub,
     viewer: CurrentUser | None,
+    me: int | None,
     event: events.Event,
     conversation,
     locale: str,
 ) -> list[ServerSentEvent]:
+    """`me`: the viewer's account, or the customer whose mail link a stream holds."""
     staff = viewer is not None and viewer.is_staff
     shown = await hub.shared(
         ("message", event.id, staff, locale),
@@ -235,9 +284,7 @@ async def _message_events(
     if shown is None:
         return []  # an internal note, for a customer or guest
     author_id, data = shown
-    sent = [
-        _sse(event, "message", {**data, "from_me": viewer is not None and author_id == viewer.id})
-    ]
+    sent = [_sse(event, "message", {**data, "from_me": me is not None and author_id == me})]
     if viewer is not None and not staff:
         count = await hub.shared(
             ("unread", event.id, viewer.id),
@@ -302,9 +349,17 @@ async def _notification_data(request: Request, viewer: CurrentUser, locale: str)
 
 
 async def typing(request: Request) -> Response:
-    """A staff member types an answer: colleagues on the same conversation see it."""
+    """A staff member types: colleagues on the same conversation see who; the customer (or
+    guest) sees "Support is writing…" while it is an answer, never for an internal note.
+
+    The browser sends this at most every few seconds, and each process passes on one per
+    person and conversation in TYPING_EVERY: no database write per keystroke. It is written
+    as live events all the same, as every other: the customer's stream may be open in
+    another worker or machine, which learns of new events only through the table.
+    """
     viewer = require_staff(request)
-    await read_form(request)  # for its CSRF check: the request carries nothing else
+    form = await read_form(request)
+    internal = field(form, "internal", 1) == "1"
     database = db(request)
     conversation = await inbox_queries.conversation_by_number(
         database, request.path_params["number"]
@@ -319,15 +374,33 @@ async def typing(request: Request) -> Response:
         for stale in [k for k, at in last_sent.items() if now - at >= TYPING_EVERY]:
             del last_sent[stale]
         last_sent[key] = now
-        await events.record(
-            database,
-            "typing",
-            {"user_id": viewer.id, "name": viewer.name},
-            to_staff=True,
-            conversation_id=conversation.id,
-        )
+        at = time.time()
+        async with write_transaction(database):
+            await events.record(
+                database,
+                "typing",
+                {"user_id": viewer.id, "name": viewer.name, "at": at},
+                to_staff=True,
+                conversation_id=conversation.id,
+            )
+            # Only a request's customer waits for an answer (not an announcement's).
+            if not internal and conversation.kind == "support":
+                await _record_answering(database, conversation, at)
         await request.app.state.hub.announce()
     return Response(status_code=204)
+
+
+async def _record_answering(database: Database, conversation, at: float) -> None:
+    if conversation.customer_id is not None:
+        await events.record(
+            database,
+            "answering",
+            {"at": at},
+            to_user=conversation.customer_id,
+            conversation_id=conversation.id,
+        )
+    else:
+        await events.record(database, "answering", {"at": at}, to_guest_of=conversation.id)
 
 
 READ_MARKER = Query(

@@ -41,6 +41,7 @@ from databases import Database
 from board import i18n
 from board.config import Settings
 from board.db import outbox, utcnow, write_transaction
+from board.mail_links import token_for
 from board.security import signed
 
 log = logging.getLogger("board.mail")
@@ -137,6 +138,13 @@ class Postman:
     def guest_link(self, conversation_id: int) -> str:
         return self.link("guest_conversation", token=guest_token(self.settings, conversation_id))
 
+    def conversation_link(self, number: int, link_id: int | None = None) -> str:
+        """The customer's conversation: through its signed mail link while those are on
+        (BOARD_MAIL_LINK_DAYS), else the inbox page, which asks for a login."""
+        if link_id is not None and self.settings.mail_link_days > 0:
+            return self.link("mail_link", token=token_for(self.settings.secret_key, link_id))
+        return self.link("conversation", number=number)
+
     def unsubscribe_link(self, user_id: int) -> str:
         token = signed(self.settings.secret_key, "unsubscribe", user_id)
         return self.link("unsubscribe", user_id=user_id, token=token)
@@ -170,6 +178,7 @@ def compose(postman: Postman, row) -> EmailMessage:
         **params,
         "link": postman.link,
         "guest_link": postman.guest_link,
+        "conversation_link": postman.conversation_link,
         "to_name": row.to_name,
         "settings": settings,
     }

@@ -1,6 +1,6 @@
 """Housekeeping in the background: forget old rate-limit events, expired sessions and
-one-time tokens, live events older than a day, and the records of mail sent long ago;
-remove stored files that no attachment names."""
+one-time tokens, mail links past their lifetime, live events older than a day, and the
+records of mail sent long ago; remove stored files that no attachment names."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ import sqlalchemy as sa
 from anyio.to_thread import run_sync as run_in_threadpool
 from databases import Database
 
-from board import events, uploads
+from board import events, mail_links, uploads
 from board.config import Settings
 from board.db import attachments, login_tokens, outbox, sessions, utcnow
 from board.security import prune_events
@@ -37,6 +37,7 @@ async def run_once(db: Database, settings: Settings) -> None:
     await db.execute(login_tokens.delete().where(login_tokens.c.expires_at < now))
     await db.execute(outbox.delete().where(outbox.c.sent_at < now - SENT_MAIL_KEPT))
     await events.forget_old(db, now)
+    await mail_links.forget_old(db, settings.mail_link_days, now)
     await sweep_files(db, settings)
 
 

@@ -16,7 +16,7 @@ from collections import defaultdict
 import sqlalchemy as sa
 from databases import Database
 
-from board import mail
+from board import mail, mail_links
 from board.db import conversations, outbox, users, utcnow
 from board.notifications import queries as notifications
 from board.security import STAFF_ROLES
@@ -61,6 +61,9 @@ async def answer_waiting(db: Database, conversation_id: int) -> None:
     elif row.notify == "digest":
         bell = "digest"
     else:
+        # The mail opens this one conversation without a password for a while
+        # (board/mail_links.py); the sender decides from the settings whether to use it.
+        params["link_id"] = await mail_links.issue(db, conversation_id, row.customer_id)
         await mail.queue(
             db,
             "reply",

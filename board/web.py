@@ -334,10 +334,19 @@ CSP = (
 )
 
 
-# Routes whose URL holds a secret (a reset link, a guest's conversation link, an
-# unsubscribe link): the URL must reach no other site as a Referer, and no cache.
+# Routes whose URL holds a secret (a reset link, a guest's conversation link, a mail's
+# conversation link, an unsubscribe link): the URL must reach no other site as a
+# Referer, and no cache.
 SECRET_URL_ROUTES = frozenset(
-    {"password_reset_link", "unsubscribe", "guest_conversation", "guest_reply", "guest_join"}
+    {
+        "password_reset_link",
+        "unsubscribe",
+        "guest_conversation",
+        "guest_reply",
+        "guest_join",
+        "mail_link",
+        "mail_link_reply",
+    }
 )
 
 

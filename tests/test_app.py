@@ -337,6 +337,13 @@ MATRIX = {
     "guest_reply": ("POST", "/g/{token}/reply", {"body": "Gast"}, (303, 303, 303, 303, 303)),
     # Only the customer account with the guest's address may take it (tests/test_inbox.py).
     "guest_join": ("POST", "/g/{token}/join", {}, (401, 403, 403, 403, 403)),
+    # A mail link opens its conversation for whoever holds it, and only a link this site
+    # signed (who may use a real one: tests/test_mail_links.py).
+    "mail_link": ("GET", "/m/1.falsch", None, (404, 404, 404, 404, 404)),
+    "mail_link_reply": ("POST", "/m/1.falsch/reply", {"body": "x"}, (404, 404, 404, 404, 404)),
+    # Everyone logged in may end the links mailed to them (staff get none: nothing changes).
+    "revoke_mail_links": ("POST", "/account/mail-links/revoke", {}, (401, 303, 303, 303, 303)),
+    "staff_revoke_mail_links": ("POST", "/staff/t/{number}/mail-links/revoke", {}, STAFF_POST),
     # The staff area: a login for visitors, 403 for customers.
     "staff_queue": ("GET", "/staff", None, STAFF_PAGE),
     "staff_queue_live": ("GET", "/staff/queue/live", None, STAFF_PAGE),

@@ -78,7 +78,8 @@ def test_an_answer_rings_once_with_number_and_link_but_no_text(people, smtp, set
     assert message["Subject"] == f"Neue Antwort zu Ihrer Anfrage #{number}"
     assert message["To"].addresses[0].addr_spec == erika.email
     text = mail_text(message)
-    assert f"{settings.base_url}/inbox/{number}" in text
+    # The customer's signed link to this one conversation (tests/test_mail_links.py).
+    assert re.search(rf"{settings.base_url}/m/\d+\.[\w-]+\s", text)
     assert "nicht gelesen" in text  # replies to this mail are not read
     for secret in ("Nachbarn", "4711", "Paket"):  # no answer, no quoted request
         assert secret not in text and secret not in message["Subject"]
@@ -87,10 +88,13 @@ def test_an_answer_rings_once_with_number_and_link_but_no_text(people, smtp, set
     assert message["Message-ID"] and message["Date"]
     assert message["Auto-Submitted"] == "auto-generated"
 
-    # The link opens the conversation, with the answer, for the customer who got it.
+    # The link opens the conversation, with the answer, for the customer who got it; she
+    # is logged in here, so it leads to her inbox's page of it.
     link = link_in(message)
     assert link.startswith(settings.base_url)
-    page = erika.get(link.removeprefix(settings.base_url))
+    opened = erika.get(link.removeprefix(settings.base_url))
+    assert opened.status_code == 303 and opened.headers["location"] == f"/inbox/{number}"
+    page = erika.get(opened.headers["location"])
     assert page.status_code == 200 and ANSWER in page.text
 
 
@@ -528,12 +532,10 @@ def test_a_new_customer_writes_staff_answer_and_the_mailed_link_opens_it(
     assert message["Subject"] == "Neue Antwort zu Ihrer Anfrage #1001"
     assert "Gutschein" not in mail_text(message)
     link = link_in(message)
-    assert link == f"{settings.base_url}/inbox/1001"
+    assert re.fullmatch(rf"{settings.base_url}/m/\d+\.[\w-]+", link)
 
-    # The customer follows the link from the mail: log in first, then straight to the answer.
+    # The customer follows the link from the mail: straight to the answer, no password.
     page.goto(live_server + link.removeprefix(settings.base_url))
-    page.get_by_label("Kundennummer oder E-Mail").fill("10001")
-    page.get_by_label("Passwort").fill("mein-sicheres-passwort")
-    page.get_by_role("button", name="Anmelden").click()
     expect(page.locator("#ticket-number")).to_have_text("#1001")
+    expect(page.locator("#mail-link-notice")).to_be_visible()
     expect(page.locator(".thread")).to_contain_text("Der Gutschein gilt ab 50 Euro Bestellwert.")

@@ -24,6 +24,7 @@ from board.db import (
     categories,
     close_database,
     conversations,
+    mail_links,
     make_database,
     notices,
     sync_engine,
@@ -34,6 +35,7 @@ from board.db import (
     webhooks,
 )
 from board.demo import DEMO_PASSWORD, DEMO_STAFF, fill_demo
+from board.mail_links import token_for
 from board.search.indexing import rebuild
 from board.staff.handover import hand_over_due
 from board.webhooks import seal
@@ -150,6 +152,37 @@ def test_a_customers_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_si
     number = demo_site["number"]
     paths = ["/inbox", f"/inbox/{number}", "/inbox/new", "/notifications"]
     audit_pages(browser, demo_site, "customer", paths)
+
+
+def test_a_mail_links_pages_pass_axe_and_fit_the_screen(
+    browser: Browser, demo_site: dict, settings
+):
+    """The conversation opened through a doorbell mail's link, nobody logged in; a link
+    that no longer works; and the account page where the customer ends such links."""
+    engine = sync_engine(settings)
+    with engine.begin() as connection:
+        conversation_id, customer_id = connection.execute(
+            sa.select(conversations.c.id, conversations.c.customer_id).where(
+                conversations.c.number == demo_site["number"]
+            )
+        ).one()
+        working, revoked = (
+            connection.execute(
+                mail_links.insert()
+                .values(
+                    conversation_id=conversation_id,
+                    user_id=customer_id,
+                    created_at=utcnow(),
+                    revoked_at=revoked_at,
+                )
+                .returning(mail_links.c.id)
+            ).scalar_one()
+            for revoked_at in (None, utcnow())
+        )
+    engine.dispose()
+    links = [f"/m/{token_for(settings.secret_key, link)}" for link in (working, revoked)]
+    audit_pages(browser, demo_site, "guest", links)
+    audit_pages(browser, demo_site, "customer", ["/account"])
 
 
 def test_staff_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_site: dict):

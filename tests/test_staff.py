@@ -812,7 +812,9 @@ def test_staff_write_first_the_request_waits_for_the_customer_and_the_bell_rings
     assert unread_badge(erika) == 1
     assert "4711 kam beschädigt" in erika.get(f"/inbox/{number}").text
     [bell] = mailbox.to(erika.email)
-    assert f"/inbox/{number}" in mail_text(bell) and "4711" not in mail_text(bell)  # a bell only
+    # A bell only, with the signed link to this request (tests/test_mail_links.py).
+    assert f"#{number}" in mail_text(bell) and "/m/" in mail_text(bell)
+    assert "4711" not in mail_text(bell)
     assert erika.submit("/staff/write", {"customer": erika.email, "body": "x"}).status_code == 403
 
 

@@ -4,7 +4,7 @@ One write transaction anonymises the account (name, email, title, note, password
 settings), replaces their name, email and customer number by "[…]" in the texts of their
 conversations (guest conversations they took into their account included, not those that
 merely use their address) and of the forum topics they wrote in, deletes their uploads, sessions,
-codes, notifications, live events, rate-limit entries and pending mail, logs "erased" in
+codes, mail links, notifications, live events, rate-limit entries and pending mail, logs "erased" in
 each conversation's history and queues the search index to forget them. A crash
 anywhere leaves nothing half-erased. The uploaded files leave the disk after the commit.
 
@@ -36,6 +36,7 @@ from board.db import (
     conversations,
     live_events,
     login_tokens,
+    mail_links,
     messages,
     notifications,
     outbox,
@@ -248,10 +249,20 @@ async def planned_changes(db: Database, person: Record) -> ErasurePlan:
 
 
 async def _delete_traces(db: Database, person: Record, conversation_ids: list[int]) -> None:
-    """Sessions (with address and browser), codes, notifications, read markers, live
-    events, rate-limit entries and mail; sent mail keeps its row without an address."""
+    """Sessions (with address and browser), codes, mail links, notifications, read
+    markers, live events, rate-limit entries and mail; sent mail keeps its row without an
+    address."""
     for table in (sessions, login_tokens, notifications, read_markers):
         await db.execute(table.delete().where(table.c.user_id == person.id))
+    # The links in mails already sent open nothing more (board/mail_links.py).
+    await db.execute(
+        mail_links.delete().where(
+            sa.or_(
+                mail_links.c.user_id == person.id,
+                mail_links.c.conversation_id.in_(conversation_ids),
+            )
+        )
+    )
     await db.execute(
         live_events.delete().where(
             sa.or_(

@@ -7,6 +7,7 @@ from typing import Any
 import sqlalchemy as sa
 from databases import Database
 
+from board import mail_links
 from board.db import conversations, one_at_a_time, users, utcnow, write_transaction
 from board.pagecache import bump_forum_version
 from board.search import indexing as search
@@ -109,6 +110,9 @@ async def set_password(db: Database, user_id: int, password_hash: str) -> None:
         .where(users.c.id == user_id)
         .values(password_hash=password_hash, must_change_password=False)
     )
+    # Whoever changes a password may fear that someone else reads along: the links in
+    # mails already sent stop working too (board/mail_links.py).
+    await mail_links.revoke_for_customer(db, user_id)
 
 
 async def set_notify(db: Database, user_id: int, notify: str) -> None:

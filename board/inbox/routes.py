@@ -17,7 +17,7 @@ from board.conversations.numbers import token_hash
 from board.errors import Invalid, NotAllowed, TooSoon
 from board.i18n import current_locale
 from board.i18n import gettext as _
-from board.inbox import queries
+from board.inbox import mail_link, queries
 from board.inbox.answer_time import expected_answer
 from board.message_form import BODY_MAX, read_message_form, read_refused_form
 from board.notifications import queries as notifications
@@ -289,7 +289,8 @@ async def attachment(request: Request) -> Response:
         and file.guest_token_hash is not None
         and any(token_hash(token) == file.guest_token_hash for token in _guest_tokens(request))
     )
-    if not (is_party or holds_link) or (file.internal and not (user and user.is_staff)):
+    allowed = is_party or holds_link or await mail_link.opens_attachment(request, file)
+    if not allowed or (file.internal and not (user and user.is_staff)):
         raise HTTPException(404)  # not a 403: nobody learns that the file exists
     path = stored_path(settings_of(request).upload_dir, file.sha256)
     if not path.exists():

@@ -1,6 +1,7 @@
 // Live updates from /events (board/live.py): new messages appear in an open conversation,
-// the unread and notification badges count, the staff queue refreshes itself, and staff
-// see a colleague answering. Every page shows the same after a reload without this file.
+// the unread and notification badges count, the staff queue refreshes itself, staff see
+// a colleague answering, and customers see that support is writing. Every page shows the
+// same after a reload without this file.
 (function () {
   "use strict";
 
@@ -50,6 +51,8 @@
       thread.insertAdjacentHTML("beforeend", payload.html);
       var hint = byId("typing-hint");
       if (hint) hint.hidden = true;
+      var answering = byId("answering-hint");
+      if (answering && !payload.from_me) answering.hidden = true;
       var seen = byId("seen-hint");
       if (seen && !payload.from_me) seen.hidden = true;
       if (!payload.from_me) readNow();
@@ -138,6 +141,17 @@
     typingTimer = setTimeout(function () { hint.hidden = true; }, 8000);
   });
 
+  // Staff write an answer: the customer's (or guest's) page says so for a few seconds
+  // after the last sign; staff send one every few seconds while they type.
+  var answeringTimer = null;
+  source.addEventListener("answering", function (event) {
+    var hint = byId("answering-hint");
+    if (!hint || !here(data(event))) return;
+    hint.hidden = false;
+    clearTimeout(answeringTimer);
+    answeringTimer = setTimeout(function () { hint.hidden = true; }, 7000);
+  });
+
   source.addEventListener("seen", function (event) {
     if (here(data(event))) show(byId("seen-hint"));
   });
@@ -186,8 +200,11 @@
       if (event.target.name !== "body" || Date.now() - lastSent < 4000) return;
       lastSent = Date.now();
       var token = form.querySelector("input[name=csrf_token]");
+      var internal = form.querySelector("input[name=internal]");
       var sent = new FormData();
       sent.append("csrf_token", token ? token.value : "");
+      // An internal note: colleagues see it, the customer never does.
+      sent.append("internal", internal && internal.checked ? "1" : "0");
       fetch(form.getAttribute("data-typing-url"), {
         method: "POST", body: sent, credentials: "same-origin",
       }).catch(function () {});
