@@ -383,3 +383,25 @@ def test_demo_progress_through_a_pipe_is_one_line_per_phase(tmp_path):
     assert "Demo posts: 400 posts in" in result.stderr
     assert "%|" not in result.stderr  # no bar drawn into the log
     assert "Example customer login" in result.stdout
+
+
+def test_the_readme_shows_screenshots_that_exist_and_stay_small():
+    """scripts/screenshots.py writes them; the README shows three near the top."""
+    from PIL import Image
+
+    readme = (ROOT / "README.md").read_text()
+    shown = re.findall(r"!\[([^\]]+)\]\((docs/screenshots/[\w-]+\.png)\)", readme)
+    assert len(shown) >= 3 and all(len(alt) > 20 for alt, _path in shown)
+    assert readme.index("docs/screenshots/") < readme.index("## Start it")
+    assert "python scripts/screenshots.py" in readme
+    folder = ROOT / "docs" / "screenshots"
+    sizes = {"desktop": (1366, 900), "phone": (390, 844)}
+    pages = ("forum", "topic", "search", "inbox", "inbox-conversation", "inbox-new")
+    pages += ("staff-queue", "staff-conversation", "staff-stats")
+    for page in pages:
+        for device, size in sizes.items():
+            with Image.open(folder / f"{page}-{device}.png") as image:
+                assert image.size == size, (page, device)
+    for _alt, path in shown:
+        assert (ROOT / path).is_file(), path
+    assert sum(path.stat().st_size for path in folder.glob("*.png")) < 4 * 1024 * 1024
