@@ -257,6 +257,7 @@ def example_customer(capsys) -> tuple[str, int]:
     return match[1], int(match[2])
 
 
+@pytest.mark.postgresql  # the demo writes ids itself: the site's next ones follow
 def test_the_example_customer_meets_every_state_an_unread_answer_and_notifications(
     settings, capsys
 ):
@@ -314,6 +315,7 @@ def test_the_example_customer_meets_every_state_an_unread_answer_and_notificatio
             assert label in visitor.get(f"/inbox?kind=support&status={status}").text
 
 
+@pytest.mark.postgresql  # the demo writes ids itself: the site's next ones follow
 def test_demo_staff_answer_the_example_customer_with_a_canned_reply(settings, capsys):
     initialize(settings)
     fill_demo(settings, customers=10, topics=0, posts=0, conversations=20, seed=2)
