@@ -102,13 +102,13 @@ def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
-    from board.progress import progress
+    from board.progress import Progress
     from board.search.indexing import rebuild
     from board.setup import initialize
 
     initialize(settings)
-    with progress("Search index", "documents") as advance:
-        count = rebuild(settings, progress=advance)
+    with Progress("Search index", "documents") as progress:
+        count = rebuild(settings, progress=progress.update)
     print(f"Search index rebuilt: {count} documents.")
     return 0
 

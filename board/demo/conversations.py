@@ -28,7 +28,7 @@ from board.demo.pools import Theme, read_pools, themes
 from board.demo.writing import Values, Writer, placeholder_values
 from board.hours import BusinessHours
 from board.markup import SUBJECT_LENGTH, plain_text
-from board.progress import progress
+from board.progress import Progress
 
 _GRAPHEME = regex.compile(r"\X")  # as board.markup.subject_from counts characters
 
@@ -632,18 +632,18 @@ def add_conversations(
 
     example = next((person for person in customers if person.id == example_customer_id), None)
     example_inbox = EXAMPLE_INBOX[:count] if example is not None else ()
-    with progress("Demo conversations", "conversations", total=count) as advance:
+    with Progress("Demo conversations", "conversations", total=count) as progress:
         planned = []
         for _ in range(count - len(example_inbox)):
             planned.append(planner.plan())
-            advance(1)
+            progress.update(1)
         # A random stream of its own: the example's inbox leaves the others' draws alone.
         example_planner = _Planner(
             random.Random(f"{seed}:example:{first_number}"), now, customers, staff, planner.office
         )
         for kind, status, roles, read in example_inbox:
             planned.append(example_planner.plan_example(example, kind, status, roles, read))
-            advance(1)
+            progress.update(1)
         _store(connection, planned, first_number, staff_names, now, rng)
     return first_number, first_number + count - 1
 

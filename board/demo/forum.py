@@ -20,7 +20,7 @@ from board.db import categories, posts, topics, users, utcnow
 from board.demo.people import DEMO_PASSWORD, DEMO_STAFF, email_address
 from board.demo.pools import Theme, read_pools, themes
 from board.demo.writing import Values, Writer, placeholder_values
-from board.progress import progress
+from board.progress import Progress
 from board.security import hash_password
 from board.setup import recount
 
@@ -465,36 +465,35 @@ def add_forum(
         )
 
     post_id = next_id(posts.c.id)
-    with progress("Demo posts", "posts", total=len(events)) as advance:
-        rows = []
-        for time_, index, seq in events:
-            topic = planned[index]
-            author_id = topic.authors[seq]
-            created = start + timedelta(seconds=time_)
-            body, html = _post_body(writer, topic, seq, first_names)
-            edited = (
-                created + timedelta(minutes=rng.randint(2, 90)) if rng.random() < 0.03 else None
-            )
-            rows.append(
-                {
-                    "id": post_id,
-                    "topic_id": topic.id,
-                    "author_id": author_id,
-                    "body": body,
-                    "body_html": html,
-                    "created_at": created,
-                    "edited_at": edited if edited is None or edited < now else now,
-                    "edited_by": author_id if edited else None,
-                }
-            )
-            post_id += 1
-            if len(rows) == 5000:
-                connection.execute(posts.insert(), rows)
-                advance(len(rows))
-                rows = []
-        if rows:
+    progress = Progress("Demo posts", "posts", total=len(events))
+    rows = []
+    for time_, index, seq in events:
+        topic = planned[index]
+        author_id = topic.authors[seq]
+        created = start + timedelta(seconds=time_)
+        body, html = _post_body(writer, topic, seq, first_names)
+        edited = created + timedelta(minutes=rng.randint(2, 90)) if rng.random() < 0.03 else None
+        rows.append(
+            {
+                "id": post_id,
+                "topic_id": topic.id,
+                "author_id": author_id,
+                "body": body,
+                "body_html": html,
+                "created_at": created,
+                "edited_at": edited if edited is None or edited < now else now,
+                "edited_by": author_id if edited else None,
+            }
+        )
+        post_id += 1
+        if len(rows) == 5000:
             connection.execute(posts.insert(), rows)
-            advance(len(rows))
+            progress.update(len(rows))
+            rows = []
+    if rows:
+        connection.execute(posts.insert(), rows)
+        progress.update(len(rows))
+    progress.close()
 
     recount(connection)
     connection.execute(
