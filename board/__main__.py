@@ -102,14 +102,13 @@ def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_reindex(settings: Settings, args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
+    from board.progress import Progress
     from board.search.indexing import rebuild
     from board.setup import initialize
 
     initialize(settings)
-    with tqdm(desc="search index", unit=" documents", file=sys.stderr) as bar:
-        count = rebuild(settings, progress=bar.update)
+    with Progress("Search index", "documents") as progress:
+        count = rebuild(settings, progress=progress.update)
     print(f"Search index rebuilt: {count} documents.")
     return 0
 
@@ -279,17 +278,42 @@ def build_parser() -> argparse.ArgumentParser:
     staff.add_argument("--admin", action="store_true", help="give the account admin rights")
     staff.set_defaults(run=cmd_create_staff)
 
-    demo = commands.add_parser("demo", help="fill the database with German sample content")
-    demo.add_argument("--customers", type=int, default=200)
-    demo.add_argument("--topics", type=int, default=300)
-    demo.add_argument("--posts", type=int, default=3000, help="posts in all, first posts included")
+    demo = commands.add_parser(
+        "demo",
+        help="fill the database with German sample content",
+        description="Adds customers, forum topics and posts, conversations and the team's "
+        "canned replies; runs again without conflicts. Prints an example customer's login "
+        "(their inbox shows every state a request can be in) and the demo password.",
+    )
+    demo.add_argument(
+        "--customers",
+        type=int,
+        default=200,
+        help="new customer accounts; 0 adds content for the customers already there "
+        "(default: %(default)s)",
+    )
+    demo.add_argument(
+        "--topics",
+        type=int,
+        default=300,
+        help="forum topics, each title once (default: %(default)s)",
+    )
+    demo.add_argument(
+        "--posts",
+        type=int,
+        default=3000,
+        help="posts in all, first posts included, so at least --topics (default: %(default)s)",
+    )
     demo.add_argument(
         "--conversations",
         type=int,
         default=500,
-        help="support conversations in the customers' inboxes, invoice notices included",
+        help="support conversations in the customers' inboxes, invoice notices included "
+        "(default: %(default)s)",
     )
-    demo.add_argument("--seed", type=int, default=1, help="same seed, same content")
+    demo.add_argument(
+        "--seed", type=int, default=1, help="same seed, same content (default: %(default)s)"
+    )
     demo.set_defaults(run=cmd_demo)
 
     recount = commands.add_parser("recount", help="rebuild the forum's counters from the posts")

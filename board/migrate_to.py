@@ -136,7 +136,7 @@ def _copy(
                     f"copying {table.name} failed near row {count + 1}, nothing was kept: "
                     f"{error.orig}"
                 ) from error
-            _advance_sequences(writing, table)
+            advance_sequences(writing, table)
             if progress is not None:
                 progress(table.name, count)
 
@@ -155,8 +155,9 @@ def _batches(connection: sa.Connection, table: sa.Table) -> Iterator[list[dict]]
         yield [dict(row) for row in partition]
 
 
-def _advance_sequences(connection: sa.Connection, table: sa.Table) -> None:
-    """Rows were copied with their ids: the next id PostgreSQL hands out comes after them."""
+def advance_sequences(connection: sa.Connection, table: sa.Table) -> None:
+    """Rows were written with their ids (copied here, or by the demo): the next id
+    PostgreSQL hands out comes after them. Call it on PostgreSQL only."""
     for column in table.primary_key.columns:
         if not isinstance(column.type, sa.Integer):
             continue

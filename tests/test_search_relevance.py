@@ -54,9 +54,10 @@ def forum(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Settings, 
 
 
 def title_pattern(title: str) -> re.Pattern[str]:
-    """A title from the questions file; `{product}` and the like match any value."""
+    """A title from the questions file; `{product}` and the like match any value, and so does
+    the detail the demo puts after a title that is already taken ("… (Dimmer D2, DHL)")."""
     parts = re.split(r"\{\w+\}", title)
-    return re.compile(".+".join(re.escape(part) for part in parts))
+    return re.compile(".+".join(re.escape(part) for part in parts) + r"(?: \(.+\))?")
 
 
 def answering_topics(titles: dict[int, str], answers: tuple[str, ...]) -> set[int]:

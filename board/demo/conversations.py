@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import hashlib
 import random
-import sys
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from itertools import accumulate, islice
@@ -19,7 +18,6 @@ from zoneinfo import ZoneInfo
 
 import regex
 import sqlalchemy as sa
-from tqdm import tqdm
 
 from board.conversations.bulk import insert_histories
 from board.conversations.numbers import FIRST_TICKET_NUMBER
@@ -30,6 +28,7 @@ from board.demo.pools import Theme, read_pools, themes
 from board.demo.writing import Values, Writer, placeholder_values
 from board.hours import BusinessHours
 from board.markup import SUBJECT_LENGTH, plain_text
+from board.progress import Progress
 
 _GRAPHEME = regex.compile(r"\X")  # as board.markup.subject_from counts characters
 
@@ -42,6 +41,19 @@ GUEST_SHARE_OF_SPAM = 0.9
 UNASSIGNED_OPEN_SHARE = 0.10  # new requests nobody has taken yet
 NOTE_SHARE = 0.15  # conversations with an internal note before the first answer
 STAFF_TURNS = frozenset({"s", "a", "note"})
+
+# The inbox of the example customer that `demo` prints, so that whoever logs in with it
+# sees every state a customer meets: (kind, status, public turns, read by the customer).
+# Turns: "c" the customer, "s" staff answering, "a" staff asking back.
+EXAMPLE_INBOX = (
+    ("support", "open", ("c",), True),  # just written, nobody has taken it yet
+    ("support", "open", ("c", "s", "c"), True),  # answered, and waiting for the shop again
+    ("support", "pending", ("c", "a"), False),  # an answer waits, unread: badge and bell
+    ("support", "pending", ("c", "s", "c", "a"), True),  # answer available, already read
+    ("support", "solved", ("c", "s", "c"), True),  # done after the customer's thanks
+    ("support", "solved", ("c", "a", "c", "s"), True),
+    ("invoice", "solved", ("s",), True),  # an invoice notice
+)
 
 
 class ConversationWriter(Writer):
@@ -183,6 +195,7 @@ class _Conversation:
     guest_email: str | None = None
     guest_token_hash: str | None = None
     subject: tuple[str, bool] = ("", False)
+    read_by_customer: bool | None = None  # None: read as customers do, older answers mostly
     id: int = 0
     number: int = 0
 
@@ -297,6 +310,16 @@ class _Planner:
         self._write(conversation, roles, assignee_first)
         return conversation
 
+    def plan_example(
+        self, customer: _Person, kind: str, status: str, roles: tuple[str, ...], read: bool
+    ) -> _Conversation:
+        """One conversation of EXAMPLE_INBOX: its turns and its reading are given."""
+        assigned = roles != ("c",)
+        assignee_id, assignee_first = self.rng.choice(self.staff) if assigned else (None, "")
+        conversation = _Conversation(kind, status, customer, assignee_id, read_by_customer=read)
+        self._write(conversation, list(roles), assignee_first)
+        return conversation
+
     def _status(self) -> str:
         return self.rng.choices(tuple(STATUS_WEIGHTS), tuple(STATUS_WEIGHTS.values()))[0]
 
@@ -396,8 +419,9 @@ class _Planner:
 # --- rows --------------------------------------------------------------------------------
 
 
-def conversation_row(conversation: _Conversation) -> dict:
-    """The conversation's columns; the summary ones derived from its messages as by any writer."""
+def conversation_row(conversation: _Conversation, markers: list[dict]) -> dict:
+    """The conversation's columns; the summary ones derived from its messages as by any writer,
+    the customer's read marker mirrored as records.mark_read_up_to keeps it."""
     history = [
         Said(
             id=message.id,
@@ -422,6 +446,14 @@ def conversation_row(conversation: _Conversation) -> dict:
         "guest_email": conversation.guest_email,
         "guest_token_hash": conversation.guest_token_hash,
         "vip": customer.vip,
+        "customer_read_message_id": next(
+            (
+                marker["last_read_message_id"]
+                for marker in markers
+                if customer.id is not None and marker["user_id"] == customer.id
+            ),
+            None,
+        ),
         **summary_columns(history, conversation.status, conversation.assignee_id),
     }
 
@@ -491,8 +523,11 @@ def _markers(conversation: _Conversation, now: datetime, rng: random.Random) -> 
     public = [message for message in conversation.messages if message.role != "note"]
     newest = public[-1]
     if customer_id is not None and newest.author_id != customer_id:
-        # Answers older than two days have mostly been read; newer ones wait as unread.
-        if newest.time < now - timedelta(days=2) and rng.random() < 0.9:
+        read = conversation.read_by_customer
+        if read is None:
+            # Answers older than two days have mostly been read; newer ones wait as unread.
+            read = newest.time < now - timedelta(days=2) and rng.random() < 0.9
+        if read:
             last_read[customer_id] = (newest.id, newest.time + timedelta(hours=2))
     return [
         {
@@ -553,17 +588,23 @@ def _blocked_rows(
 # --- the command's part ------------------------------------------------------------------
 
 
+def _next_value(connection: sa.Connection, column: sa.Column, floor: int = 1) -> int:
+    return max(floor, (connection.execute(sa.select(sa.func.max(column))).scalar() or 0) + 1)
+
+
 def add_conversations(
-    connection: sa.Connection, seed: int, count: int, office: BusinessHours | None = None
+    connection: sa.Connection,
+    seed: int,
+    count: int,
+    office: BusinessHours | None = None,
+    example_customer_id: int | None = None,
 ) -> tuple[int, int] | None:
     """Adds `count` conversations from the customers in the database; returns the number range.
-    Staff answer within `office` hours where they can (the default shop's when not given)."""
+    Staff answer within `office` hours where they can (the default shop's when not given).
+    The example customer, when given, gets EXAMPLE_INBOX among them (as many as fit)."""
     if count <= 0:
         return None
     now = utcnow().replace(microsecond=0)
-
-    def next_value(column: sa.Column, floor: int = 1) -> int:
-        return max(floor, (connection.execute(sa.select(sa.func.max(column))).scalar() or 0) + 1)
 
     customers = [
         _Person(row.id, row.name, row.vip, row.created_at)
@@ -585,25 +626,44 @@ def add_conversations(
         raise ValueError("no customers to write conversations: pass customers > 0")
     if not staff:
         raise ValueError("the demo staff are missing")
-    first_number = next_value(conversations.c.number, FIRST_TICKET_NUMBER)
+    first_number = _next_value(connection, conversations.c.number, FIRST_TICKET_NUMBER)
     rng = random.Random(f"{seed}:conversations:{first_number}")
     planner = _Planner(rng, now, customers, staff, office or BusinessHours())
 
-    progress = tqdm(total=count, desc="Demo conversations", unit=" conversations", file=sys.stderr)
-    planned = []
-    for index in range(count):
-        planned.append(planner.plan())
-        if index % 1000 == 999:
-            progress.update(1000)
-    progress.update(count - progress.n)
+    example = next((person for person in customers if person.id == example_customer_id), None)
+    example_inbox = EXAMPLE_INBOX[:count] if example is not None else ()
+    with Progress("Demo conversations", "conversations", total=count) as progress:
+        planned = []
+        for _ in range(count - len(example_inbox)):
+            planned.append(planner.plan())
+            progress.update(1)
+        # A random stream of its own: the example's inbox leaves the others' draws alone.
+        example_planner = _Planner(
+            random.Random(f"{seed}:example:{first_number}"), now, customers, staff, planner.office
+        )
+        for kind, status, roles, read in example_inbox:
+            planned.append(example_planner.plan_example(example, kind, status, roles, read))
+            progress.update(1)
+        _store(connection, planned, first_number, staff_names, now, rng)
+    return first_number, first_number + count - 1
 
+
+def _store(
+    connection: sa.Connection,
+    planned: list[_Conversation],
+    first_number: int,
+    staff_names: dict[int, str],
+    now: datetime,
+    rng: random.Random,
+) -> None:
+    """Gives the planned conversations ids, numbers and message ids, then inserts them."""
     # Ids and numbers follow time, as they would have had everything been written in order.
     planned.sort(key=lambda conversation: conversation.messages[0].time)
-    conversation_id = next_value(conversations.c.id)
+    conversation_id = _next_value(connection, conversations.c.id)
     for offset, conversation in enumerate(planned):
         conversation.id = conversation_id + offset
         conversation.number = first_number + offset
-    message_id = next_value(messages.c.id)
+    message_id = _next_value(connection, messages.c.id)
     for message in sorted(
         (message for conversation in planned for message in conversation.messages),
         key=lambda message: message.time,
@@ -615,7 +675,9 @@ def add_conversations(
     markers = {conversation.id: _markers(conversation, now, rng) for conversation in planned}
     insert_histories(
         connection,
-        conversation_rows=[conversation_row(conversation) for conversation in planned],
+        conversation_rows=[
+            conversation_row(conversation, markers[conversation.id]) for conversation in planned
+        ],
         message_rows=[row for conversation in planned for row in _message_rows(conversation)],
         event_rows=[
             row for conversation in planned for row in _events(conversation, staff_names, now)
@@ -631,5 +693,3 @@ def add_conversations(
             key=lambda row: row["created_at"],  # ids follow time: the bell shows the newest
         ),
     )
-    progress.close()
-    return first_number, first_number + count - 1

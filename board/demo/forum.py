@@ -9,18 +9,18 @@ thousand posts cost string joins, not a hundred thousand markdown renders.
 from __future__ import annotations
 
 import random
-import sys
+import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from itertools import accumulate
 
 import sqlalchemy as sa
-from tqdm import tqdm
 
 from board.db import categories, posts, topics, users, utcnow
 from board.demo.people import DEMO_PASSWORD, DEMO_STAFF, email_address
 from board.demo.pools import Theme, read_pools, themes
 from board.demo.writing import Values, Writer, placeholder_values
+from board.progress import Progress
 from board.security import hash_password
 from board.setup import recount
 
@@ -111,6 +111,8 @@ DAY = 86_400.0
 SPAN_DAYS = 730  # the demo forum has been running for about two years
 VIP_SHARE = 0.03  # customers staff marked as VIP: their requests go first in the queue
 MAX_REPLIES = 500
+SOLVED_PREFIX = "[Gelöst] "
+_PLACEHOLDER = re.compile(r"\{(\w+)\}")
 
 
 @dataclass
@@ -131,6 +133,41 @@ class _Topic:
     authors: list[int] = field(default_factory=list)
     roles: list[str] = field(default_factory=list)  # "author", "staff", "peer", "lock"
     resolved: bool = False  # the author has said thanks; later posts of theirs are add-ons
+
+
+def _unique_title(
+    rng: random.Random, template: str, values: Values, taken: set[str]
+) -> tuple[str, Values]:
+    """A title not in `taken` (then added to it), and the values its topic is about.
+
+    The title as written first; if taken and it has placeholders, with other values; then
+    with a detail after it (title_details in forum.toml); after that, an order number.
+    """
+    own = set(_PLACEHOLDER.findall(template))
+    details = [
+        detail
+        for detail in read_pools("forum")["title_details"]
+        if not own & set(_PLACEHOLDER.findall(detail))
+    ]
+
+    def candidates():
+        yield template, values
+        for _ in range(20 if own else 0):
+            yield template, placeholder_values(rng)
+        for detail in details:  # in the file's order: the most telling first
+            for round_ in range(30):
+                yield f"{template} {detail}", values if round_ == 0 else placeholder_values(rng)
+
+    for candidate, candidate_values in candidates():
+        title = candidate.format_map(candidate_values)
+        if title not in taken:
+            taken.add(title)
+            return title, candidate_values
+    while True:
+        title = f"{template.format_map(values)} (Bestellung {rng.randint(2_000_000, 2_999_999)})"
+        if title not in taken:
+            taken.add(title)
+            return title, values
 
 
 def _split_replies(rng: random.Random, weights: list[float], total: int) -> list[int]:
@@ -327,6 +364,11 @@ def add_forum(
                 body=faq["body"],
             )
         )
+    # Every title once: a later run's too. Its own random stream, so that a title that needs
+    # a detail leaves the content of the other topics as the seed always wrote it.
+    title_rng = random.Random(f"{seed}:{user_id}:titles")
+    taken_titles = {title.removeprefix(SOLVED_PREFIX) for title in existing_titles}
+    taken_titles.update(topic.title for topic in planned)
     decks: list[list[Theme]] = [[] for _ in theme_list]  # each subject's titles, dealt as cards
     for _ in range(topic_count - len(planned)):
         index = rng.choices(range(len(theme_list)), theme_weights)[0]
@@ -336,7 +378,7 @@ def add_forum(
             rng.shuffle(deck)
         theme = deck.pop()  # the title's own theme: its posts answer what it asks
         values = placeholder_values(rng)
-        title = theme.titles[0].format_map(values)
+        title, values = _unique_title(title_rng, theme.titles[0], values, taken_titles)
         # Activity grows over the two years, as a shop's customer base does.
         planned.append(
             _Topic(
@@ -367,7 +409,7 @@ def add_forum(
         topic.roles[-1], topic.authors[-1] = "lock", staff_member()
     for topic in questions:
         if topic.replies >= 2 and not topic.locked and rng.random() < 0.04:
-            topic.title = "[Gelöst] " + topic.title
+            topic.title = SOLVED_PREFIX + topic.title
 
     # Ids follow time, as they would have had the posts been written one by one.
     planned.sort(key=lambda t: t.created)
@@ -423,7 +465,7 @@ def add_forum(
         )
 
     post_id = next_id(posts.c.id)
-    progress = tqdm(total=len(events), desc="Demo posts", unit=" posts", file=sys.stderr)
+    progress = Progress("Demo posts", "posts", total=len(events))
     rows = []
     solutions: dict[int, int] = {}  # a solved question's first staff answer is its solution
     for time_, index, seq in events:
@@ -489,6 +531,7 @@ def add_forum(
         "numbers": numbers,
         "staff": len(staff_rows),
         "example": example,
+        "example_id": customer_rows[0]["id"] if customer_rows else None,
     }
 
 
