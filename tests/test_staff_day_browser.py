@@ -1,7 +1,9 @@
 """A staff day in a real Chromium, in German: the admin pins instructions and a banner for
 visitors, Sven names his deputy and his usual hours, a customer's request is his, he is
-away from today, the deputy finds the request in her queue with its history, and Sven,
-back, sees what was handed over and dismisses the notice.
+away from today, the deputy finds the request in her queue with its history, looks the
+customer up by her customer number, answers with the canned reply the instructions name
+(its placeholders filled before sending), and Sven, back, sees what was handed over and
+dismisses the notice.
 
 Add the steps of later staff features to this day rather than starting another."""
 
@@ -12,9 +14,10 @@ from datetime import datetime
 from zoneinfo import ZoneInfo
 
 import pytest
+import sqlalchemy as sa
 from playwright.sync_api import Browser, Page, expect
 
-from board.db import sync_engine
+from board.db import sync_engine, users
 from board.setup import create_staff
 from tests.conftest import ADMIN_EMAIL, ADMIN_PASSWORD, ARTIFACTS
 
@@ -116,6 +119,45 @@ def test_a_day_an_absent_colleagues_work_goes_to_the_deputy(
             "wegen Abwesenheit übergeben Sven Support → Administrator"
         )
         shot(admin, "deputy-conversation")
+
+        # The customer calls and gives her customer number: the deputy finds her by it.
+        engine = sync_engine(settings)
+        with engine.connect() as connection:
+            customer_number = connection.execute(
+                sa.select(users.c.customer_number).where(users.c.email == "erika@example.com")
+            ).scalar_one()
+        engine.dispose()
+        admin.goto(f"{base}/staff/customers")
+        admin.locator("#customers-q").fill(str(customer_number))
+        admin.locator("#customers-q").press("Enter")
+        rows = admin.locator("tr.customer-row")
+        expect(rows).to_have_count(1)
+        expect(rows).to_contain_text("Erika Mustermann")
+        rows.get_by_role("link").first.click()
+        expect(admin.locator("main")).to_contain_text(f"#{number}")
+
+        # The instructions name a canned reply: the deputy writes it once and answers with it,
+        # the customer's first name, order, ticket and her own name filled in before sending.
+        admin.goto(f"{base}/staff/replies")
+        admin.get_by_label("Kürzel (ohne #)").fill("verzug")
+        admin.get_by_label("Titel").fill("Lieferverzug")
+        admin.get_by_label("Text").fill(
+            "Hallo {vorname},\nIhre Bestellung {order} ({ticket}) kommt leider später.\n{agent}"
+        )
+        admin.get_by_role("button", name="Speichern").click()
+        admin.goto(f"{base}/staff/t/{number}")
+        box = admin.locator("#field-body")
+        box.click()
+        admin.keyboard.type("#verz")
+        expect(admin.locator("#canned-menu")).to_contain_text("Lieferverzug")
+        admin.keyboard.press("Enter")
+        expect(box).to_have_value(
+            f"Hallo Erika,\nIhre Bestellung 4711 (#{number}) kommt leider später.\nAdministrator"
+        )
+        admin.get_by_role("button", name="Senden", exact=True).click()
+        expect(admin.locator(".thread")).to_contain_text("kommt leider später")
+        customer.goto(f"{base}/inbox/{number}")
+        expect(customer.locator(".thread")).to_contain_text("Hallo Erika,")
 
         # Sven, back, sees what was handed over and puts the notice away.
         sven.goto(f"{base}/staff/home")
