@@ -468,6 +468,34 @@ stats_hours = sa.Table(
     sqlite_with_rowid=False,  # looked up by `hour` only: the row is the key's leaf
 )
 
+stats_days = sa.Table(
+    "stats_days",
+    metadata,
+    # Daily aggregates of the statistics (board/staff/stats_days.py), one row per local day,
+    # figure, staff member (0: none), link and bucket: a period sums its days' rows instead
+    # of reading every message. `link` makes distinct counts exact over any period: the
+    # ordinal of the conversation's previous (or, for solves, next) day with the same fact;
+    # `bucket` is the local hour, or the histogram bucket of a duration.
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("metric", sa.String(24), nullable=False),
+    sa.Column("staff_id", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("link", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("bucket", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("day", "metric", "staff_id", "link", "bucket"),
+    sqlite_with_rowid=False,  # a period reads a range of the key: the rows are its leaves
+)
+
+stats_dirty = sa.Table(
+    "stats_dirty",
+    metadata,
+    # UTC hours whose days' aggregates are stale, written by triggers (migration 0016) in the
+    # transaction of every change the statistics count, whichever code makes it; the stats
+    # task recomputes those days and deletes the rows it read.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("hour", sa.String(13), nullable=False),  # "2026-11-23 14", as stats_hours
+)
+
 cache_versions = sa.Table(
     "cache_versions",
     metadata,
@@ -667,7 +695,7 @@ _in_write_transaction: ContextVar[bool] = ContextVar("in_write_transaction", def
 # highest number plus one; "build it unless somebody has"), PostgreSQL transactions take
 # the purpose's lock first and hold it until they end. Ticket and customer numbers stay
 # in order without gaps, which a sequence would not promise after a rollback.
-ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3, "flood": 4}
+ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3, "flood": 4, "stats days": 5}
 
 
 async def one_at_a_time(db: Database, purpose: str, key: str | None = None) -> None:
