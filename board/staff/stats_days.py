@@ -42,7 +42,6 @@ from board.db import conversations, one_at_a_time, stats_days, stats_dirty, writ
 from board.staff import stats
 from board.staff.stats import (
     STAFF_IDS,
-    SUPPORT_IDS,
     Durations,
     Period,
     StaffFigures,
@@ -51,6 +50,7 @@ from board.staff.stats import (
     _hour_of,
     _hours_between,
     _in_period,
+    _unindexed,
 )
 
 log = logging.getLogger("board.stats")
@@ -136,30 +136,70 @@ def _histogram_durations(calendar: dict[int, int], business: dict[int, int]) -> 
 def _day_queries(dialect: str) -> dict[str, str]:
     """The per-day questions that link a day's facts to the conversation's other days."""
     status = "action = 'status'"
+
+    def earlier(column: str) -> str:
+        # Found through the conversation's own rows (its index), never by scanning every
+        # row before the day in time order, as SQLite's planner would for MAX(created_at).
+        return f"{_unindexed(column, dialect)} < :start"
+
+    def is_request(column: str) -> str:
+        # A day has a few hundred rows: each looked up by its key, rather than the set of
+        # every request's id built first (SUPPORT_IDS, which suits a year).
+        return (
+            f"EXISTS (SELECT 1 FROM conversations r WHERE r.id = {column}"
+            " AND r.kind = 'support' AND r.status != 'spam')"
+        )
+
+    def by_conversation(alias: str) -> str:
+        # The conversation's status changes through ix_conversation_events_conversation.
+        return f"{_unindexed(alias + '.action', dialect)} = 'status'"
+
     return {
+        "messages": f"""
+    SELECT CASE WHEN m.author_id IN {STAFF_IDS} THEN m.author_id END AS staff_id,
+        m.internal, COUNT(*) AS messages
+    FROM messages m
+    WHERE {_in_period("m.created_at")} AND {is_request("m.conversation_id")}
+    GROUP BY 1, 2
+""",
+        "counts": f"""
+    SELECT
+        (SELECT COUNT(*) FROM conversations
+            WHERE kind = 'support' AND {_in_period("created_at")} AND status = 'spam') AS spam,
+        (SELECT COUNT(*) FROM topics
+            WHERE {_in_period("created_at")} AND deleted_at IS NULL) AS topics,
+        (SELECT COUNT(*) FROM posts WHERE {_in_period("created_at")} AND deleted_at IS NULL)
+            AS posts,
+        (SELECT COUNT(*) FROM users WHERE role = 'customer' AND {_in_period("created_at")})
+            AS registrations
+""",
         "answers": f"""
     SELECT m.conversation_id, m.author_id,
         (SELECT MAX(p.created_at) FROM messages p
-            WHERE p.conversation_id = m.conversation_id AND p.created_at < :start
-            AND NOT p.internal AND p.author_id IN {STAFF_IDS}) AS before_any,
+            WHERE p.conversation_id = m.conversation_id AND {earlier("p.created_at")}
+            AND NOT p.internal AND {_unindexed("p.author_id", dialect)} IN {STAFF_IDS})
+            AS before_any,
         (SELECT MAX(p.created_at) FROM messages p
-            WHERE p.conversation_id = m.conversation_id AND p.created_at < :start
-            AND NOT p.internal AND p.author_id = m.author_id) AS before_own
+            WHERE p.conversation_id = m.conversation_id AND {earlier("p.created_at")}
+            AND NOT p.internal AND {_unindexed("p.author_id", dialect)} = m.author_id)
+            AS before_own
     FROM messages m
-    WHERE {_in_period("m.created_at")} AND NOT m.internal AND m.author_id IN {STAFF_IDS}
-        AND m.conversation_id IN {SUPPORT_IDS}
+    WHERE {_in_period("m.created_at")} AND NOT m.internal
+        AND {_unindexed("m.author_id", dialect)} IN {STAFF_IDS}
+        AND {is_request("m.conversation_id")}
     GROUP BY m.conversation_id, m.author_id
 """,
         "solves": f"""
     SELECT {_hours_between("c.created_at", "s.solved_at", dialect)} AS calendar,
         {_business_hours_between("c.created_at", "s.solved_at", dialect)} AS business,
         (SELECT MIN(n.created_at) FROM conversation_events n
-            WHERE n.conversation_id = s.conversation_id AND n.{status}
-            AND n.new_value = 'solved' AND n.created_at >= :end) AS next_solve
+            WHERE n.conversation_id = s.conversation_id AND {by_conversation("n")}
+            AND n.new_value = 'solved' AND {_unindexed("n.created_at", dialect)} >= :end)
+            AS next_solve
     FROM (
         SELECT conversation_id, MAX(created_at) AS solved_at FROM conversation_events
         WHERE {status} AND {_in_period("created_at")} AND new_value = 'solved'
-            AND conversation_id IN {SUPPORT_IDS}
+            AND {is_request("conversation_id")}
         GROUP BY conversation_id
     ) s
     JOIN conversations c ON c.id = s.conversation_id
@@ -169,23 +209,23 @@ def _day_queries(dialect: str) -> dict[str, str]:
         "reopens": f"""
     SELECT e.conversation_id,
         (SELECT MAX(p.created_at) FROM conversation_events p
-            WHERE p.conversation_id = e.conversation_id AND p.{status}
-            AND p.old_value = 'solved' AND p.new_value = 'open' AND p.created_at < :start)
+            WHERE p.conversation_id = e.conversation_id AND {by_conversation("p")}
+            AND p.old_value = 'solved' AND p.new_value = 'open' AND {earlier("p.created_at")})
             AS before_any
     FROM conversation_events e
     WHERE e.{status} AND {_in_period("e.created_at")} AND e.old_value = 'solved'
-        AND e.new_value = 'open' AND e.conversation_id IN {SUPPORT_IDS}
+        AND e.new_value = 'open' AND {is_request("e.conversation_id")}
     GROUP BY e.conversation_id
 """,
         "staff_solves": f"""
     SELECT e.actor_id, e.conversation_id,
         (SELECT MAX(p.created_at) FROM conversation_events p
-            WHERE p.conversation_id = e.conversation_id AND p.{status}
-            AND p.new_value = 'solved' AND p.actor_id = e.actor_id AND p.created_at < :start)
+            WHERE p.conversation_id = e.conversation_id AND {by_conversation("p")}
+            AND p.new_value = 'solved' AND p.actor_id = e.actor_id AND {earlier("p.created_at")})
             AS before_own
     FROM conversation_events e JOIN users u ON u.id = e.actor_id
     WHERE e.{status} AND {_in_period("e.created_at")} AND e.new_value = 'solved'
-        AND e.conversation_id IN {SUPPORT_IDS}
+        AND {is_request("e.conversation_id")}
     GROUP BY e.actor_id, e.conversation_id
 """,
     }
@@ -222,21 +262,21 @@ async def day_rows(db: Database, settings: Settings, day: date) -> list[tuple]:
         return moment.replace(tzinfo=UTC).astimezone(zone).date().toordinal()
 
     async def run(sql: str) -> list:
-        return await db.fetch_all(stats._query(sql, start, end))
+        async with db.connection() as connection:
+            return await stats._plain_rows(connection, stats._query(sql, start, end))
 
     counted: dict[tuple, int] = defaultdict(int)
     for row in await run(exact.received_per_hour):
         counted["received", 0, 0, row[2]] += row[3]
         counted["unanswered", 0, 0, 0] += row[4]
-    counts = (await run(exact.counts))[0]
-    for metric in ("spam", "topics", "posts", "registrations"):
-        counted[metric, 0, 0, 0] += counts[metric]
-    for row in await run(exact.messages):
-        if row["staff_id"] is None:
-            counted["customer_messages", 0, 0, 0] += row["messages"]
+    counts = (await run(linked["counts"]))[0]
+    for metric, n in zip(("spam", "topics", "posts", "registrations"), counts, strict=True):
+        counted[metric, 0, 0, 0] += n
+    for row in await run(linked["messages"]):
+        if row[0] is None:
+            counted["customer_messages", 0, 0, 0] += row[2]
         else:
-            metric = "notes" if row["internal"] else "replies"
-            counted[metric, row["staff_id"], 0, 0] += row["messages"]
+            counted["notes" if row[1] else "replies", row[0], 0, 0] += row[2]
     for row in await run(exact.first_responses):
         responder = row[0]
         counted["first_calendar", responder, 0, bucket_of(row[1])] += 1
