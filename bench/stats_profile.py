@@ -22,9 +22,8 @@ from datetime import timedelta
 import sqlalchemy as sa
 
 from board.config import Settings
-from board.db import close_database, make_database, stats_hours
+from board.db import close_database, make_database, stats_dirty, stats_hours
 from board.db import stats_days as stats_days_table
-from board.db import stats_dirty
 from board.staff import stats, stats_days
 from board.staff.stats_page import parse_period, today_in
 

@@ -695,7 +695,13 @@ _in_write_transaction: ContextVar[bool] = ContextVar("in_write_transaction", def
 # highest number plus one; "build it unless somebody has"), PostgreSQL transactions take
 # the purpose's lock first and hold it until they end. Ticket and customer numbers stay
 # in order without gaps, which a sequence would not promise after a rollback.
-ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3, "flood": 4, "stats days": 5}
+ADVISORY_LOCKS = {
+    "ticket numbers": 1,
+    "customer numbers": 2,
+    "stats calendar": 3,
+    "flood": 4,
+    "stats days": 5,
+}
 
 
 async def one_at_a_time(db: Database, purpose: str, key: str | None = None) -> None:

@@ -100,7 +100,9 @@ REBUILT = frozenset({"stats_days", "stats_dirty"})
 
 def copied_tables() -> list[sa.Table]:
     """Parents before children, so that foreign keys hold after every insert."""
-    return [table for table in metadata.sorted_tables if table.name not in KEPT_BY_TRIGGERS | REBUILT]
+    return [
+        table for table in metadata.sorted_tables if table.name not in KEPT_BY_TRIGGERS | REBUILT
+    ]
 
 
 def _prepare_target(target: Settings, engine: sa.Engine, replace_existing: bool) -> None:

@@ -530,8 +530,12 @@ async def ensure_calendar_for(db: Database, settings: Settings) -> None:
                     + " UNION ".join(
                         f"SELECT {hour_of} FROM {table}"
                         for table in (
-                            "conversations", "messages", "conversation_events", "topics",
-                            "posts", "users",
+                            "conversations",
+                            "messages",
+                            "conversation_events",
+                            "topics",
+                            "posts",
+                            "users",
                         )
                     )
                 )
@@ -553,7 +557,9 @@ async def exact_durations(
     first = solve = None
     async with db.connection() as connection:
         if first_responses:
-            rows = await _plain_rows(connection, _query(sql.first_responses, period.start, period.end))
+            rows = await _plain_rows(
+                connection, _query(sql.first_responses, period.start, period.end)
+            )
             measured_by: dict[int, list[tuple[float, float]]] = {}
             for responder, calendar, business in rows:
                 measured_by.setdefault(responder, []).append((calendar, business))
@@ -563,6 +569,8 @@ async def exact_durations(
                 team, {user_id: _durations(pairs) for user_id, pairs in measured_by.items()}
             )
         if times_to_solve:
-            rows = await _plain_rows(connection, _query(sql.times_to_solve, period.start, period.end))
+            rows = await _plain_rows(
+                connection, _query(sql.times_to_solve, period.start, period.end)
+            )
             solve = _durations(rows)
     return first, solve

@@ -461,9 +461,7 @@ async def _figures(db: Database, settings: Settings, period: Period, rows: Itera
     responders = {
         staff_id for metric, staff_id in histograms if metric == "first_calendar" and staff_id > 0
     }
-    names = {
-        row.id: row.name for row in await stats._names_of(db, set(per_staff) | responders)
-    }
+    names = {row.id: row.name for row in await stats._names_of(db, set(per_staff) | responders)}
     for user_id, figures in per_staff.items():
         if user_id not in names:
             continue  # the user row is gone

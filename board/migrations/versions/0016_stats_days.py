@@ -221,7 +221,14 @@ def every_hour(hour_of) -> str:
     """Every hour the statistics look at, to mark stale: the aggregates are built from them."""
     return " UNION ".join(
         f"SELECT {hour_of('created_at')} FROM {table}"
-        for table in ("conversations", "messages", "conversation_events", "topics", "posts", "users")
+        for table in (
+            "conversations",
+            "messages",
+            "conversation_events",
+            "topics",
+            "posts",
+            "users",
+        )
     )
 
 
