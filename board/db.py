@@ -227,6 +227,8 @@ conversations = sa.Table(
     sa.Index("ix_conversations_assignee", "assignee_id", "kind", "status", "waiting_since"),
     # Statistics read the period's conversations from the index alone.
     sa.Index("ix_conversations_created", "kind", "created_at", "status", "first_response_at"),
+    # The statistics' list of a period's requests, in keyset pages by (created_at, id).
+    sa.Index("ix_conversations_period", "kind", "created_at", "id"),
     # The daily digest finds its conversations without reading all the others.
     sa.Index(
         "ix_conversations_digest",

@@ -26,6 +26,7 @@ from board.security import STAFF_ROLES
 from board.staff import canned, publish, queries
 from board.staff.customers_page import routes as customer_routes
 from board.staff.publish import routes as publish_routes
+from board.staff.stats_list_page import routes as stats_list_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
 from board.web import (
@@ -551,4 +552,5 @@ routes = [
     *team_routes,
     *publish_routes,
     *stats_routes,
+    *stats_list_routes,
 ]

@@ -1,5 +1,6 @@
 """statistics as daily aggregates: stats_days, and stats_dirty filled by triggers with the
-hours whose days a change made stale, in the transaction of the change
+hours whose days a change made stale, in the transaction of the change; the period's
+requests listed by (kind, created_at, id)
 
 Revision ID: 0016
 Revises: 0013
@@ -252,6 +253,7 @@ def upgrade() -> None:
         sa.Column("hour", sa.String(length=13), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_dirty")),
     )
+    op.create_index("ix_conversations_period", "conversations", ["kind", "created_at", "id"])
     postgresql = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRESQL_TRIGGERS if postgresql else SQLITE_TRIGGERS:
         op.execute(statement)
@@ -273,5 +275,6 @@ def downgrade() -> None:
     else:
         for name in SQLITE_NAMES:
             op.execute(f"DROP TRIGGER stats_dirty_{name}")
+    op.drop_index("ix_conversations_period", table_name="conversations")
     op.drop_table("stats_dirty")
     op.drop_table("stats_days")

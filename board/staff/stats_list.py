@@ -1,0 +1,129 @@
+"""The requests of a statistics period, one row each: pages for the statistics page (keyset
+pagination on ix_conversations_period) and batches for its CSV export (streamed).
+
+PERIOD_COLUMNS is the one place that says what a row holds: the page's table, the CSV's
+header and its cells all follow it. A column is added there with its SQL expression.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+from databases import Database
+
+from board.db import conversation_events, conversations, users
+from board.staff.stats import Period
+
+PAGE_SIZE = 50
+EXPORT_BATCH = 1_000  # rows held at once while the CSV streams
+
+
+def N_(message: str) -> str:
+    """Marks a message id for extraction; the template translates it where it is shown."""
+    return message
+
+
+assignee = users.alias("assignee")
+last_solved = (
+    sa.select(sa.func.max(conversation_events.c.created_at))
+    .where(
+        conversation_events.c.conversation_id == conversations.c.id,
+        conversation_events.c.action == "status",
+        conversation_events.c.new_value == "solved",
+    )
+    .scalar_subquery()
+)
+
+
+@dataclass(frozen=True)
+class ListColumn:
+    key: str  # the CSV header and the row's attribute
+    label: str  # English message id, translated by the page
+    kind: str  # how it is shown: ticket, status, time, text
+    expression: sa.ColumnElement
+
+
+PERIOD_COLUMNS: tuple[ListColumn, ...] = (
+    ListColumn("number", N_("Ticket"), "ticket", conversations.c.number),
+    # The request's type and its order number go here, once conversations have them.
+    ListColumn("status", N_("Status"), "status", conversations.c.status),
+    ListColumn("created_at", N_("Received"), "time", conversations.c.created_at),
+    ListColumn(
+        "first_response_at", N_("First response"), "time", conversations.c.first_response_at
+    ),
+    ListColumn("solved_at", N_("Last solved"), "time", last_solved),
+    ListColumn("last_message_at", N_("Last message"), "time", conversations.c.last_message_at),
+    ListColumn("assignee", N_("Assignee"), "text", assignee.c.name),
+)
+
+
+def _rows_after(period: Period, after: tuple | None, limit: int) -> sa.Select:
+    """The period's requests (spam included: its status says so) in the order they came,
+    from the one after `after` = (created_at, id)."""
+    statement = (
+        sa.select(
+            *(column.expression.label(column.key) for column in PERIOD_COLUMNS),
+            conversations.c.id.label("row_id"),
+            conversations.c.created_at.label("row_created_at"),
+        )
+        .select_from(
+            conversations.outerjoin(assignee, assignee.c.id == conversations.c.assignee_id)
+        )
+        .where(
+            conversations.c.kind == "support",
+            conversations.c.created_at >= period.start,
+            conversations.c.created_at < period.end,
+        )
+        .order_by(conversations.c.created_at, conversations.c.id)
+        .limit(limit)
+    )
+    if after is not None:
+        created_at, row_id = after
+        statement = statement.where(
+            sa.or_(
+                conversations.c.created_at > created_at,
+                sa.and_(conversations.c.created_at == created_at, conversations.c.id > row_id),
+            )
+        )
+    return statement
+
+
+@dataclass(frozen=True)
+class PeriodPage:
+    rows: list
+    next_after: int | None  # the id to continue after; None on the last page
+
+
+async def period_page(db: Database, period: Period, after: int | None) -> PeriodPage:
+    """A page of the period's requests after the request `after` (an id); the first page
+    when it is None or names no request."""
+    position = None
+    if after is not None:
+        found = await db.fetch_one(
+            sa.select(conversations.c.created_at, conversations.c.id).where(
+                conversations.c.id == after
+            )
+        )
+        position = (found.created_at, found.id) if found else None
+    rows = await db.fetch_all(_rows_after(period, position, PAGE_SIZE + 1))
+    more = len(rows) > PAGE_SIZE
+    rows = rows[:PAGE_SIZE]
+    return PeriodPage(rows=rows, next_after=rows[-1].row_id if more else None)
+
+
+async def period_batches(
+    db: Database, period: Period, batch: int = EXPORT_BATCH
+) -> AsyncIterator[list]:
+    """All the period's requests, `batch` rows at a time: memory stays bounded however long
+    the period, and each query is short (no transaction held open while the client reads)."""
+    position = None
+    while True:
+        rows = await db.fetch_all(_rows_after(period, position, batch))
+        if not rows:
+            return
+        yield rows
+        if len(rows) < batch:
+            return
+        position = (rows[-1].row_created_at, rows[-1].row_id)
