@@ -95,7 +95,7 @@ def snapshot(database: Path, copy_path: Path) -> None:
 KEPT_BY_TRIGGERS = frozenset({"queue_counts"})
 # The statistics' daily aggregates: the copy's triggers mark every copied hour stale, and
 # the site rebuilds the days from the copied rows (board/staff/stats_days.py).
-REBUILT = frozenset({"stats_days", "stats_dirty"})
+REBUILT = frozenset({"stats_days", "stats_months", "stats_dirty"})
 
 
 def copied_tables() -> list[sa.Table]:

@@ -143,6 +143,8 @@ def test_the_export_streams_in_batches(app, client, people, settings, monkeypatc
         assert count.scalar() == 10
     engine.dispose()
     staff = people.staff()
-    rows = read_csv(staff.get(LIST, params={"from": "2026-03-01", "to": "2026-03-31", "format": "csv"}))
+    rows = read_csv(
+        staff.get(LIST, params={"from": "2026-03-01", "to": "2026-03-31", "format": "csv"})
+    )
     assert [row[0] for row in rows[1:]] == [str(n) for n in range(9001, 9011)]
     assert rows[1][2] == local("2026-03-03 10:00").strftime("2026-03-03 10:00")

@@ -38,7 +38,14 @@ import sqlalchemy as sa
 from databases import Database
 
 from board.config import Settings
-from board.db import conversations, one_at_a_time, stats_days, stats_dirty, write_transaction
+from board.db import (
+    conversations,
+    one_at_a_time,
+    stats_days,
+    stats_dirty,
+    stats_months,
+    write_transaction,
+)
 from board.staff import stats
 from board.staff.stats import (
     STAFF_IDS,
@@ -335,9 +342,32 @@ async def refresh(db: Database, settings: Settings, max_days: int = DAYS_PER_ROU
             await db.execute(stats_days.delete().where(stats_days.c.day == day))
             if rows:
                 await _insert(db, day, rows)
+        for month in sorted({day.replace(day=1) for day in chosen}):
+            await _sum_month(db, month)
         for batch in range(0, len(done), 500):
             await db.execute(stats_dirty.delete().where(stats_dirty.c.id.in_(done[batch:][:500])))
     return len(chosen)
+
+
+def _month_after(month: date) -> date:
+    return (month + timedelta(days=32)).replace(day=1)
+
+
+async def _sum_month(db: Database, month: date) -> None:
+    """The month's row in stats_months from its days, the received requests left out."""
+    await db.execute(stats_months.delete().where(stats_months.c.month == month))
+    keys = (stats_days.c.metric, stats_days.c.staff_id, stats_days.c.link, stats_days.c.bucket)
+    summed = (
+        sa.select(sa.literal(month, sa.Date), *keys, sa.func.sum(stats_days.c.n))
+        .where(
+            stats_days.c.day >= month,
+            stats_days.c.day < _month_after(month),
+            stats_days.c.metric != "received",
+        )
+        .group_by(*keys)
+    )
+    names = ["month", "metric", "staff_id", "link", "bucket", "n"]
+    await db.execute(stats_months.insert().from_select(names, summed))
 
 
 async def _insert(db: Database, day: date, rows: list[tuple]) -> None:
@@ -391,48 +421,104 @@ def counts_in_period(metric: str, link: int, first: int, last: int) -> bool:
     return link < first
 
 
-def _period_sums(first_day: date, last_day: date, skipped: list[date]) -> sa.Select:
-    # Received requests stay per day (the chart, the weekday × hour table); the rest are
-    # summed over the period in SQL: a few hundred rows come back, whatever its length.
-    received = stats_days.c.metric == "received"
-    day_or_none = sa.case((received, stats_days.c.day), else_=None)
-    linked = sa.case(
+def _linked(table: sa.Table, first_day: date, last_day: date) -> sa.ColumnElement[bool]:
+    return sa.case(
+        # An OR, not IN: no expanding parameter, so the driver gets the statement as is.
         (
-            stats_days.c.metric.in_(NEXT_LINKED),
-            stats_days.c.link > last_day.toordinal(),
+            sa.or_(*(table.c.metric == metric for metric in NEXT_LINKED)),
+            table.c.link > last_day.toordinal(),
         ),
-        else_=stats_days.c.link < first_day.toordinal(),
+        else_=table.c.link < first_day.toordinal(),
     )
-    statement = (
-        sa.select(
-            stats_days.c.metric,
-            stats_days.c.staff_id,
-            stats_days.c.bucket,
-            day_or_none.label("day"),
-            sa.func.sum(stats_days.c.n).label("n"),
+
+
+def whole_months(first_day: date, last_day: date, stale: set[date]) -> list[date]:
+    """The months wholly inside the period with no stale day: read from stats_months."""
+    months = []
+    month = first_day if first_day.day == 1 else _month_after(first_day)
+    while _month_after(month) - timedelta(days=1) <= last_day:
+        if not any(month <= day < _month_after(month) for day in stale):
+            months.append(month)
+        month = _month_after(month)
+    return months
+
+
+def _day_segments(first_day: date, last_day: date, months: list[date]) -> list[tuple[date, date]]:
+    """The stretches of the period outside its whole months, first and last day each."""
+    segments, start = [], first_day
+    for month in months:
+        if start < month:
+            segments.append((start, month - timedelta(days=1)))
+        start = _month_after(month)
+    if start <= last_day:
+        segments.append((start, last_day))
+    return segments
+
+
+def _period_sums(first_day: date, last_day: date, months: list[date], skipped: list[date]):
+    """Everything but the received requests, summed over the period in SQL: the whole months
+    from stats_months, the days around them (not stale) from stats_days."""
+    keys = ("metric", "staff_id", "link", "bucket", "n")
+    parts = []
+    segments = _day_segments(first_day, last_day, months)
+    if segments:
+        parts.append(
+            sa.select(*(stats_days.c[key] for key in keys)).where(
+                sa.or_(*(stats_days.c.day.between(a, b) for a, b in segments)),
+                stats_days.c.metric != "received",
+                _linked(stats_days, first_day, last_day),
+                *(stats_days.c.day != day for day in skipped),
+            )
         )
-        .where(stats_days.c.day >= first_day, stats_days.c.day <= last_day, linked)
-        .group_by(stats_days.c.metric, stats_days.c.staff_id, stats_days.c.bucket, day_or_none)
+    if months:
+        parts.append(
+            sa.select(*(stats_months.c[key] for key in keys)).where(
+                sa.or_(*(stats_months.c.month == month for month in months)),
+                _linked(stats_months, first_day, last_day),
+            )
+        )
+    rows = sa.union_all(*parts).subquery()
+    return sa.select(rows.c.metric, rows.c.staff_id, rows.c.bucket, sa.func.sum(rows.c.n)).group_by(
+        rows.c.metric, rows.c.staff_id, rows.c.bucket
     )
-    if skipped:
-        statement = statement.where(stats_days.c.day.not_in(skipped))
-    return statement
+
+
+def _received(first_day: date, last_day: date, skipped: list[date]) -> sa.Select:
+    """The received requests per day and local hour: one stored row each."""
+    statement = sa.select(stats_days.c.day, stats_days.c.bucket, stats_days.c.n).where(
+        stats_days.c.day >= first_day,
+        stats_days.c.day <= last_day,
+        stats_days.c.metric == "received",
+    )
+    return statement.where(*(stats_days.c.day != day for day in skipped))
 
 
 async def compute(db: Database, settings: Settings, period: Period) -> Stats:
-    """The figures of stats.compute_exact for `period`, from the daily aggregates."""
+    """The figures of stats.compute (the exact computation) for `period`, from the
+    aggregates: at most a few thousand rows, however long the period."""
     await stats.ensure_calendar_for(db, settings)
     first, last = period.first_day, period.last_day
     stale = sorted(day for day in await stale_days(db, settings) if first <= day <= last)
-    rows: list[tuple] = [
-        (row.metric, row.staff_id, row.bucket, stats._as_date(row.day) if row.day else None, row.n)
-        for row in await db.fetch_all(_period_sums(first, last, stale))
-    ]
+    months = whole_months(first, last, set(stale))
+    rows: list[tuple] = []
+    async with db.connection() as connection:
+        for metric, staff_id, bucket, n in await _raw(
+            connection, _period_sums(first, last, months, stale)
+        ):
+            rows.append((metric, staff_id, bucket, None, n))
+        for day, bucket, n in await _raw(connection, _received(first, last, stale)):
+            rows.append(("received", 0, bucket, stats._as_date(day), n))
     for day in stale:  # not recomputed yet: computed here, not stored (a GET writes nothing)
         for metric, staff_id, link, bucket, n in await day_rows(db, settings, day):
             if counts_in_period(metric, link, first.toordinal(), last.toordinal()):
                 rows.append((metric, staff_id, bucket, day if metric == "received" else None, n))
     return await _figures(db, settings, period, rows)
+
+
+async def _raw(connection, statement: sa.Select) -> list[tuple]:
+    """Plain tuples from the driver: `databases` wraps each row in objects whose values
+    are converted on every access, which took longer than the query (thousands of rows)."""
+    return await stats._plain_rows(connection, statement)
 
 
 async def _figures(db: Database, settings: Settings, period: Period, rows: Iterable[tuple]):

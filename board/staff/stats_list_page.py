@@ -34,7 +34,9 @@ async def period_conversations(request: Request) -> Response:
     params = request.query_params
     form = {"from": params.get("from", ""), "to": params.get("to", "")}
     try:
-        period = parse_period(form["from"], form["to"], today_in(settings.timezone), settings.timezone)
+        period = parse_period(
+            form["from"], form["to"], today_in(settings.timezone), settings.timezone
+        )
         after = _after(params.get("after"))
     except PeriodError as problem:
         return render(

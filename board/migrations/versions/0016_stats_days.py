@@ -248,6 +248,19 @@ def upgrade() -> None:
         sqlite_with_rowid=False,
     )
     op.create_table(
+        "stats_months",
+        sa.Column("month", sa.Date(), nullable=False),
+        sa.Column("metric", sa.String(length=24), nullable=False),
+        sa.Column("staff_id", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("link", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("bucket", sa.Integer(), autoincrement=False, nullable=False),
+        sa.Column("n", sa.Integer(), nullable=False),
+        sa.PrimaryKeyConstraint(
+            "month", "metric", "staff_id", "link", "bucket", name=op.f("pk_stats_months")
+        ),
+        sqlite_with_rowid=False,
+    )
+    op.create_table(
         "stats_dirty",
         sa.Column("id", sa.Integer(), nullable=False),
         sa.Column("hour", sa.String(length=13), nullable=False),
@@ -277,4 +290,5 @@ def downgrade() -> None:
             op.execute(f"DROP TRIGGER stats_dirty_{name}")
     op.drop_index("ix_conversations_period", table_name="conversations")
     op.drop_table("stats_dirty")
+    op.drop_table("stats_months")
     op.drop_table("stats_days")
