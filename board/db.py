@@ -67,6 +67,9 @@ users = sa.Table(
     sa.Column("notify", sa.String(8), nullable=False, server_default="each"),
     sa.Column("notify_new", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("daily_summary", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Staff: their own daily summary (the team's figures, their own, the requests waiting
+    # too long), on unless they turn it off.
+    sa.Column("personal_summary", sa.Boolean, nullable=False, server_default=sa.true()),
     # Set when the person's data was erased: the row stays so that the shop's records (their
     # conversations, invoices, forum posts) keep an author, under a neutral name.
     sa.Column("erased_at", sa.DateTime),

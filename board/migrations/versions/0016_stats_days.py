@@ -1,6 +1,6 @@
 """statistics as daily aggregates: stats_days, and stats_dirty filled by triggers with the
 hours whose days a change made stale, in the transaction of the change; the period's
-requests listed by (kind, created_at, id)
+requests listed by (kind, created_at, id); staff's personal daily summary, on by default
 
 Revision ID: 0016
 Revises: 0013
@@ -266,6 +266,10 @@ def upgrade() -> None:
         sa.Column("hour", sa.String(length=13), nullable=False),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_stats_dirty")),
     )
+    op.add_column(
+        "users",
+        sa.Column("personal_summary", sa.Boolean(), server_default=sa.true(), nullable=False),
+    )
     op.create_index("ix_conversations_period", "conversations", ["kind", "created_at", "id"])
     postgresql = op.get_bind().dialect.name == "postgresql"
     for statement in POSTGRESQL_TRIGGERS if postgresql else SQLITE_TRIGGERS:
@@ -289,6 +293,8 @@ def downgrade() -> None:
         for name in SQLITE_NAMES:
             op.execute(f"DROP TRIGGER stats_dirty_{name}")
     op.drop_index("ix_conversations_period", table_name="conversations")
+    with op.batch_alter_table("users") as batch_op:
+        batch_op.drop_column("personal_summary")
     op.drop_table("stats_dirty")
     op.drop_table("stats_months")
     op.drop_table("stats_days")
