@@ -8,7 +8,8 @@ something else runs on the machine). Also prints how many rows the year covers.
 
 Then the daily aggregates (board/staff/stats_days.py): how long building every day from
 nothing takes, and `stats_days.compute` (what the page runs) for all time, 365 and 30 days.
-`--aggregates-only` skips the exact computation.
+`--aggregates-only` skips the exact computation. Last, the CSV export of the period's
+requests for all time, streamed as the page does, with its peak memory (tracemalloc).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import argparse
 import asyncio
 import statistics
 import time
+import tracemalloc
 from datetime import timedelta
 
 import sqlalchemy as sa
@@ -24,7 +26,8 @@ import sqlalchemy as sa
 from board.config import Settings
 from board.db import close_database, make_database, stats_dirty, stats_hours
 from board.db import stats_days as stats_days_table
-from board.staff import stats, stats_days
+from board.staff import stats, stats_days, stats_list
+from board.staff.stats_list_page import csv_chunks
 from board.staff.stats_page import parse_period, today_in
 
 
@@ -38,6 +41,25 @@ async def timed(compute, db, settings, period, rounds: int) -> tuple[float, floa
         times.append((time.perf_counter() - started) * 1000)
         cpu_times.append((time.process_time() - cpu_started) * 1000)
     return statistics.median(times), max(times), statistics.median(cpu_times)
+
+
+async def export_memory(db, settings, period) -> None:
+    """The period's CSV export as the page streams it, with tracemalloc: the peak of what
+    Python allocates while producing it, against the size of the whole file."""
+    tracemalloc.start()
+    started = time.perf_counter()
+    size = rows = 0
+    async for chunk in csv_chunks(stats_list.period_batches(db, period), ";", settings.timezone):
+        size += len(chunk.encode())
+        rows += chunk.count("\r\n")
+    elapsed = time.perf_counter() - started
+    _current, peak = tracemalloc.get_traced_memory()
+    tracemalloc.stop()
+    print(
+        f"\n- CSV export of all time: {rows - 1} rows, {size / 1e6:.1f} MB in {elapsed:.1f} s; "
+        f"peak Python memory while streaming (tracemalloc) {peak / 1e6:.1f} MB "
+        f"(batches of {stats_list.EXPORT_BATCH} rows)"
+    )
 
 
 async def aggregates(db, settings, rounds: int) -> None:
@@ -87,6 +109,7 @@ async def aggregates(db, settings, rounds: int) -> None:
         f"{figures.time_to_solve.calendar_median:.3f} h (exact "
         f"{exact.time_to_solve.calendar_median:.3f})"
     )
+    await export_memory(db, settings, whole)
 
 
 async def main(rounds: int, aggregates_only: bool) -> None:

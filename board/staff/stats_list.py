@@ -30,7 +30,10 @@ last_solved = (
     sa.select(sa.func.max(conversation_events.c.created_at))
     .where(
         conversation_events.c.conversation_id == conversations.c.id,
-        conversation_events.c.action == "status",
+        # `action || ''`: read through the row's own few changes (its conversation's index),
+        # not every status change in ix_conversation_events_action, which SQLite's planner
+        # took for `action = 'status'` (5 ms a row, minutes for an export).
+        conversation_events.c.action.concat("") == "status",
         conversation_events.c.new_value == "solved",
     )
     .scalar_subquery()
