@@ -9,12 +9,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import datetime
 
 import sqlalchemy as sa
 from databases import Database
 
 from board.db import conversation_events, conversations, users
 from board.staff.stats import Period
+from board.staff.stats import _plain_rows as plain_rows
 
 PAGE_SIZE = 50
 EXPORT_BATCH = 1_000  # rows held at once while the CSV streams
@@ -118,15 +120,21 @@ async def period_page(db: Database, period: Period, after: int | None) -> Period
 
 async def period_batches(
     db: Database, period: Period, batch: int = EXPORT_BATCH
-) -> AsyncIterator[list]:
-    """All the period's requests, `batch` rows at a time: memory stays bounded however long
-    the period, and each query is short (no transaction held open while the client reads)."""
+) -> AsyncIterator[list[tuple]]:
+    """All the period's requests, `batch` rows at a time, as plain tuples in the order of
+    PERIOD_COLUMNS (the driver's values: SQLite's times as text). Memory stays bounded
+    however long the period, and each query is short: no transaction is held open while
+    the client reads."""
     position = None
     while True:
-        rows = await db.fetch_all(_rows_after(period, position, batch))
+        async with db.connection() as connection:
+            rows = await plain_rows(connection, _rows_after(period, position, batch))
         if not rows:
             return
-        yield rows
+        yield [row[: len(PERIOD_COLUMNS)] for row in rows]
         if len(rows) < batch:
             return
-        position = (rows[-1].row_created_at, rows[-1].row_id)
+        row_id, created_at = rows[-1][len(PERIOD_COLUMNS) :]
+        if isinstance(created_at, str):
+            created_at = datetime.fromisoformat(created_at)
+        position = (created_at, row_id)

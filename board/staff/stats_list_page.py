@@ -92,7 +92,7 @@ async def csv_chunks(
     async for rows in batches:
         yield _lines(
             (
-                [_cell(getattr(row, column.key), column.kind, zone) for column in PERIOD_COLUMNS]
+                [_cell(value, column.kind, zone) for value, column in zip(row, PERIOD_COLUMNS)]
                 for row in rows
             ),
             delimiter,
