@@ -34,7 +34,7 @@ from board.pagecache import GuestPageCache
 from board.search import indexing as search_indexing
 from board.search import querying as search_querying
 from board.search.routes import routes as search_routes
-from board.staff import handover
+from board.staff import handover, stats_days
 from board.staff.routes import routes as staff_routes
 from board.web import (
     SECRET_URL_ROUTES,
@@ -152,6 +152,7 @@ def create_app(settings: Settings | None = None) -> Starlette:
             asyncio.create_task(
                 search_indexing.run_forever(app.state.db, settings, app.state.search_wake)
             ),
+            asyncio.create_task(stats_days.run_forever(app.state.db, settings)),
         ]
         try:
             yield

@@ -74,6 +74,9 @@ users = sa.Table(
     sa.Column("notify", sa.String(8), nullable=False, server_default="each"),
     sa.Column("notify_new", sa.Boolean, nullable=False, server_default=sa.false()),
     sa.Column("daily_summary", sa.Boolean, nullable=False, server_default=sa.false()),
+    # Staff: their own daily summary (the team's figures, their own, the requests waiting
+    # too long), on unless they turn it off.
+    sa.Column("personal_summary", sa.Boolean, nullable=False, server_default=sa.true()),
     # Set when the person's data was erased: the row stays so that the shop's records (their
     # conversations, invoices, forum posts) keep an author, under a neutral name.
     sa.Column("erased_at", sa.DateTime),
@@ -351,6 +354,8 @@ conversations = sa.Table(
         sqlite_where=sa.text("reminded_at IS NOT NULL"),
         postgresql_where=sa.text("reminded_at IS NOT NULL"),
     ),
+    # The statistics' list of a period's requests, in keyset pages by (created_at, id).
+    sa.Index("ix_conversations_period", "kind", "created_at", "id"),
     # The daily digest finds its conversations without reading all the others.
     sa.Index(
         "ix_conversations_digest",
@@ -653,6 +658,49 @@ stats_hours = sa.Table(
     sqlite_with_rowid=False,  # looked up by `hour` only: the row is the key's leaf
 )
 
+stats_days = sa.Table(
+    "stats_days",
+    metadata,
+    # Daily aggregates of the statistics (board/staff/stats_days.py), one row per local day,
+    # figure, staff member (0: none), link and bucket: a period sums its days' rows instead
+    # of reading every message. `link` makes distinct counts exact over any period: the
+    # ordinal of the conversation's previous (or, for solves, next) day with the same fact;
+    # `bucket` is the local hour, or the histogram bucket of a duration.
+    sa.Column("day", sa.Date, nullable=False),
+    sa.Column("metric", sa.String(24), nullable=False),
+    sa.Column("staff_id", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("link", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("bucket", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("day", "metric", "staff_id", "link", "bucket"),
+    sqlite_with_rowid=False,  # a period reads a range of the key: the rows are its leaves
+)
+
+stats_months = sa.Table(
+    "stats_months",
+    metadata,
+    # stats_days summed per calendar month (`month`: its first day), the received requests
+    # per hour left out: a long period reads its whole months here, ~5 times fewer rows.
+    sa.Column("month", sa.Date, nullable=False),
+    sa.Column("metric", sa.String(24), nullable=False),
+    sa.Column("staff_id", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("link", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("bucket", sa.Integer, nullable=False, autoincrement=False),
+    sa.Column("n", sa.Integer, nullable=False),
+    sa.PrimaryKeyConstraint("month", "metric", "staff_id", "link", "bucket"),
+    sqlite_with_rowid=False,
+)
+
+stats_dirty = sa.Table(
+    "stats_dirty",
+    metadata,
+    # UTC hours whose days' aggregates are stale, written by triggers (migration 0016) in the
+    # transaction of every change the statistics count, whichever code makes it; the stats
+    # task recomputes those days and deletes the rows it read.
+    sa.Column("id", sa.Integer, primary_key=True),
+    sa.Column("hour", sa.String(13), nullable=False),  # "2026-11-23 14", as stats_hours
+)
+
 cache_versions = sa.Table(
     "cache_versions",
     metadata,
@@ -852,7 +900,13 @@ _in_write_transaction: ContextVar[bool] = ContextVar("in_write_transaction", def
 # highest number plus one; "build it unless somebody has"), PostgreSQL transactions take
 # the purpose's lock first and hold it until they end. Ticket and customer numbers stay
 # in order without gaps, which a sequence would not promise after a rollback.
-ADVISORY_LOCKS = {"ticket numbers": 1, "customer numbers": 2, "stats calendar": 3, "flood": 4}
+ADVISORY_LOCKS = {
+    "ticket numbers": 1,
+    "customer numbers": 2,
+    "stats calendar": 3,
+    "flood": 4,
+    "stats days": 5,
+}
 
 
 async def one_at_a_time(db: Database, purpose: str, key: str | None = None) -> None:

@@ -94,11 +94,15 @@ def snapshot(database: Path, copy_path: Path) -> None:
 
 # Kept by triggers on conversations (migration 0012): copying the conversations fills them.
 KEPT_BY_TRIGGERS = frozenset({"queue_counts"})
+# Written by triggers on the copied tables (migration 0016), but as a list of what is stale
+# in the copied statistics' days: copied last, in place of what the copy's triggers wrote.
+COPIED_LAST = "stats_dirty"
 
 
 def copied_tables() -> list[sa.Table]:
     """Parents before children, so that foreign keys hold after every insert."""
-    return [table for table in metadata.sorted_tables if table.name not in KEPT_BY_TRIGGERS]
+    tables = [table for table in metadata.sorted_tables if table.name not in KEPT_BY_TRIGGERS]
+    return [t for t in tables if t.name != COPIED_LAST] + [metadata.tables[COPIED_LAST]]
 
 
 def _prepare_target(target: Settings, engine: sa.Engine, replace_existing: bool) -> None:
@@ -127,6 +131,8 @@ def _copy(
     with source.connect() as reading, target.begin() as writing:
         for table in copied_tables():
             count = 0
+            if table.name == COPIED_LAST:
+                writing.execute(table.delete())  # what the copy's triggers wrote
             try:
                 for batch in _batches(reading, table):
                     writing.execute(table.insert(), batch)

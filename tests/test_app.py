@@ -379,6 +379,7 @@ MATRIX = {
     "publish": ("GET", "/staff/t/{solved}/publish", None, STAFF_PAGE),
     "team": ("GET", "/staff/team", None, STAFF_PAGE),
     "staff_stats": ("GET", "/staff/stats", None, STAFF_PAGE),
+    "staff_stats_conversations": ("GET", "/staff/stats/conversations", None, STAFF_PAGE),
     "team_create": (
         "POST",
         "/staff/team/new",

@@ -186,7 +186,9 @@ def test_a_mail_links_pages_pass_axe_and_fit_the_screen(
 
 
 def test_staff_pages_pass_axe_and_fit_the_screen(browser: Browser, demo_site: dict):
-    audit_pages(browser, demo_site, "staff", ["/staff", "/staff/stats"])
+    audit_pages(
+        browser, demo_site, "staff", ["/staff", "/staff/stats", "/staff/stats/conversations"]
+    )
     audit_pages(browser, demo_site, "staff", [f"/staff/t/{demo_site['number']}"], ["desktop"])
 
 

@@ -309,6 +309,7 @@ async def _anonymise_account(db: Database, person: Record, unusable_password_has
             notify="off",
             notify_new=False,
             daily_summary=False,
+            personal_summary=False,
             erased_at=utcnow(),
         )
     )

@@ -84,7 +84,11 @@ def _profile(person: Record, for_staff: bool) -> dict:
         "erased_at": utc_iso(person.erased_at),
     }
     if person.role in STAFF_ROLES:
-        profile.update(notify_new=person.notify_new, daily_summary=person.daily_summary)
+        profile.update(
+            notify_new=person.notify_new,
+            daily_summary=person.daily_summary,
+            personal_summary=person.personal_summary,
+        )
     if for_staff:
         profile.update(staff_note=person.note, vip=person.vip)
     return profile

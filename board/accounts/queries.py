@@ -74,7 +74,9 @@ async def update_profile(
     notify: str = "each",
     notify_new: bool = False,
     daily_summary: bool = False,
+    personal_summary: bool | None = None,
 ) -> None:
+    """`personal_summary` None keeps the stored choice (a customer's form has none)."""
     async with write_transaction(db):
         if await email_in_use(db, email, except_user_id=user_id):
             raise EmailTaken(email)
@@ -99,6 +101,7 @@ async def update_profile(
                 notify=notify,
                 notify_new=notify_new,
                 daily_summary=daily_summary,
+                **({} if personal_summary is None else {"personal_summary": personal_summary}),
             )
         )
         await bump_forum_version(db)  # the name shows beside the user's posts

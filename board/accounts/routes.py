@@ -199,6 +199,7 @@ def _render_account(request: Request, record, status_code: int = 200, **context)
         "notify": record.notify,
         "notify_new": record.notify_new,
         "daily_summary": record.daily_summary,
+        "personal_summary": record.personal_summary,
     }
     return render(
         request,
@@ -224,6 +225,7 @@ async def _change_profile(request: Request, record, form) -> Response:
         "notify": field(form, "notify", 8) or record.notify,
         "notify_new": bool(form.get("notify_new")),
         "daily_summary": bool(form.get("daily_summary")),
+        "personal_summary": bool(form.get("personal_summary")),
     }
     errors = {}
     if values["notify"] not in NOTIFY_CHOICES:
@@ -249,6 +251,9 @@ async def _change_profile(request: Request, record, form) -> Response:
                 # Mail about the queue is for staff; a customer's form has no such boxes.
                 notify_new=values["notify_new"] and record.role in STAFF_ROLES,
                 daily_summary=values["daily_summary"] and record.role in STAFF_ROLES,
+                personal_summary=(
+                    values["personal_summary"] if record.role in STAFF_ROLES else None
+                ),
             )
         except queries.EmailTaken:
             errors["email"] = _("This email address belongs to another account.")

@@ -29,6 +29,7 @@ from board.staff.cover_page import routes as cover_routes
 from board.staff.customers_page import routes as customer_routes
 from board.staff.notices_page import routes as notice_routes
 from board.staff.publish import routes as publish_routes
+from board.staff.stats_list_page import routes as stats_list_routes
 from board.staff.stats_page import routes as stats_routes
 from board.staff.team import routes as team_routes
 from board.staff.types_page import routes as type_routes
@@ -590,4 +591,5 @@ routes = [
     *type_routes,
     *publish_routes,
     *stats_routes,
+    *stats_list_routes,
 ]

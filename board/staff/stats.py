@@ -36,9 +36,9 @@ from databases.core import Connection
 from sqlalchemy.dialects import postgresql, sqlite
 
 from board.config import Settings
-from board.db import users, utcnow
+from board.db import stats_hours, users, utcnow, write_transaction
 from board.security import STAFF_ROLES
-from board.staff.calendar import ensure_calendar
+from board.staff.calendar import ensure_calendar, schedule_of
 
 BUSIEST_DAYS = 5
 SQLITE = sqlite.dialect()
@@ -382,10 +382,12 @@ def _query(sql: str, start: datetime, end: datetime) -> sa.TextClause:
 
 
 async def compute(db: Database, settings: Settings, period: Period) -> Stats:
-    """The figures for the local days of `period`."""
+    """The figures for the local days of `period`, exactly, from the messages and the status
+    history: about a second per year of 50,000 conversations. The page sums the daily
+    aggregates instead (board/staff/stats_days.py); tests compare the two."""
     first_day, last_day, start, end = period.first_day, period.last_day, period.start, period.end
     sql = SPELLINGS[db.url.dialect]
-    await _ensure_calendar_for(db, settings)
+    await ensure_calendar_for(db, settings)
 
     async def lane(*queries: str) -> list[list]:
         # A task of its own holds a connection of its own (`databases` keys them by task).
@@ -408,17 +410,7 @@ async def compute(db: Database, settings: Settings, period: Period) -> Stats:
         lane(sql.first_responses, sql.times_to_solve, sql.received_per_hour),
         lane(sql.messages, sql.staff_solved, sql.counts, sql.received_per_type),
     )
-    per_type = sorted(
-        (
-            TypeFigures(
-                found["name"] if found["type_id"] is not None else None,
-                found["received"],
-                found["with_order"],
-            )
-            for found in received_per_type
-        ),
-        key=lambda figures: (figures.name is None, -figures.received, figures.name or ""),
-    )
+    per_type = _per_type(received_per_type)
     counts = counts[0]
 
     staff: dict[int, StaffFigures] = {}
@@ -537,14 +529,96 @@ def _as_date(value) -> date:
     return value if isinstance(value, date) else date.fromisoformat(value)
 
 
-async def _ensure_calendar_for(db: Database, settings: Settings) -> None:
+async def ensure_calendar_for(db: Database, settings: Settings) -> None:
     """Calendar rows for every moment the queries look up, which all lie between the first
     request and now (a request solved in the period may have started long before it). The
-    period's own ends do not matter: hours without conversations are never looked up."""
+    period's own ends do not matter: hours without conversations are never looked up.
+
+    When the time zone or the opening hours changed, every day's aggregates are stale (their
+    local days and business hours): all hours are marked for the stats task."""
     first_conversation = await db.fetch_val(
         sa.text("SELECT MIN(created_at) FROM conversations WHERE kind = 'support'").columns(
             sa.column("first", sa.DateTime)
         )
     )
-    if first_conversation is not None:
-        await ensure_calendar(db, settings.office, first_conversation, utcnow())
+    if first_conversation is None:
+        return
+    built_for = await db.fetch_val(sa.select(sa.func.min(stats_hours.c.schedule)))
+    await ensure_calendar(db, settings.office, first_conversation, utcnow())
+    if built_for is not None and built_for != schedule_of(settings.office):
+        async with write_transaction(db):
+            hour_of = _hour_of("created_at", db.url.dialect)
+            await db.execute(
+                sa.text(
+                    "INSERT INTO stats_dirty (hour) "
+                    + " UNION ".join(
+                        f"SELECT {hour_of} FROM {table}"
+                        for table in (
+                            "conversations",
+                            "messages",
+                            "conversation_events",
+                            "topics",
+                            "posts",
+                            "users",
+                        )
+                    )
+                )
+            )
+
+
+@dataclass
+class FirstResponses:
+    team: Durations
+    by_staff: dict[int, Durations]
+
+
+def _per_type(found_rows) -> list[TypeFigures]:
+    """The busiest type first; requests without a type last."""
+    return sorted(
+        (
+            TypeFigures(
+                found["name"] if found["type_id"] is not None else None,
+                found["received"],
+                found["with_order"],
+            )
+            for found in found_rows
+        ),
+        key=lambda figures: (figures.name is None, -figures.received, figures.name or ""),
+    )
+
+
+async def received_per_type(db: Database, period: Period) -> list[TypeFigures]:
+    """The period's new requests per request type, counted from the conversations (one
+    grouped read of the period's rows; the daily aggregates keep no types)."""
+    sql = SPELLINGS[db.url.dialect]
+    async with db.connection() as connection:
+        found = await connection.fetch_all(_query(sql.received_per_type, period.start, period.end))
+    return _per_type(found)
+
+
+async def exact_durations(
+    db: Database, period: Period, first_responses: bool, times_to_solve: bool
+) -> tuple[FirstResponses | None, Durations | None]:
+    """The period's first responses and times to solve from the real values: for periods
+    with few of them (stats_days.EXACT_DURATIONS), where a sort costs little."""
+    sql = SPELLINGS[db.url.dialect]
+    first = solve = None
+    async with db.connection() as connection:
+        if first_responses:
+            rows = await _plain_rows(
+                connection, _query(sql.first_responses, period.start, period.end)
+            )
+            measured_by: dict[int, list[tuple[float, float]]] = {}
+            for responder, calendar, business in rows:
+                measured_by.setdefault(responder, []).append((calendar, business))
+            team = _durations([pair for pairs in measured_by.values() for pair in pairs])
+            measured_by.pop(0, None)
+            first = FirstResponses(
+                team, {user_id: _durations(pairs) for user_id, pairs in measured_by.items()}
+            )
+        if times_to_solve:
+            rows = await _plain_rows(
+                connection, _query(sql.times_to_solve, period.start, period.end)
+            )
+            solve = _durations(rows)
+    return first, solve

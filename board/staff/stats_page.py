@@ -14,12 +14,11 @@ from starlette.routing import Route
 
 from board.i18n import gettext as _
 from board.i18n import weekday_names
-from board.staff import stats
+from board.staff import stats, stats_days
 from board.staff.team_csv import csv_cell
 from board.web import db, render, require_staff, settings_of
 
 DEFAULT_DAYS = 30
-MAX_DAYS = 3 * 366  # a longer span is a typo more often than a question
 
 
 class PeriodError(ValueError):
@@ -51,8 +50,6 @@ def parse_period(
     )
     if first_day > last_day:
         raise PeriodError(_("The period must not end before it starts."))
-    if (last_day - first_day).days + 1 > MAX_DAYS:
-        raise PeriodError(_("Please choose a period of at most three years."))
     zone = ZoneInfo(timezone)
 
     def midnight(day: date) -> datetime:
@@ -70,6 +67,7 @@ async def stats_page(request: Request) -> Response:
     settings = settings_of(request)
     params = request.query_params
     today = today_in(settings.timezone)
+    first_day = await stats_days.first_day(db(request), settings)
     form = {"from": params.get("from", ""), "to": params.get("to", "")}
     try:
         period = parse_period(form["from"], form["to"], today, settings.timezone)
@@ -80,10 +78,10 @@ async def stats_page(request: Request) -> Response:
             status_code=400,
             error=str(problem),
             form=form,
-            shortcuts=_shortcuts(today),
+            shortcuts=_shortcuts(today, first_day),
             figures=None,
         )
-    figures = await stats.compute(db(request), settings, period)
+    figures = await stats_days.compute(db(request), settings, period)
     if params.get("format") == "csv":
         delimiter = ";" if request.state.locale == "de" else ","
         name = f"statistics-{period.first_day}-{period.last_day}.csv"
@@ -98,16 +96,17 @@ async def stats_page(request: Request) -> Response:
         "staff/stats.html",
         figures=figures,
         form=form,
-        shortcuts=_shortcuts(today),
+        shortcuts=_shortcuts(today, first_day),
         chart=day_chart(figures.per_day),
         weekdays=weekday_names(),
     )
 
 
-def _shortcuts(today: date) -> list[tuple[str, date, date]]:
+def _shortcuts(today: date, first_day: date | None) -> list[tuple[str, date, date]]:
     first_of_month = today.replace(day=1)
     last_month_end = first_of_month - timedelta(days=1)
-    return [
+    all_time = [(_("All time"), first_day, today)] if first_day and first_day <= today else []
+    return all_time + [
         (_("Last 7 days"), today - timedelta(days=6), today),
         (_("Last 30 days"), today - timedelta(days=29), today),
         (_("This month"), first_of_month, today),
