@@ -243,7 +243,15 @@ def index_now(app, client: TestClient) -> None:
 
 def page_selects(statements: list[str]) -> list[str]:
     """The SELECTs a page ran; the background tasks' (mail, daily jobs, search) run beside."""
-    background = ("FROM outbox", "FROM scheduled_jobs", "FROM search_queue", "FROM search_nodes")
+    background = (
+        "FROM outbox",
+        "FROM scheduled_jobs",
+        "FROM search_queue",
+        "FROM search_nodes",
+        "FROM stats_dirty",  # the statistics' days to recompute (board/staff/stats_days.py)
+        "FROM webhook_deliveries",  # board/webhook_sender.py
+        "handed_over_at IS NULL",  # absences that begin (board/staff/handover.py)
+    )
     return [
         sql
         for sql in statements

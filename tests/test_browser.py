@@ -222,7 +222,10 @@ def test_staff_answer_the_longest_waiting_request_by_keyboard_with_a_canned_repl
     staff.get_by_role("button", name="Speichern").click()
     expect(staff.locator("#canned-replies")).to_contain_text("#versand")
 
+    # The queue opens newest first; the order that puts the longest waiting first is a link.
     staff.goto(f"{base}/staff")
+    staff.get_by_role("link", name="VIP, dann am längsten wartend").click()
+    expect(staff).to_have_url(re.compile(r"order=waiting"))
     staff.keyboard.press("j")
     expect(staff.locator(".queue-row.is-selected")).to_contain_text("#1002")
     staff.keyboard.press("Enter")

@@ -377,6 +377,7 @@ async def contact(request: Request) -> Response:
             files,
             guest_token=partial(mail.guest_token, settings),
             side_effects=mail_the_link,
+            notify_cc=settings.notify_cc,
             about=about,
         )
     except NotAllowed as blocked_now:  # blocked while the form was on its way
