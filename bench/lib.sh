@@ -69,6 +69,36 @@ start_server() {
         sleep 0.1
     done
     curl -fsS -o /dev/null "$BASE/healthz" || { echo "$SCRIPT: no /healthz after 30 s" >&2; exit 1; }
+    wait_until_idle
+}
+
+# cpu_ticks: the CPU time (clock ticks) the server and its worker processes used so far.
+cpu_ticks() {
+    local pid total=0 ticks
+    for pid in "$SERVER_PID" $(pgrep -P "$SERVER_PID" || true); do
+        # Fields 14 and 15 of /proc/PID/stat (utime, stime), counted after the command's ")".
+        ticks="$(awk '{sub(/.*\) /, ""); print $12 + $13}' "/proc/$pid/stat" 2>/dev/null || echo 0)"
+        total=$((total + ticks))
+    done
+    echo "$total"
+}
+
+# wait_until_idle: after a start the server works in the background for a while (the search
+# index of a fresh demo, the statistics' days): measured during that, a page competes with
+# it for the cores. Waits until the server used under 5 % of a core for 10 s (longer than the
+# statistics task's first pause), at most 10 min.
+wait_until_idle() {
+    local started before after quiet=0
+    started=$(date +%s)
+    before="$(cpu_ticks)"
+    for _ in $(seq 600); do
+        sleep 1
+        after="$(cpu_ticks)"
+        if (( after - before <= 5 )); then quiet=$((quiet + 1)); else quiet=0; fi
+        before="$after"
+        (( quiet >= 10 )) && break
+    done
+    echo "== The server's background work settled after $(( $(date +%s) - started )) s"
 }
 
 # sql QUERY: the first row of QUERY against the bench database, fields separated by spaces.

@@ -2,8 +2,9 @@
 # Statistics on a year of a busy shop: fills a fresh database with 50,000 conversations
 # (python -m board demo), times stats.compute() in-process for the last 365 and 30 days
 # (bench/stats_profile.py), then runs wrk on /staff/stats as a logged-in staff member, the
-# HTML page and the CSV. Prints the tables and appends them, with the machine they ran on,
-# to bench/RESULTS.md. See bench/README.md.
+# HTML page and the CSV for 365 days, the last 30 days, all time, and the CSV of all time's
+# requests; ends with the worker's resident memory. Prints the tables and appends them, with
+# the machine they ran on, to bench/RESULTS.md. See bench/README.md.
 #
 # Settings (environment): CUSTOMERS CONVERSATIONS (demo size), FILLED (a data folder filled
 # earlier with the same demo command, copied instead of filling anew), ROUNDS (in-process
@@ -52,6 +53,14 @@ echo "== wrk -t$THREADS -c$CONNECTIONS -d$DURATION --latency (after ${WARMUP}s w
 measure "/staff/stats?from=$FROM&to=$TO" "365 days" staff "$COOKIE"
 measure "/staff/stats?from=$FROM&to=$TO&format=csv" "365 days as CSV" staff "$COOKIE"
 measure "/staff/stats" "the last 30 days" staff "$COOKIE"
+# All time (the daily aggregates), the page and the CSV of every request with its times.
+FIRST="$(sql "SELECT substr(min(created_at), 1, 10) FROM conversations")"
+measure "/staff/stats?from=$FIRST&to=$TO" "all time" staff "$COOKIE"
+measure "/staff/stats/conversations?from=$FIRST&to=$TO&format=csv" "all requests as CSV" staff "$COOKIE"
+
+WORKER_PID="$(pgrep -P "$SERVER_PID" -f 'multiprocessing|uvicorn' | head -n 1 || true)"
+RSS_MIB="$(awk '/^VmRSS/ {printf "%.0f", $2 / 1024}' "/proc/${WORKER_PID:-$SERVER_PID}/status")"
+echo "  worker RSS after the runs: $RSS_MIB MiB"
 
 TABLE="$(results_table)"
 MACHINE="$(machine_and_code)"
@@ -61,8 +70,8 @@ MACHINE="$(machine_and_code)"
     printf -- '- command: `%sCUSTOMERS=%s CONVERSATIONS=%s ROUNDS=%s bench/stats.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
         "${FILLED:+FILLED=<folder filled by the same demo command> }" "$CUSTOMERS" "$CONVERSATIONS" "$ROUNDS" \
         "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
-    printf -- '- server: `python run.py --workers %s`, SQLite, one logged-in staff member, wrk on the same machine; demo fill took %.0f s\n' \
-        "$WORKERS" "$FILL_SECONDS"
+    printf -- '- server: `python run.py --workers %s`, SQLite, one logged-in staff member, wrk on the same machine; demo fill took %.0f s; worker RSS after the runs: %s MiB\n' \
+        "$WORKERS" "$FILL_SECONDS" "$RSS_MIB"
     printf '%s\n\n' "$MACHINE"
     printf '%s\n\n' "$PROFILE"
     printf '%s\n' "$TABLE"

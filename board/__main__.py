@@ -66,7 +66,27 @@ def cmd_demo(settings: Settings, args: argparse.Namespace) -> int:
         seed=args.seed,
         conversations=args.conversations,
     )
+    _recompute_statistics(settings)
     return cmd_reindex(settings, args)
+
+
+def _recompute_statistics(settings: Settings) -> None:
+    """The statistics' days of what the demo wrote, now rather than in the background of
+    the first start (where a large demo's would compete with the first visitors)."""
+    import asyncio
+
+    from board.db import close_database, make_database
+    from board.staff.stats_days import refresh_all
+
+    async def recompute() -> int:
+        database = make_database(settings)
+        await database.connect()
+        try:
+            return await refresh_all(database, settings)
+        finally:
+            await close_database(database)
+
+    print(f"Statistics: {asyncio.run(recompute())} days computed.")
 
 
 def cmd_migrate_to(settings: Settings, args: argparse.Namespace) -> int:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import functools
 import math
+import os
 import re
 import unicodedata
 import zlib
@@ -541,3 +543,31 @@ async def conversation_opened(request: Request, conversation_id: int) -> None:
         return
     if await notifications.mark_conversation_read(db(request), user.id, conversation_id):
         request.state.bell = await notifications.bell(db(request), user.id)
+
+
+# --- work whose cost grows with the data ---------------------------------------------------
+
+# Statistics computed at once per worker: one per core. Each holds its period's rows while
+# it runs; 32 at once took one worker to 379 MiB. The next ones wait up to HEAVY_WAIT
+# seconds for a slot, then get a 503 with Retry-After (as searches do, board/search/
+# routes.py). The CSV of a period's requests streams in batches (stats_list.EXPORT_BATCH)
+# and needs no slot.
+HEAVY_SLOTS = max(1, os.cpu_count() or 1)
+HEAVY_WAIT = 10.0
+HEAVY_RETRY_AFTER = "10"
+
+
+async def take_heavy_slot(request: Request) -> Callable[[], None]:
+    """One of the worker's slots for heavy work, or a 503; returns what gives it back."""
+    slots = request.app.state._state.get("heavy_slots")
+    if slots is None:
+        slots = request.app.state.heavy_slots = asyncio.Semaphore(HEAVY_SLOTS)
+    try:
+        await asyncio.wait_for(slots.acquire(), HEAVY_WAIT)
+    except TimeoutError:
+        raise HTTPException(
+            503,
+            _("Many figures are being computed right now. Please try again in a moment."),
+            headers={"Retry-After": HEAVY_RETRY_AFTER},
+        ) from None
+    return slots.release

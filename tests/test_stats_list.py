@@ -156,3 +156,22 @@ def test_the_export_streams_in_batches(app, client, people, settings, monkeypatc
     assert [row[0] for row in rows[1:]] == [str(n) for n in range(9001, 9011)]
     received = rows[0].index("created_at")
     assert rows[1][received] == local("2026-03-03 10:00").strftime("2026-03-03 10:00")
+
+
+def test_statistics_beyond_the_workers_slots_get_a_503_with_retry_after(app, people, monkeypatch):
+    """The figures are computed one per core at a time; a request that finds every slot
+    taken for HEAVY_WAIT seconds is told to come back, in the reader's language."""
+    import asyncio
+
+    from board import web
+
+    staff = people.staff()
+    assert staff.get("/staff/stats").status_code == 200
+    monkeypatch.setattr(web, "HEAVY_WAIT", 0.05)
+    app.state.heavy_slots = asyncio.Semaphore(0)  # every slot busy
+    busy = staff.get("/staff/stats", params={"from": "2026-03-01", "to": "2026-03-31"})
+    assert busy.status_code == 503
+    assert busy.headers["retry-after"] == web.HEAVY_RETRY_AFTER
+    assert "Gerade werden viele Auswertungen berechnet" in busy.text
+    app.state.heavy_slots = asyncio.Semaphore(1)
+    assert staff.get("/staff/stats").status_code == 200

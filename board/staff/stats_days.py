@@ -389,6 +389,7 @@ async def refresh_all(db: Database, settings: Settings) -> int:
     total = 0
     while done := await refresh(db, settings):
         total += done
+        await asyncio.sleep(0.05)  # the writers that waited go first
     return total
 
 

@@ -16,7 +16,7 @@ from board.i18n import gettext as _
 from board.i18n import weekday_names
 from board.staff import stats, stats_days
 from board.staff.team_csv import csv_cell
-from board.web import db, render, require_staff, settings_of
+from board.web import db, render, require_staff, settings_of, take_heavy_slot
 
 DEFAULT_DAYS = 30
 
@@ -81,7 +81,11 @@ async def stats_page(request: Request) -> Response:
             shortcuts=_shortcuts(today, first_day),
             figures=None,
         )
-    figures = await stats_days.compute(db(request), settings, period)
+    release = await take_heavy_slot(request)
+    try:
+        figures = await stats_days.compute(db(request), settings, period)
+    finally:
+        release()
     if params.get("format") == "csv":
         delimiter = ";" if request.state.locale == "de" else ","
         name = f"statistics-{period.first_day}-{period.last_day}.csv"
