@@ -42,6 +42,17 @@ export BOARD_DATA_DIR="$DATA"
 export BOARD_FLOOD_SECONDS=0
 cd "$ROOT"
 
+# copy_filled FOLDER: the database and search index of a folder filled earlier by the same
+# demo command, instead of filling anew. The index is copied too, so that the server does
+# not rebuild it while wrk measures.
+copy_filled() {
+    echo "== Copying the database and search index filled earlier in $1"
+    "$PYTHON" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
+        "$1/board.db" "$DATA/board.db"
+    cp -r "$1/secret_key" "$1/index" "$DATA/"
+    FILL_SECONDS=0
+}
+
 # fill_demo ARGS...: `python -m board demo ARGS`, its duration in FILL_SECONDS.
 fill_demo() {
     local started

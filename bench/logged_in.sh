@@ -6,7 +6,8 @@
 # run, before, between and after (the median counts). Ends with the worker's resident memory.
 # Prints a table and appends it to bench/RESULTS.md.
 #
-# Settings (environment): CUSTOMERS TOPICS POSTS CONVERSATIONS (demo size), THREADS
+# Settings (environment): CUSTOMERS TOPICS POSTS CONVERSATIONS (demo size), FILLED (a data
+# folder filled earlier with the same demo command, copied instead of filling anew), THREADS
 # CONNECTIONS DURATION (wrk), WARMUP (seconds of wrk before each measured run), PYTHON,
 # RESULTS (output file), CEILING_DIR (the ceiling app).
 set -euo pipefail
@@ -25,8 +26,12 @@ WARMUP="${WARMUP:-3}"
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RESULTS="${RESULTS:-$ROOT/bench/RESULTS.md}"
 
-echo "== Filling $DATA: $CUSTOMERS customers, $TOPICS topics, $POSTS posts, $CONVERSATIONS conversations"
-fill_demo --customers "$CUSTOMERS" --topics "$TOPICS" --posts "$POSTS" --conversations "$CONVERSATIONS"
+if [[ -n "${FILLED:-}" ]]; then
+    copy_filled "$FILLED"
+else
+    echo "== Filling $DATA: $CUSTOMERS customers, $TOPICS topics, $POSTS posts, $CONVERSATIONS conversations"
+    fill_demo --customers "$CUSTOMERS" --topics "$TOPICS" --posts "$POSTS" --conversations "$CONVERSATIONS"
+fi
 start_server
 
 read -r TOPIC_ID TOPIC_POSTS < <(sql "SELECT id, post_count FROM topics
@@ -61,8 +66,8 @@ MACHINE="$(machine_and_code)"
 {
     results_header
     printf '\n## Logged-in pages against the ceiling, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf -- '- command: `CUSTOMERS=%s TOPICS=%s POSTS=%s CONVERSATIONS=%s bench/logged_in.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
-        "$CUSTOMERS" "$TOPICS" "$POSTS" "$CONVERSATIONS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
+    printf -- '- command: `%sCUSTOMERS=%s TOPICS=%s POSTS=%s CONVERSATIONS=%s bench/logged_in.sh`; each URL: `wrk -t%s -c%s -d%s --latency` after a %ss warm-up\n' \
+        "${FILLED:+FILLED=<folder filled by the same demo command> }" "$CUSTOMERS" "$TOPICS" "$POSTS" "$CONVERSATIONS" "$THREADS" "$CONNECTIONS" "$DURATION" "$WARMUP"
     printf -- '- server: `python run.py --workers 1`, SQLite; the ceiling app with one uvicorn worker before, between and after the pages (median); wrk on the same machine; demo fill took %.0f s\n' \
         "$FILL_SECONDS"
     printf -- '- worker RSS after the runs: %s MiB\n' "$RSS_MIB"

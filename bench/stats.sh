@@ -26,13 +26,7 @@ source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RESULTS="${RESULTS:-$ROOT/bench/RESULTS.md}"
 
 if [[ -n "${FILLED:-}" ]]; then
-    # The demo spends most of its minutes on the search index. The index is copied too, so
-    # that the server does not rebuild it while wrk measures.
-    echo "== Copying the database and search index filled earlier in $FILLED"
-    "$PYTHON" -c 'import sqlite3, sys; sqlite3.connect(sys.argv[1]).backup(sqlite3.connect(sys.argv[2]))' \
-        "$FILLED/board.db" "$DATA/board.db"
-    cp -r "$FILLED/secret_key" "$FILLED/index" "$DATA/"
-    FILL_SECONDS=0
+    copy_filled "$FILLED"
 else
     echo "== Filling $DATA with $CUSTOMERS customers and $CONVERSATIONS conversations"
     fill_demo --customers "$CUSTOMERS" --topics 200 --posts 2000 --conversations "$CONVERSATIONS"

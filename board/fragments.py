@@ -59,6 +59,13 @@ class FragmentCache:
 
 def _weight(key: Hashable, fragment: str) -> int:
     """The characters an entry holds: its fragment, and the texts its key keeps alive (a
-    post's HTML is part of its key)."""
-    texts = key if isinstance(key, tuple) else (key,)
-    return len(fragment) + sum(len(part) for part in texts if isinstance(part, str))
+    post's HTML is part of its key; a topic page's posts key on their rows)."""
+    return len(fragment) + _key_texts(key)
+
+
+def _key_texts(key: Hashable) -> int:
+    if isinstance(key, str):
+        return len(key)
+    if isinstance(key, tuple):
+        return sum(_key_texts(part) for part in key)
+    return 0

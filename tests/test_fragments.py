@@ -142,6 +142,12 @@ def test_the_cache_stays_within_its_bounds():
     cache.get_or_render("again", lambda: renders.append(1) or "a")
     cache.get_or_render("again", lambda: renders.append(1) or "b")
     assert renders == [1] and cache.hits >= 1
+    # A page's posts key on their rows: the texts inside those rows count as well.
+    rows_cache = FragmentCache(max_entries=10, max_bytes=1_000)
+    rows_cache.get_or_render(("posts", (1, "x" * 300), (2, "y" * 300)), lambda: "z" * 9)
+    assert rows_cache.size == 600 + 9 + len("posts")
+    rows_cache.get_or_render(("posts", (3, "w" * 300), (4, "v" * 300)), lambda: "z" * 9)
+    assert len(rows_cache) == 1 and rows_cache.size <= 1_000
 
 
 def test_the_staff_conversation_forms_follow_every_change_and_each_viewer(people, settings):
@@ -170,3 +176,36 @@ def test_the_staff_conversation_forms_follow_every_change_and_each_viewer(people
     tokens = set(re.findall(r'name="csrf_token" value="([^"]+)"', page))
     assert tokens and not tokens & set(re.findall(r'name="csrf_token" value="([^"]+)"', theirs))
     assert "(ich)" in theirs and theirs.count("(ich)") == 1
+
+
+def test_readers_without_actions_share_the_posts_and_authors_keep_their_own_links(people):
+    """A reader who may change no post gets the page's posts as one shared fragment; the
+    authors on the same page still see their own edit links and nobody else's, and a marked
+    solution shows at once to the readers of the shared fragment."""
+    erika, max_ = people.customer(), people.customer("Max Muster")
+    sabine = people.customer("Sabine Sonne")
+    staff = people.staff()
+    topic_id = open_topic(erika, body="Mein Drucker zieht kein Papier ein.")
+    reply(max_, topic_id, "Die Andruckrolle reinigen hilft.")
+    topic = f"/t/{topic_id}"
+    first_id, answer_id = post_ids(twice(sabine, topic))
+
+    def edit_links(page: str) -> set[int]:
+        return {int(found) for found in re.findall(r'href="/p/(\d+)/edit"', page)}
+
+    assert edit_links(sabine.get(topic).text) == set()
+    assert edit_links(twice(erika, topic)) == {first_id}
+    assert edit_links(twice(max_, topic)) == {answer_id}
+    assert edit_links(sabine.get(topic).text) == set()
+
+    assert staff.submit(f"/p/{answer_id}/solution", {"solved": "1"}).status_code == 303
+    page = sabine.get(topic).text
+    assert post_ids(page) == [first_id, answer_id]
+    # The solution sits between the question and the answers, the answer carries its badge.
+    assert (
+        page.index(f'id="p{first_id}"')
+        < page.index('id="solution"')
+        < page.index(f'id="p{answer_id}"')
+    )
+    answer = page[page.index(f'id="p{answer_id}"') :]
+    assert "badge-solved" in answer[: answer.index("post-body")]

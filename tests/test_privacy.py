@@ -278,8 +278,8 @@ def test_the_export_is_one_query_per_list_however_much_there_is(scene, app, clie
         reply(zoraida, scene.topic_id, f"Noch ein Beitrag {index}")
     after = export_selects(app, client, zoraida)
     # session, unread count and bell of the page cycle; profile, conversations, messages,
-    # attachments, forum posts
-    assert len(after) == len(before) <= 8, after
+    # attachments, forum posts, votes on solutions
+    assert len(after) == len(before) <= 9, after
 
 
 def test_only_the_person_and_staff_reach_an_export(scene, client):
@@ -612,3 +612,24 @@ def test_archive_paths_are_safe_and_unique():
     assert archive_path(7, "scan.pdf", taken) == "attachments/7-scan.pdf"
     assert archive_path(7, "scan.pdf", taken) == "attachments/7-scan (2).pdf"
     assert archive_path(8, "scan.pdf", taken) == "attachments/8-scan.pdf"
+
+
+def test_the_export_lists_the_persons_own_votes_on_solutions(people):
+    """ "Was this helpful?" says what the person thought of an answer: it is theirs to
+    download, and only theirs."""
+    author, staff = people.customer(), people.staff()
+    voter, other = people.customer("Vera Votum"), people.customer("Otto Anders")
+    topic_id = open_topic(author, "Drucker zieht kein Papier ein", "Was kann ich tun?")
+    answer_id = reply(staff, topic_id, "Die Andruckrolle reinigen.")
+    assert author.submit(f"/p/{answer_id}/solution", {"solved": "1"}).status_code == 303
+    assert voter.submit(f"/p/{answer_id}/helpful", {"helpful": "no"}).status_code == 303
+    assert voter.submit(f"/p/{answer_id}/helpful", {"helpful": "yes"}).status_code == 303
+    assert other.submit(f"/p/{answer_id}/helpful", {"helpful": "no"}).status_code == 303
+
+    votes = json_of(open_zip(voter.get("/account/data.zip")), "solution_votes.json")
+    assert [(v["post_id"], v["topic_id"], v["helpful"]) for v in votes] == [
+        (answer_id, topic_id, True)
+    ]
+    assert votes[0]["topic_title"] == "Drucker zieht kein Papier ein"
+    assert votes[0]["voted_at"].endswith("Z")
+    assert json_of(open_zip(author.get("/account/data.zip")), "solution_votes.json") == []

@@ -14,7 +14,9 @@ Kept, on purpose:
   (§ 147 AO, § 257 HGB) and must never be handed to somebody else; on its own it names
   nobody once name and email are gone, and the account cannot log in with it;
 - files staff sent (invoices and other documents): the shop's records, kept by law;
-- the messages themselves, staff answers and internal notes included, redacted.
+- the messages themselves, staff answers and internal notes included, redacted;
+- their votes on forum solutions: they name nobody once the account is anonymised, and
+  the counts staff see stay right.
 """
 
 from __future__ import annotations

@@ -2,8 +2,9 @@
 
 What goes in is what the person can see about themselves on the site: the profile (never
 the password hash), their conversations with every message the customer side sees
-(internal staff notes never), the original bytes of those messages' attachments, and their
-forum posts, deleted ones included and marked. The export staff take on
+(internal staff notes never), the original bytes of those messages' attachments, their
+forum posts, deleted ones included and marked, and their votes on solutions ("Was this
+helpful?"). The export staff take on
 /staff/customers/{id} adds what staff keep about the person (the internal note and the
 VIP flag): the person has a right to it on request (GDPR Art. 15), and staff look it over
 before handing it on. Their own download on /account leaves it out, as every customer
@@ -27,7 +28,16 @@ from typing import IO, Any
 import sqlalchemy as sa
 from databases import Database
 
-from board.db import attachments, conversations, messages, posts, request_types, topics, users
+from board.db import (
+    attachments,
+    conversations,
+    messages,
+    posts,
+    request_types,
+    solution_votes,
+    topics,
+    users,
+)
 from board.security import STAFF_ROLES
 from board.uploads import safe_filename, stored_path
 
@@ -46,6 +56,7 @@ class Export:
     profile: dict
     conversations: list[dict]
     forum_posts: list[dict]
+    solution_votes: list[dict]
     # (attachment row, the dict in `conversations` that describes it): the path inside
     # the archive is filled in once the thread knows the stored file is there.
     files: list[tuple[Record, dict]] = field(default_factory=list)
@@ -208,12 +219,42 @@ async def _forum_posts(db: Database, person: Record) -> list[dict]:
     ]
 
 
+async def _solution_votes(db: Database, person: Record) -> list[dict]:
+    rows = await db.fetch_all(
+        sa.select(
+            solution_votes.c.post_id,
+            solution_votes.c.helpful,
+            solution_votes.c.voted_at,
+            posts.c.topic_id,
+            topics.c.title.label("topic_title"),
+        )
+        .select_from(
+            solution_votes.join(posts, posts.c.id == solution_votes.c.post_id).join(
+                topics, topics.c.id == posts.c.topic_id
+            )
+        )
+        .where(solution_votes.c.user_id == person.id)
+        .order_by(solution_votes.c.voted_at, solution_votes.c.post_id)
+    )
+    return [
+        {
+            "post_id": row.post_id,
+            "topic_id": row.topic_id,
+            "topic_title": row.topic_title,
+            "helpful": row.helpful,
+            "voted_at": utc_iso(row.voted_at),
+        }
+        for row in rows
+    ]
+
+
 async def collect(db: Database, person: Record, for_staff: bool) -> Export:
     conversations_listed, files = await _conversations(db, person)
     return Export(
         profile=_profile(person, for_staff),
         conversations=conversations_listed,
         forum_posts=await _forum_posts(db, person),
+        solution_votes=await _solution_votes(db, person),
         files=files,
     )
 
@@ -254,6 +295,7 @@ def write_archive(export: Export, upload_dir: Path) -> IO[bytes]:
             archive.writestr("profile.json", _json(export.profile))
             archive.writestr("conversations.json", _json(export.conversations))
             archive.writestr("forum_posts.json", _json(export.forum_posts))
+            archive.writestr("solution_votes.json", _json(export.solution_votes))
             for source, path in present:
                 # Stored as they are: PDFs, pictures and office files are compressed already.
                 archive.write(source, path, compress_type=zipfile.ZIP_STORED)
