@@ -699,6 +699,9 @@ stats_dirty = sa.Table(
     # task recomputes those days and deletes the rows it read.
     sa.Column("id", sa.Integer, primary_key=True),
     sa.Column("hour", sa.String(13), nullable=False),  # "2026-11-23 14", as stats_hours
+    # The stale hours, distinct, without reading a row per change (a bulk write leaves
+    # hundreds of thousands); and their rows deleted by hour.
+    sa.Index("ix_stats_dirty_hour", "hour"),
 )
 
 cache_versions = sa.Table(

@@ -200,6 +200,25 @@ def test_a_stale_day_is_recomputed_once_and_the_stale_hours_go(
     assert staff.get("/staff/stats").status_code == 200
 
 
+def test_a_bulk_write_is_recomputed_by_hour_oldest_days_first(quiet_stats_task, app, client):
+    """A demo or an import leaves a stale-hour row per change: a round takes the oldest
+    days, and every row of the hours it covered goes, however many there are."""
+    hours = ["2026-03-02 10", "2026-03-03 10", "2026-03-05 10"]
+    engine = sync_engine(app.state.settings)
+    with engine.begin() as connection:
+        connection.execute(sa.delete(stats_dirty))
+        connection.execute(
+            sa.insert(stats_dirty), [{"hour": hour} for hour in hours for _ in range(1_000)]
+        )
+    engine.dispose()
+    settings = app.state.settings
+    assert client.portal.call(stats_days.refresh, app.state.db, settings, 2) == 2
+    assert stale_hours(settings) == 1_000  # the newest hour's rows wait for the next round
+    assert client.portal.call(stats_days.refresh, app.state.db, settings, 2) == 1
+    assert stale_hours(settings) == 0
+    assert client.portal.call(stats_days.refresh, app.state.db, settings, 2) == 0
+
+
 def test_the_stats_task_recomputes_in_the_background(app, client, people, monkeypatch):
     """The task the app starts: a new request lands in stats_days without anyone asking."""
     import time

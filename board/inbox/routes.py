@@ -318,15 +318,20 @@ async def contact(request: Request) -> Response:
     user = current_user(request)
     if user is not None and not user.is_staff:
         return redirect(path_for(request, "new_message"))  # customers write from the inbox
-    # A visitor whose browser holds a guest link has written before: rules folded. The
-    # shop's banner for visitors shows here too (board/staff/notices.py).
-    page = partial(
-        _render_new,
-        request,
-        "inbox/contact.html",
-        rules_open=not _guest_tokens(request),
-        public_banner=await notices.public_banner(db(request)),
-    )
+
+    async def page(status_code: int = 200, **state) -> Response:
+        # A visitor whose browser holds a guest link has written before: rules folded. The
+        # shop's banner for visitors shows here too (board/staff/notices.py); a form that
+        # is sent and redirects never reads it.
+        return await _render_new(
+            request,
+            "inbox/contact.html",
+            status_code,
+            rules_open=not _guest_tokens(request),
+            public_banner=await notices.public_banner(db(request)),
+            **state,
+        )
+
     if request.method == "GET":
         return await page(form={}, errors={})
     ip = client_ip(request)

@@ -328,15 +328,19 @@ async def refresh(db: Database, settings: Settings, max_days: int = DAYS_PER_ROU
     """Recomputes up to `max_days` stale days, oldest first; returns how many."""
     await stats.ensure_calendar_for(db, settings)  # its own transaction, before this one
     zone = ZoneInfo(settings.timezone)
-    stale = await db.fetch_all(sa.select(stats_dirty.c.id, stats_dirty.c.hour))
-    if not stale:
-        return 0
-    days_by_id = {row.id: days_of_hour(row.hour, zone) for row in stale}
-    chosen = sorted(set().union(*days_by_id.values()))[:max_days]
-    done = [row_id for row_id, days in days_by_id.items() if days <= set(chosen)]
+    if await db.fetch_val(sa.select(stats_dirty.c.id).limit(1)) is None:
+        return 0  # the usual round: one look at an empty table, no transaction
     async with write_transaction(db):
         # Two stats tasks (two workers, two machines) must not rebuild a day side by side.
         await one_at_a_time(db, "stats days")
+        # Read inside the transaction: every row deleted below was there when the days
+        # were computed; a change committed later leaves its own row for the next round.
+        hours = await db.fetch_all(sa.select(stats_dirty.c.hour).distinct())
+        days_by_hour = {row.hour: days_of_hour(row.hour, zone) for row in hours}
+        if not days_by_hour:
+            return 0
+        chosen = sorted(set().union(*days_by_hour.values()))[:max_days]
+        done = sorted(hour for hour, days in days_by_hour.items() if days <= set(chosen))
         for day in chosen:
             rows = await day_rows(db, settings, day)
             await db.execute(stats_days.delete().where(stats_days.c.day == day))
@@ -345,7 +349,9 @@ async def refresh(db: Database, settings: Settings, max_days: int = DAYS_PER_ROU
         for month in sorted({day.replace(day=1) for day in chosen}):
             await _sum_month(db, month)
         for batch in range(0, len(done), 500):
-            await db.execute(stats_dirty.delete().where(stats_dirty.c.id.in_(done[batch:][:500])))
+            await db.execute(
+                stats_dirty.delete().where(stats_dirty.c.hour.in_(done[batch:][:500]))
+            )
     return len(chosen)
 
 
