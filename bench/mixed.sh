@@ -10,7 +10,8 @@
 # the rest wait up to 2 s and answer 503 with Retry-After, which is counted apart from
 # errors. Prints a table and appends it to bench/RESULTS.md.
 #
-# Settings (environment): CUSTOMERS TOPICS POSTS CONVERSATIONS (demo size), THREADS
+# Settings (environment): CUSTOMERS TOPICS POSTS CONVERSATIONS (demo size), FILLED (a data
+# folder filled earlier with the same demo command, copied instead of filling anew), THREADS
 # CONNECTIONS MIXED_DURATION SEARCH_DURATION (wrk), PYTHON, RESULTS, CEILING_DIR.
 set -euo pipefail
 
@@ -30,8 +31,12 @@ WARMUP=0
 source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
 RESULTS="${RESULTS:-$ROOT/bench/RESULTS.md}"
 
-echo "== Filling $DATA: $CUSTOMERS customers, $TOPICS topics, $POSTS posts, $CONVERSATIONS conversations"
-fill_demo --customers "$CUSTOMERS" --topics "$TOPICS" --posts "$POSTS" --conversations "$CONVERSATIONS"
+if [[ -n "${FILLED:-}" ]]; then
+    copy_filled "$FILLED"
+else
+    echo "== Filling $DATA: $CUSTOMERS customers, $TOPICS topics, $POSTS posts, $CONVERSATIONS conversations"
+    fill_demo --customers "$CUSTOMERS" --topics "$TOPICS" --posts "$POSTS" --conversations "$CONVERSATIONS"
+fi
 start_server
 WORKER_PID="$(pgrep -P "$SERVER_PID" -f 'multiprocessing|uvicorn' | head -n 1 || true)"
 WORKER_PID="${WORKER_PID:-$SERVER_PID}"
@@ -140,7 +145,8 @@ MACHINE="$(machine_and_code)"
 {
     results_header
     printf '\n## Mixed load and concurrent searches, %s\n\n' "$(date -u '+%Y-%m-%d %H:%M UTC')"
-    printf -- '- command: `CUSTOMERS=%s TOPICS=%s POSTS=%s CONVERSATIONS=%s bench/mixed.sh`\n' \
+    printf -- '- command: `%sCUSTOMERS=%s TOPICS=%s POSTS=%s CONVERSATIONS=%s bench/mixed.sh`\n' \
+        "${FILLED:+FILLED=<folder filled by the same demo command> }" \
         "$CUSTOMERS" "$TOPICS" "$POSTS" "$CONVERSATIONS"
     printf -- '- server: `python run.py --workers 1`, SQLite; worker RSS at the start %s MiB, after the mixed load %s MiB; demo fill took %.0f s\n' \
         "$RSS_START" "$RSS_MIXED" "$FILL_SECONDS"
