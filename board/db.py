@@ -968,7 +968,7 @@ async def _postgresql_transaction(database: Database) -> AsyncIterator[None]:
 class _Prepared(NamedTuple):
     compiled: sa.engine.Compiled
     row_type: type
-    result_processors: tuple
+    converting: tuple  # (column index, result processor) of the columns that have one
     expanding: bool  # an IN list whose length varies: left to `databases`
 
 
@@ -988,11 +988,12 @@ def _prepare(statement: sa.Select, dialect, cache_key) -> _Prepared:
         else statement.compile(dialect=dialect, compile_kwargs={"render_postcompile": True})
     )
     columns = compiled._result_columns
+    processors = tuple(column[3]._cached_result_processor(dialect, None) for column in columns)
     return _Prepared(
         compiled=compiled,
         row_type=namedtuple("Row", [column[0] for column in columns], rename=True),
-        result_processors=tuple(
-            column[3]._cached_result_processor(dialect, None) for column in columns
+        converting=tuple(
+            (index, convert) for index, convert in enumerate(processors) if convert is not None
         ),
         expanding="POSTCOMPILE" in compiled.string,
     )
@@ -1075,14 +1076,19 @@ async def _execute(database: Database, prepared: _Prepared, values: dict[str, An
     else:
         async with database.connection() as connection:
             raw_rows = await connection.raw_connection.execute_fetchall(compiled.string, args)
-    make, converters = prepared.row_type._make, prepared.result_processors
-    return [
-        make(
-            convert(value) if convert is not None else value
-            for convert, value in zip(converters, row, strict=True)
-        )
-        for row in raw_rows
-    ]
+    make = prepared.row_type._make
+    converting = prepared.converting
+    if not converting:
+        return [make(row) for row in raw_rows]
+    rows = []
+    # Only the columns that need it (the times: four of a post's fifteen) are touched; a
+    # generator over every column cost 2 µs a row, a twentieth of a topic page.
+    for raw in raw_rows:
+        values = list(raw)
+        for index, convert in converting:
+            values[index] = convert(values[index])
+        rows.append(make(values))
+    return rows
 
 
 def as_dict(row) -> dict:

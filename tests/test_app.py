@@ -621,6 +621,18 @@ def test_templates_have_no_inline_scripts_or_handlers():
         assert "style=" not in text, template
 
 
+def test_templates_are_loaded_with_the_environments_globals_alone(people):
+    """board/web.py's SharedGlobalsTemplate reuses an imported macro module on every page,
+    which is right only while no template is loaded with globals of its own."""
+    loading = re.compile(r"(get_template|select_template|get_or_select_template)\([^)]*globals")
+    for source in (ROOT / "board").rglob("*.py"):
+        assert not loading.search(source.read_text()), source
+    # And the macros imported that way still show each page's own values.
+    erika = people.customer()
+    page = erika.get("/inbox/new").text
+    assert 'name="body"' in page and f"{erika.customer_number}<" in page
+
+
 def test_static_stylesheet_is_served(client):
     response = client.get("/static/css/board.css")
     assert response.status_code == 200 and "@media" in response.text

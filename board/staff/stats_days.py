@@ -349,9 +349,7 @@ async def refresh(db: Database, settings: Settings, max_days: int = DAYS_PER_ROU
         for month in sorted({day.replace(day=1) for day in chosen}):
             await _sum_month(db, month)
         for batch in range(0, len(done), 500):
-            await db.execute(
-                stats_dirty.delete().where(stats_dirty.c.hour.in_(done[batch:][:500]))
-            )
+            await db.execute(stats_dirty.delete().where(stats_dirty.c.hour.in_(done[batch:][:500])))
     return len(chosen)
 
 
