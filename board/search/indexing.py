@@ -667,7 +667,7 @@ def ensure_index(settings: Settings, stop: threading.Event | None = None) -> boo
             if index_is_usable(settings) and _is_registered(engine, settings):
                 return False  # another worker built it while this one waited
             log.info("building the search index from the database")
-            _rebuild_from(engine, settings, unless_stopped)
+            _rebuild_from(engine, settings, unless_stopped, SERVER_REBUILD_MB)
         return True
     finally:
         engine.dispose()
@@ -678,7 +678,7 @@ def rebuild(settings: Settings, progress: Callable[[int], None] | None = None) -
     engine = _engine(settings)
     try:
         with _index_lock(settings, exclusive=True):
-            return _rebuild_from(engine, settings, progress)
+            return _rebuild_from(engine, settings, progress, COMMAND_REBUILD_MB)
     finally:
         engine.dispose()
 
@@ -707,7 +707,17 @@ def _settled_position(now: datetime) -> sa.Select:
     return sa.select(sa.func.coalesce(settled.scalar_subquery(), before_first.scalar_subquery(), 0))
 
 
-def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
+# What Whoosh's writer holds in memory before it writes a sorted run to disk (`limitmb`).
+# Python's objects for that much postings take more, and a worker keeps most of the pages
+# afterwards: rebuilding 55,000 documents at its start, a server with 256 peaked at
+# 427 MiB and stayed there, with 48 at 208 MiB (then 201), in the same 175 s; 16 gave
+# 198 MiB in 236 s (bench/RESULTS.md). The command line (`reindex`, `demo`) ends when it
+# is done and may use more.
+SERVER_REBUILD_MB = 48
+COMMAND_REBUILD_MB = 256
+
+
+def _rebuild_from(engine: sa.Engine, settings: Settings, progress, limit_mb: int) -> int:
     node = settings.search_node
     target = index_dir(settings)
     fresh = target.with_name("index.new")
@@ -723,7 +733,7 @@ def _rebuild_from(engine: sa.Engine, settings: Settings, progress) -> int:
         # an id (committed_in_order): the position stays before them, and they are read
         # again after the rebuild (documents are replaced by key, so that is harmless).
         position = connection.execute(_settled_position(utcnow())).scalar()
-        writer = built.writer(limitmb=256, compound=False)
+        writer = built.writer(limitmb=limit_mb, compound=False)
         count = 0
         sources = (
             (TOPIC_ROWS, "topic_id", topic_document),
