@@ -307,6 +307,9 @@ def test_topic_pages_and_post_links_land_on_the_right_page(people, client, setti
     assert response.headers["location"] == f"/t/{topic_id}?page=3#p{last_post}"
     assert "Antwort Nummer 10" in client.get(f"/t/{topic_id}?page=3").text
     assert client.get(f"/t/{topic_id}?page=99").status_code == 200  # clamps to the last page
+    # Above and below the posts: two navigations, told apart by their names.
+    labels = re.findall(r'<nav class="pagination" aria-label="([^"]+)"', first_page)
+    assert len(labels) == 2 and len(set(labels)) == 2, labels
 
 
 def test_a_topic_page_is_a_few_queries_whatever_the_number_of_authors(people, client, app):
