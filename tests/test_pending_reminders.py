@@ -84,7 +84,7 @@ def reminders_to(smtp, address: str) -> list:
     ]
 
 
-def test_one_reminder_then_solved_with_a_note(people, smtp, app, client, settings):
+def test_one_reminder_then_solved_with_a_note(people, smtp, app, client, settings, new_client):
     erika = people.customer()
     staff = people.staff()
     number = open_conversation(erika, "Die Jacke mit Bestellnummer 4711 ist zu klein.")
@@ -100,8 +100,13 @@ def test_one_reminder_then_solved_with_a_note(people, smtp, app, client, setting
     assert reminder["Subject"] == f"Ihre Anfrage #{number} wartet auf Ihre Antwort"
     assert reminder["To"].addresses[0].addr_spec == erika.email
     text = mail_text(reminder)
-    assert f"/inbox/{number}" in text
     assert "4711" not in text and "Farbe" not in text  # a doorbell: no message text
+    # Like an answer's doorbell, its link opens this request without a password.
+    assert "7 Tage" in text and "nicht weiter" in text
+    link = urlsplit(re.search(r"https?://\S+/m/[\w.-]+", text).group(0)).path
+    page = new_client().get(link)
+    assert page.status_code == 200 and f"#{number}" in page.text
+    assert 'name="body"' in page.text  # the answer it asks for can be written right there
     status, reminded_at = state(settings, number)
     assert status == "pending" and reminded_at is not None
 

@@ -20,7 +20,7 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
-from board import i18n, mail
+from board import i18n, mail, mail_links
 from board.config import Settings
 from board.db import conversations, users, utcnow, write_transaction
 
@@ -114,6 +114,9 @@ async def _remind(db: Database, cutoff: datetime, now: datetime) -> int:
             mails += 1
         elif row.customer_id is not None and row.is_active and row.notify != "off":
             # "digest" customers get it too: it is one mail, and it decides the request.
+            # Like an answer's doorbell it opens this one request without a password
+            # (board/mail_links.py): the reminder asks for an answer there.
+            params["link_id"] = await mail_links.issue(db, row.id, row.customer_id)
             await mail.queue(
                 db,
                 "pending_reminder",
