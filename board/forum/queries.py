@@ -125,11 +125,13 @@ async def topic_or_404(db: Database, topic_id: int, viewer: CurrentUser | None) 
 
 
 def _posts_page(with_deleted: bool) -> Query:
-    """One page of posts joined with everything the author block shows: one query."""
+    """One page of posts joined with everything the author block shows: one query. The
+    markdown source stays behind: the page shows the HTML rendered on write, and a
+    reader's shared fragment keys on these rows."""
     shown = sa.true() if with_deleted else posts.c.deleted_at.is_(None)
     return Query(
         sa.select(
-            posts,
+            *(column for column in posts.c if column.name != "body"),
             author.c.name.label("author_name"),
             author.c.title.label("author_title"),
             author.c.role.label("author_role"),
