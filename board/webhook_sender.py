@@ -13,10 +13,12 @@ import asyncio
 import contextlib
 import logging
 import secrets
+import ssl
 import time
 from datetime import datetime, timedelta
 from urllib.parse import urlsplit, urlunsplit
 
+import certifi
 import httpx
 import sqlalchemy as sa
 from databases import Database
@@ -40,6 +42,17 @@ LEASE = timedelta(seconds=BATCH * TIMEOUT_SECONDS + 60)
 POLL_SECONDS = 5
 
 
+def trusted_authorities() -> ssl.SSLContext:
+    """The certificates a receiver may show: the public authorities' (certifi, as httpx
+    uses by default) and the operator's own, from the system store or SSL_CERT_FILE /
+    SSL_CERT_DIR (a CRM inside the company, with the company's CA). The client still
+    ignores the rest of the environment (trust_env=False): a proxy from HTTPS_PROXY would
+    connect to the name, not to the address the SSRF check let through."""
+    context = ssl.create_default_context(cafile=certifi.where())
+    context.load_default_certs()
+    return context
+
+
 async def post_json(address: str, url: str, headers: dict[str, str], body: bytes) -> int:
     """POSTs `body` to `url` over a connection to `address` (checked already); returns the
     status code. The request names the address, so nothing resolves the host a second time
@@ -57,7 +70,9 @@ async def post_json(address: str, url: str, headers: dict[str, str], body: bytes
     }
     tls = {"sni_hostname": parts.hostname} if parts.scheme == "https" else {}
     async with (
-        httpx.AsyncClient(follow_redirects=False, trust_env=False) as client,
+        httpx.AsyncClient(
+            follow_redirects=False, trust_env=False, verify=trusted_authorities()
+        ) as client,
         client.stream("POST", pinned, content=body, headers=sent_headers, extensions=tls) as answer,
     ):
         return answer.status_code

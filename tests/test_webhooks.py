@@ -7,6 +7,8 @@ import hashlib
 import hmac
 import json
 import re
+import socket
+import ssl
 import threading
 import time
 from collections.abc import Iterator
@@ -15,6 +17,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 import sqlalchemy as sa
+import trustme
 
 from board import webhook_sender, webhooks
 from board.config import Settings
@@ -34,9 +37,12 @@ def settings_overrides() -> dict:
 
 
 class Receiver:
-    """A real HTTP server on loopback that keeps every request and answers `status`."""
+    """A real HTTP server on loopback that keeps every request and answers `status`; with
+    `tls`, an HTTPS server under `name`."""
 
-    def __init__(self) -> None:
+    def __init__(
+        self, address: str = "127.0.0.1", tls: ssl.SSLContext | None = None, name: str = ""
+    ) -> None:
         self.requests: list[dict] = []
         self.status = 200
         receiver = self
@@ -54,8 +60,15 @@ class Receiver:
             def log_message(self, *args) -> None:
                 pass
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self.server.server_address[1]}/hooks/crm?source=board"
+        class Server(ThreadingHTTPServer):
+            address_family = socket.AF_INET6 if ":" in address else socket.AF_INET
+
+        self.server = Server((address, 0), Handler)
+        port = self.server.server_address[1]
+        if tls is not None:
+            self.server.socket = tls.wrap_socket(self.server.socket, server_side=True)
+        scheme = "https" if tls is not None else "http"
+        self.url = f"{scheme}://{name or address}:{port}/hooks/crm?source=board"
         self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
 
     def events(self) -> list[str]:
@@ -64,13 +77,97 @@ class Receiver:
 
 @pytest.fixture
 def receiver() -> Iterator[Receiver]:
-    running = Receiver()
-    running.thread.start()
+    yield from running(Receiver())
+
+
+def running(receiver: Receiver) -> Iterator[Receiver]:
+    receiver.thread.start()
     try:
-        yield running
+        yield receiver
     finally:
-        running.server.shutdown()
-        running.server.server_close()
+        receiver.server.shutdown()
+        receiver.server.server_close()
+
+
+def localhost() -> str:
+    """The address the sender connects to for "localhost": the first one it resolves to."""
+    return socket.getaddrinfo("localhost", None, type=socket.SOCK_STREAM)[0][4][0]
+
+
+@pytest.fixture
+def company_ca(tmp_path, monkeypatch) -> trustme.CA:
+    """A CA of the operator's own, trusted the way the sender reads it: SSL_CERT_FILE."""
+    ca = trustme.CA()
+    pem = tmp_path / "company-ca.pem"
+    ca.cert_pem.write_to_path(str(pem))
+    monkeypatch.setenv("SSL_CERT_FILE", str(pem))
+    return ca
+
+
+def https_receiver(ca: trustme.CA, certified_name: str) -> Receiver:
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    ca.issue_cert(certified_name).configure_cert(context)
+    return Receiver(localhost(), tls=context, name="localhost")
+
+
+LOOPBACK_BOTH = {
+    "webhook_allow_networks": ("127.0.0.1/32", "::1/128"),
+    "webhook_retry_seconds": 3600,
+}
+
+
+@pytest.mark.parametrize("settings_overrides", [LOOPBACK_BOTH])
+def test_an_https_receiver_is_reached_by_its_name_and_its_certificate_is_checked(
+    people, company_ca, app, client
+):
+    """The sender connects to the address it checked, yet TLS goes by the URL's name: the
+    server's certificate must be valid for "localhost" and come from a trusted CA."""
+    admin = people.staff()
+    for good in running(https_receiver(company_ca, "localhost")):
+        secret = registered_secret(admin, good.url)
+        open_conversation(people.customer(), "Rechnung fehlt")
+        wait_for(lambda: good.requests)
+        request = good.requests[0]
+        assert request["headers"]["Host"] == good.url.split("/")[2]  # localhost:<port>
+        timestamp = request["headers"]["X-Supportboard-Timestamp"]
+        expected = hmac.new(
+            secret.encode(), timestamp.encode() + b"." + request["body"], hashlib.sha256
+        )
+        assert request["headers"]["X-Supportboard-Signature"] == "sha256=" + expected.hexdigest()
+        wait_for(lambda: deliveries(app.state.settings)[0].delivered_at is not None)
+
+    # A certificate for another name, on the same address: refused, nothing is delivered.
+    for wrong_name in running(https_receiver(company_ca, "crm.example.com")):
+        registered_secret(admin, wrong_name.url)
+        webhook_id = webhook_ids(app.state.settings)[-1]
+
+        def refused() -> list:
+            rows = deliveries(app.state.settings)
+            return [row for row in rows if row.webhook_id == webhook_id and row.last_error]
+
+        open_conversation(people.customer("Max Muster"), "Paket fehlt")
+        wait_for(refused)
+        [delivery] = refused()
+        assert delivery.delivered_at is None
+        assert "certificate" in delivery.last_error.lower(), delivery.last_error
+        assert not wrong_name.requests
+
+
+@pytest.mark.parametrize("settings_overrides", [LOOPBACK_BOTH])
+def test_an_https_receiver_with_a_certificate_from_an_unknown_ca_is_refused(
+    people, tmp_path, monkeypatch, app, client
+):
+    monkeypatch.setenv("SSL_CERT_FILE", str(tmp_path / "no-such-file.pem"))
+    admin = people.staff()
+    for receiver in running(https_receiver(trustme.CA(), "localhost")):
+        registered_secret(admin, receiver.url)
+        open_conversation(people.customer(), "Rechnung fehlt")
+        wait_for(
+            lambda: deliveries(app.state.settings) and deliveries(app.state.settings)[0].last_error
+        )
+        [delivery] = deliveries(app.state.settings)
+        assert delivery.delivered_at is None and "certificate" in delivery.last_error.lower()
+        assert not receiver.requests
 
 
 def register(admin, url: str):
@@ -91,6 +188,15 @@ def deliveries(settings: Settings) -> list:
         ).all()
     engine.dispose()
     return rows
+
+
+def webhook_ids(settings: Settings) -> list[int]:
+    engine = sync_engine(settings)
+    with engine.connect() as connection:
+        ids = connection.execute(sa.select(webhooks_table.c.id).order_by(webhooks_table.c.id))
+        found = [row.id for row in ids]
+    engine.dispose()
+    return found
 
 
 def send_due(app, client, now=None) -> int:
