@@ -24,24 +24,28 @@ from board.security import STAFF_ROLES
 NOTIFY_CHOICES = ("each", "digest", "off")
 
 
+def doorbell_recipients() -> sa.Select:
+    """Conversations with whom their doorbell reaches: the guest's address, or the
+    customer's with their language and mail setting (the answer's doorbell here, the
+    pending reminder in board/conversations/reminders.py)."""
+    return sa.select(
+        conversations.c.id,
+        conversations.c.number,
+        conversations.c.bell,
+        conversations.c.customer_id,
+        conversations.c.guest_name,
+        conversations.c.guest_email,
+        users.c.email,
+        users.c.name,
+        users.c.locale,
+        users.c.notify,
+        users.c.is_active,
+    ).select_from(conversations.outerjoin(users, users.c.id == conversations.c.customer_id))
+
+
 async def answer_waiting(db: Database, conversation_id: int) -> None:
     """Staff answered the customer (not an internal note)."""
-    row = await db.fetch_one(
-        sa.select(
-            conversations.c.number,
-            conversations.c.bell,
-            conversations.c.customer_id,
-            conversations.c.guest_name,
-            conversations.c.guest_email,
-            users.c.email,
-            users.c.name,
-            users.c.locale,
-            users.c.notify,
-            users.c.is_active,
-        )
-        .select_from(conversations.outerjoin(users, users.c.id == conversations.c.customer_id))
-        .where(conversations.c.id == conversation_id)
-    )
+    row = await db.fetch_one(doorbell_recipients().where(conversations.c.id == conversation_id))
     if row is None:
         return
     if row.customer_id is not None:

@@ -20,9 +20,9 @@ from datetime import datetime
 import sqlalchemy as sa
 from databases import Database
 
-from board import i18n, mail, mail_links
+from board import i18n, mail, mail_links, notify
 from board.config import Settings
-from board.db import conversations, users, utcnow, write_transaction
+from board.db import conversations, utcnow, write_transaction
 
 from . import workflow
 
@@ -87,19 +87,7 @@ async def _remind(db: Database, cutoff: datetime, now: datetime) -> int:
     if not claimed:
         return 0
     recipients = await db.fetch_all(
-        sa.select(
-            conversations.c.id,
-            conversations.c.number,
-            conversations.c.customer_id,
-            conversations.c.guest_name,
-            conversations.c.guest_email,
-            users.c.email,
-            users.c.name,
-            users.c.locale,
-            users.c.notify,
-            users.c.is_active,
-        )
-        .select_from(conversations.outerjoin(users, users.c.id == conversations.c.customer_id))
+        notify.doorbell_recipients()
         .where(conversations.c.id.in_([row.id for row in claimed]))
         .order_by(conversations.c.id)
     )
