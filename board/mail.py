@@ -43,6 +43,7 @@ from board.config import Settings
 from board.db import outbox, utcnow, write_transaction
 from board.mail_links import token_for
 from board.security import signed
+from board.waking import drain_forever
 
 log = logging.getLogger("board.mail")
 
@@ -430,18 +431,7 @@ async def _send_claimed(
 
 async def run_forever(db: Database, postman: Postman, wake: asyncio.Event) -> None:
     """Drains the outbox: at once when a request wakes it, else every few seconds."""
-    while True:
-        try:
-            while await run_once(db, postman) == BATCH:
-                pass
-        except Exception:
-            log.exception("outbox round failed")
-        wake.clear()
-        # Not asyncio.wait_for: on Python 3.11 it swallows a cancellation that arrives as
-        # the event is set (a POST just before shutdown), and the loop would run on.
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(POLL_SECONDS):
-                await wake.wait()
+    await drain_forever(lambda: run_once(db, postman), BATCH, wake, POLL_SECONDS, log)
 
 
 # --- the `outbox` command ----------------------------------------------------------------

@@ -10,7 +10,6 @@ leaves its rows to a later one when the lease ends.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import secrets
 import ssl
@@ -25,6 +24,7 @@ from databases import Database
 
 from board.config import Settings
 from board.db import utcnow, webhook_deliveries, webhooks, write_transaction
+from board.waking import drain_forever
 from board.webhooks import (
     MAX_ATTEMPTS,
     TIMEOUT_SECONDS,
@@ -193,13 +193,4 @@ async def run_once(db: Database, settings: Settings, now: datetime | None = None
 
 async def run_forever(db: Database, settings: Settings, wake: asyncio.Event) -> None:
     """Drains the deliveries: at once when a request wakes it, else every few seconds."""
-    while True:
-        try:
-            while await run_once(db, settings) == BATCH:
-                pass
-        except Exception:
-            log.exception("webhook round failed")
-        wake.clear()
-        with contextlib.suppress(TimeoutError):
-            async with asyncio.timeout(POLL_SECONDS):
-                await wake.wait()
+    await drain_forever(lambda: run_once(db, settings), BATCH, wake, POLL_SECONDS, log)

@@ -9,7 +9,6 @@ moves the conversations: a restart, or a second worker or machine, finds it done
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from datetime import datetime
 from typing import Any
@@ -31,6 +30,7 @@ from board.db import (
 from board.errors import Invalid
 from board.i18n import gettext as _
 from board.security import STAFF_ROLES
+from board.waking import sleep_until_woken
 
 log = logging.getLogger("board.handover")
 
@@ -177,8 +177,7 @@ async def run_forever(db: Database, mail_wake: asyncio.Event, wake: asyncio.Even
             pause = await seconds_until_next(db, utcnow())
         except Exception:
             log.exception("absence handover failed")
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(wake.wait(), pause)
+        await sleep_until_woken(wake, pause)
 
 
 # --- the notice for the one who comes back ----------------------------------------------
