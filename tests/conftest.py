@@ -345,6 +345,24 @@ def people(settings: Settings, new_client):
     return made
 
 
+def in_english(person: Person) -> Person:
+    """Messages are asserted in English, the message ids, whatever the catalog says."""
+    person.client.headers["accept-language"] = "en"
+    return person
+
+
+@pytest.fixture
+def admin(people) -> Person:
+    """The setup admin, reading English."""
+    return in_english(people.staff(admin=True))
+
+
+@pytest.fixture
+def sven(people) -> Person:
+    """A staff member who is no admin, reading English."""
+    return in_english(people.staff(admin=False))
+
+
 def category_id(settings: Settings, slug: str) -> int:
     engine = sync_engine(settings)
     with engine.connect() as connection:

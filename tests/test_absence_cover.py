@@ -29,21 +29,6 @@ from tests.conftest import Person, csrf_from, login, user_row, wait_for
 from tests.test_inbox import execute, open_conversation, rows
 
 
-def in_english(person: Person) -> Person:
-    person.client.headers["accept-language"] = "en"
-    return person
-
-
-@pytest.fixture
-def admin(people):
-    return in_english(people.staff(admin=True))
-
-
-@pytest.fixture
-def sven(people):
-    return in_english(people.staff(admin=False))
-
-
 @pytest.fixture
 def third(settings, new_client):
     """A third staff member, so that the rotation has somebody left when two are away."""

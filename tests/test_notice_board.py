@@ -16,21 +16,6 @@ INSTRUCTIONS = (
 )
 
 
-def in_english(person: Person) -> Person:
-    person.client.headers["accept-language"] = "en"
-    return person
-
-
-@pytest.fixture
-def admin(people):
-    return in_english(people.staff(admin=True))
-
-
-@pytest.fixture
-def sven(people):
-    return in_english(people.staff(admin=False))
-
-
 def write_notices(admin: Person, staff_notice: str = "", banner: str = ""):
     return admin.submit(
         "/staff/notices",

@@ -20,20 +20,10 @@ from tests.test_inbox import execute, open_conversation, rows
 BOM = b"\xef\xbb\xbf"
 
 
-def in_english(person):
-    """Messages are asserted in English, the message ids, whatever the catalog says."""
-    person.client.headers["accept-language"] = "en"
-    return person
-
-
 @pytest.fixture
-def admin(people):
-    return in_english(people.staff(admin=True))
-
-
-@pytest.fixture
-def member(people):
-    return in_english(people.staff(admin=False))
+def member(sven):
+    """A staff member who is no admin (conftest's `sven`), reading English."""
+    return sven
 
 
 def user_count(settings) -> int:
