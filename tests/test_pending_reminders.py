@@ -17,8 +17,8 @@ from board import mail
 from board.app import postman_for
 from board.config import Settings
 from board.conversations import reminders
-from board.db import conversation_events, conversations, utcnow
-from tests.conftest import csrf_from, mail_text
+from board.db import conversation_events, conversations, outbox, utcnow
+from tests.conftest import csrf_from, mail_text, wait_for
 from tests.test_inbox import open_conversation, rows
 
 # The claims are conditional UPDATE … RETURNING on either database.
@@ -38,7 +38,12 @@ def run_job(app, client, now, settings=None) -> int:
 
 
 def send_mail(app, client) -> None:
+    """Sends what is queued; a row the app's own sender claimed first is waited for."""
     client.portal.call(mail.run_once, app.state.db, postman_for(app))
+    unsent = sa.select(sa.func.count()).where(
+        outbox.c.sent_at.is_(None), outbox.c.failed_at.is_(None)
+    )
+    wait_for(lambda: rows(app.state.settings, unsent)[0][0] == 0)
 
 
 def ask_customer(staff, number: int) -> None:
